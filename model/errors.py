@@ -1,0 +1,53 @@
+"""Named exceptions of crampnet: the CLI prints them, the app shows them, reports record them."""
+
+from __future__ import annotations
+
+
+class CrampnetError(Exception):
+    """Base class of every error crampnet raises on purpose."""
+
+
+class PriorsError(CrampnetError):
+    """The priors files are malformed; ``problems`` lists each one as ``file:line: path: message``."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        head = f"{len(self.problems)} problem(s) in the priors:" if len(self.problems) > 1 else ""
+        super().__init__("\n".join(([head] if head else []) + self.problems))
+
+
+class EvidenceError(CrampnetError):
+    """Evidence names an unknown variable or state, or is malformed."""
+
+
+class UnknownVariableError(EvidenceError):
+    """Evidence names a variable the network does not have."""
+
+    def __init__(self, variable: str, suggestions: list[str]):
+        self.variable = variable
+        self.suggestions = suggestions
+        hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
+        super().__init__(f"unknown variable {variable!r}{hint}")
+
+
+class UnknownStateError(EvidenceError):
+    """Evidence gives a state the variable does not have."""
+
+    def __init__(self, variable: str, state: object, valid: list[str]):
+        self.variable = variable
+        self.state = state
+        self.valid = valid
+        super().__init__(
+            f"unknown state {state!r} for {variable!r}; valid states: {', '.join(valid)}"
+        )
+
+
+class ImpossibleEvidenceError(EvidenceError):
+    """The answers together have probability zero under the model."""
+
+    def __init__(self, conflict: dict[str, object]):
+        self.conflict = conflict
+        listed = ", ".join(f"{k}={v}" for k, v in conflict.items())
+        super().__init__(
+            f"these answers cannot all be true under the model: {listed}; change one of them"
+        )

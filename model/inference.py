@@ -1,0 +1,101 @@
+"""Exact posteriors over the pgmpy network (variable elimination).
+
+One :class:`Engine` per model answers ``posteriors(targets, evidence, soft_evidence)``. Evidence
+of probability zero raises :class:`~model.errors.ImpossibleEvidenceError` naming a smallest set
+of answers that conflict, never NaN.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from model.errors import ImpossibleEvidenceError
+from model.evidence import Evidence, SoftEvidence
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", FutureWarning)
+    from pgmpy.factors.discrete import TabularCPD
+    from pgmpy.inference import VariableElimination
+    from pgmpy.models import DiscreteBayesianNetwork
+
+Posteriors = dict[str, dict[str, float]]
+
+
+class Engine:
+    """Variable elimination on a pgmpy network, with progress bars off and NaN turned into errors."""
+
+    def __init__(self, network: DiscreteBayesianNetwork):
+        self.network = network
+        self._ve = VariableElimination(network)
+        self._states = {n: network.get_cpds(n).state_names[n] for n in network.nodes}
+
+    def _query(self, targets: list[str], evidence: Evidence, soft: SoftEvidence) -> Posteriors:
+        virtual = [
+            TabularCPD(
+                var,
+                len(self._states[var]),
+                [[lik[s] / sum(lik.values())] for s in self._states[var]],
+                state_names={var: self._states[var]},
+            )
+            for var, lik in soft.items()
+        ]
+        free = [t for t in targets if t not in evidence]
+        result: Posteriors = {}
+        if free:
+            with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                factors = self._ve.query(
+                    free,
+                    evidence=evidence or None,
+                    virtual_evidence=virtual or None,
+                    joint=False,
+                    elimination_order="greedy",
+                    show_progress=False,
+                )
+            for var in free:
+                factor = factors[var]
+                values = factor.values
+                result[var] = {s: float(v) for s, v in zip(factor.state_names[var], values)}
+        for var in targets:
+            if var in evidence:
+                result[var] = {s: float(s == evidence[var]) for s in self._states[var]}
+        return result
+
+    def _possible(self, evidence: Evidence, soft: SoftEvidence) -> bool:
+        probe = next((n for n in self._states if n not in evidence), None)
+        if probe is None:  # every node observed: the joint is one product of table entries
+            return self._joint(evidence) > 0
+        marginal = self._query([probe], evidence, soft)[probe]
+        return all(np.isfinite(v) for v in marginal.values()) and sum(marginal.values()) > 0
+
+    def posteriors(
+        self, targets: list[str], evidence: Evidence, soft: SoftEvidence | None = None
+    ) -> Posteriors:
+        """Exact marginal of each target given the (already checked) evidence."""
+        soft = soft or {}
+        result = self._query(list(targets), evidence, soft)
+        if any(not np.isfinite(p) for dist in result.values() for p in dist.values()):
+            raise ImpossibleEvidenceError(self.conflict(evidence, soft))
+        if not any(t not in evidence for t in targets) and not self._possible(evidence, soft):
+            raise ImpossibleEvidenceError(self.conflict(evidence, soft))
+        return result
+
+    def _joint(self, assignment: Evidence) -> float:
+        p = 1.0
+        for cpd in self.network.get_cpds():
+            index = {v: cpd.state_names[v].index(assignment[v]) for v in cpd.variables}
+            p *= float(cpd.values[tuple(index[v] for v in cpd.variables)])
+        return p
+
+    def conflict(self, evidence: Evidence, soft: SoftEvidence) -> dict[str, object]:
+        """A smallest set of answers with probability zero (deletion: drop what is not needed)."""
+        keep: dict[str, object] = {**evidence, **soft}
+        for var in list(keep):
+            trial = {k: v for k, v in keep.items() if k != var}
+            hard = {k: v for k, v in trial.items() if isinstance(v, str)}
+            lik = {k: v for k, v in trial.items() if not isinstance(v, str)}
+            if trial and not self._possible(hard, lik):
+                keep = trial
+        return keep
