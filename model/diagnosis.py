@@ -95,7 +95,9 @@ class Diagnosis:
                 "state": state,
                 "posterior": dist[state],
                 "prior": self.prior[cause][state],
-                "lift": dist[state] / self.prior[cause][state] if self.prior[cause][state] else None,
+                "lift": dist[state] / self.prior[cause][state]
+                if self.prior[cause][state]
+                else None,
             }
             for cause, dist in self.posterior.items()
             for state in dist

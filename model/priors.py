@@ -34,6 +34,12 @@ from model.schema import (
 
 MANIFEST = "model.yaml"
 CPD_TYPES = ("table", "noisy_or", "deterministic")
+QUESTION_GROUPS = {
+    "about_you": "About you and your habits",
+    "where_when": "Where and when it cramps",
+    "tried": "What you tried",
+    "": "Other",
+}
 
 
 def default_priors_dir() -> Path:
@@ -59,6 +65,14 @@ class Priors:
     def ids(self, kind: str | None = None) -> list[str]:
         """Node ids (of one kind, if given) in topological order."""
         return [k for k, n in self.nodes.items() if kind is None or n.kind == kind]
+
+    def questions(self) -> dict[str, list[str]]:
+        """Answerable nodes (context and findings) by their ``group``, in priors order."""
+        groups: dict[str, list[str]] = {title: [] for title in QUESTION_GROUPS.values()}
+        for node_id, node in self.nodes.items():
+            if node.kind in ("context", "finding"):
+                groups[QUESTION_GROUPS.get(node.group or "", "Other")].append(node_id)
+        return {title: ids for title, ids in groups.items() if ids}
 
     def where(self, node_id: str, *path: object) -> str:
         """``file:line`` of a node's key path, for messages that point into the priors."""
@@ -256,7 +270,10 @@ def _check_noisy_or(node: Node, nodes: dict[str, Node], at) -> list[str]:
                     f"{parent} (states: {', '.join(nodes[parent].states)})"
                 )
             problems += _check_child_states(
-                lambda s, p=parent, ps=pstate: at("cpd", "links", p, ps, s), towards, node, cpd.off_state
+                lambda s, p=parent, ps=pstate: at("cpd", "links", p, ps, s),
+                towards,
+                node,
+                cpd.off_state,
             )
     for i, inter in enumerate(cpd.interactions):
         problems += _check_assignment(
@@ -267,7 +284,10 @@ def _check_noisy_or(node: Node, nodes: dict[str, Node], at) -> list[str]:
             "parent",
         )
         problems += _check_child_states(
-            lambda s, i=i: at("cpd", "interactions", i, "towards", s), inter.towards, node, cpd.off_state
+            lambda s, i=i: at("cpd", "interactions", i, "towards", s),
+            inter.towards,
+            node,
+            cpd.off_state,
         )
     used = set(cpd.links) | {p for inter in cpd.interactions for p in inter.when}
     for parent in node.parents:
@@ -286,7 +306,7 @@ def _check_noisy_or(node: Node, nodes: dict[str, Node], at) -> list[str]:
     return problems
 
 
-def _claim_refs(priors_nodes: dict[str, Node]) -> list[tuple[str, tuple, str]]:
+def claim_references(priors_nodes: dict[str, Node]) -> list[tuple[str, tuple, str]]:
     """Every (node id, key path, claim id) cited anywhere in the nodes."""
     refs = []
 
@@ -347,7 +367,7 @@ def _cross_checks(nodes, files, lines, directory, claims, red_flags, flag_lines,
             problems += _check_noisy_or(node, nodes, at)
         else:
             problems += _check_rows(node_id, node, nodes, at)
-    for node_id, path, claim in _claim_refs(nodes):
+    for node_id, path, claim in claim_references(nodes):
         if claim not in claims:
             problems.append(f"{at_node(node_id)(*path)}: claim {claim} is not in claims.md")
     if not problems:

@@ -22,7 +22,7 @@ SUM_TOLERANCE = 1e-6
 def _check_name(value: object, what: str) -> str:
     if isinstance(value, bool):
         raise ValueError(
-            f"{what} {value!r} is a YAML boolean; quote it (write \"yes\"/\"no\" in quotes)"
+            f'{what} {value!r} is a YAML boolean; quote it (write "yes"/"no" in quotes)'
         )
     if not isinstance(value, str) or not NAME.match(value):
         raise ValueError(f"{what} {value!r} must be lower_snake_case text")
@@ -269,6 +269,7 @@ class ModelFile(_Strict):
     name: str
     version: str
     description: str
+    notice: str
     node_files: list[str] = Field(min_length=1)
     claims_file: str
     red_flags_file: str

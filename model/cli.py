@@ -1,0 +1,214 @@
+"""The ``crampnet`` command: each sub-command parses, calls one library function, prints.
+
+Exit status: 0 on success, 1 when the priors are invalid or claims are not covered, 2 on a
+usage or evidence error (one line on stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from model.coverage import claim_coverage, coverage_markdown, coverage_problems
+from model.diagnosis import CrampModel, diagnose, load_model
+from model.errors import CrampnetError, EvidenceError, PriorsError
+from model.network import EXPORT_FORMATS, export_network
+from model.textview import format_diagnosis, format_schema
+
+EXAMPLES = """examples:
+  crampnet diagnose --set leg_cramp_side=left --set nocturnal_cramps=yes
+  crampnet diagnose case.json --json
+  crampnet diagnose --set leg_cramp_side=right --soft magnesium_trial=improved:0.8,no_change:0.2
+  crampnet schema --json
+  crampnet export --format bif -o crampnet.bif
+  crampnet claims --markdown > docs/claims.md
+"""
+
+
+class UsageError(CrampnetError):
+    """The command line or a case file is malformed."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
+        raise UsageError(message)
+
+
+def _parse_set(items: list[str]) -> dict[str, str]:
+    evidence = {}
+    for item in items:
+        name, sep, state = item.partition("=")
+        if not sep or not name or not state:
+            raise UsageError(f"--set expects id=state, got {item!r}")
+        evidence[name.strip()] = state.strip()
+    return evidence
+
+
+def _parse_soft(items: list[str]) -> dict[str, dict[str, float]]:
+    soft: dict[str, dict[str, float]] = {}
+    for item in items:
+        name, sep, rest = item.partition("=")
+        pairs = [p.partition(":") for p in rest.split(",")] if sep else []
+        try:
+            soft[name.strip()] = {s.strip(): float(v) for s, colon, v in pairs if colon}
+        except ValueError:
+            raise UsageError(f"--soft expects id=state:likelihood,..., got {item!r}") from None
+        if not pairs or len(soft[name.strip()]) != len(pairs):
+            raise UsageError(f"--soft expects id=state:likelihood,..., got {item!r}")
+    return soft
+
+
+def _line_of(text: str, key: str) -> int | None:
+    match = re.search(rf'"{re.escape(key)}"\s*:', text)
+    return text.count("\n", 0, match.start()) + 1 if match else None
+
+
+def read_case(path: str | Path) -> tuple[dict, dict, str]:
+    """Read a case file ``{"evidence": {...}, "soft_evidence": {...}}``; returns its text too."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        case = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    if not isinstance(case, dict):
+        raise UsageError(f"{path}: a case is a JSON object with 'evidence' (and 'soft_evidence')")
+    unknown = sorted(set(case) - {"evidence", "soft_evidence", "id", "title", "expect"})
+    if unknown:
+        raise UsageError(f"{path}: unknown key(s) {', '.join(unknown)}; expected evidence")
+    for key in ("evidence", "soft_evidence"):
+        if not isinstance(case.get(key, {}), dict):
+            raise UsageError(f"{path}:{_line_of(text, key) or 1}: {key} must be a JSON object")
+    return case.get("evidence", {}), case.get("soft_evidence", {}), text
+
+
+def _diagnose(args: argparse.Namespace, model: CrampModel) -> int:
+    evidence, soft, text = ({}, {}, None)
+    if args.case:
+        evidence, soft, text = read_case(args.case)
+    evidence = {**evidence, **_parse_set(args.set)}
+    soft = {**soft, **_parse_soft(args.soft)}
+    try:
+        result = diagnose(evidence, soft, model=model)
+    except EvidenceError as exc:
+        variable = getattr(exc, "variable", None)
+        line = _line_of(text, variable) if text and variable else None
+        where = f"{args.case}:{line}: " if line else (f"{args.case}: " if text else "")
+        raise EvidenceError(f"{where}{exc}") from None
+    print(result.to_json() if args.json else format_diagnosis(result, model))
+    return 0
+
+
+def _schema(args: argparse.Namespace, model: CrampModel) -> int:
+    if not args.json:
+        print(format_schema(model))
+        return 0
+    nodes = [
+        {
+            "id": node_id,
+            "kind": node.kind,
+            "states": node.states,
+            "label": node.label,
+            "question": node.question,
+            "help": node.help,
+            "group": node.group,
+            "normal_state": node.normal_state,
+            "parents": node.parents,
+            "claims": node.claims,
+        }
+        for node_id, node in model.priors.nodes.items()
+    ]
+    print(json.dumps({"model": model.identity, "nodes": nodes}, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _export(args: argparse.Namespace, model: CrampModel) -> int:
+    fmt = args.format or Path(args.output).suffix.lstrip(".").lower()
+    if fmt not in EXPORT_FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+    path = export_network(model.network, args.output, fmt)
+    print(f"wrote {path} ({fmt}, {len(model.priors.nodes)} nodes)", file=sys.stderr)
+    return 0
+
+
+def _claims(args: argparse.Namespace, model: CrampModel) -> int:
+    if args.markdown:
+        print(coverage_markdown(model.priors), end="")
+    elif args.json:
+        print(json.dumps(claim_coverage(model.priors), indent=2, ensure_ascii=False))
+    else:
+        for row in claim_coverage(model.priors):
+            detail = "; ".join(row["where"]) or row["reason"] or ""
+            print(f"{row['id']}  {row['status']:<12} {detail}")
+    problems = coverage_problems(model.priors)
+    for problem in problems:
+        print(f"crampnet: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _validate(args: argparse.Namespace, model: CrampModel) -> int:
+    print(f"ok: {len(model.priors.nodes)} nodes, sha256 {model.priors.sha256}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="crampnet",
+        description="Posterior causes of muscle cramps from one practitioner's claims. "
+        "Not medical advice.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version="crampnet 0.1.0")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def command(name: str, handler, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES)
+        sub.formatter_class = argparse.RawDescriptionHelpFormatter
+        sub.add_argument("--priors", metavar="DIR", help="priors directory (default: built-in)")
+        sub.set_defaults(handler=handler)
+        return sub
+
+    sub = command("diagnose", _diagnose, "rank the causes for one case")
+    sub.add_argument("case", nargs="?", help='CASE.json: {"evidence": {id: state}, ...}')
+    sub.add_argument("--set", action="append", default=[], metavar="ID=STATE")
+    sub.add_argument("--soft", action="append", default=[], metavar="ID=STATE:LIK,...")
+    sub.add_argument("--json", action="store_true", help="print the result as JSON")
+    sub = command("schema", _schema, "list every node: kind, states, label, question")
+    sub.add_argument("--json", action="store_true")
+    sub = command("export", _export, "write the network as BIF or XMLBIF")
+    sub.add_argument("--format", choices=EXPORT_FORMATS)
+    sub.add_argument("-o", "--output", required=True, metavar="FILE")
+    sub = command("claims", _claims, "where each source claim is encoded, or why not")
+    group = sub.add_mutually_exclusive_group()
+    group.add_argument("--json", action="store_true")
+    group.add_argument("--markdown", action="store_true")
+    command("validate", _validate, "check a priors directory and print its identity")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``crampnet`` console script."""
+    try:
+        args = build_parser().parse_args(argv)
+        model = load_model(args.priors)
+        return args.handler(args, model)
+    except PriorsError as exc:
+        print(f"crampnet: invalid priors:\n{exc}", file=sys.stderr)
+        return 1
+    except CrampnetError as exc:
+        print(f"crampnet: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
