@@ -8,7 +8,7 @@ class CrampnetError(Exception):
 
 
 class PriorsError(CrampnetError):
-    """The priors files are malformed; ``problems`` lists each one as ``file:line: path: message``."""
+    """The priors are malformed; ``problems`` lists each as ``file:line: path: message``."""
 
     def __init__(self, problems: list[str]):
         self.problems = list(problems)

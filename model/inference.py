@@ -24,7 +24,7 @@ Posteriors = dict[str, dict[str, float]]
 
 
 class Engine:
-    """Variable elimination on a pgmpy network, with progress bars off and NaN turned into errors."""
+    """Variable elimination on a pgmpy network; progress bars off, NaN turned into errors."""
 
     def __init__(self, network: DiscreteBayesianNetwork):
         self.network = network
@@ -55,9 +55,8 @@ class Engine:
                     show_progress=False,
                 )
             for var in free:
-                factor = factors[var]
-                values = factor.values
-                result[var] = {s: float(v) for s, v in zip(factor.state_names[var], values)}
+                names, values = factors[var].state_names[var], factors[var].values
+                result[var] = {s: float(v) for s, v in zip(names, values, strict=True)}
         for var in targets:
             if var in evidence:
                 result[var] = {s: float(s == evidence[var]) for s in self._states[var]}

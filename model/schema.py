@@ -115,8 +115,8 @@ class NoisyOrCPD(_Strict):
     """Leaky noisy-OR (one active state) or noisy-MAX-like (several active states).
 
     Each parent state in ``links`` independently pushes the child towards an active state with
-    its strength; the leak stands for causes outside the model; ``off_state`` is the state taken when
-    nothing fires. ``links: {parent: {parent_state: {child_state: Param}}}``.
+    its strength; the leak stands for causes outside the model; ``off_state`` is the state
+    taken when nothing fires. ``links: {parent: {parent_state: {child_state: Param}}}``.
     """
 
     type: Literal["noisy_or"]
