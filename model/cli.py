@@ -96,7 +96,7 @@ def _diagnose(args: argparse.Namespace, model: CrampModel) -> int:
     evidence = {**evidence, **_parse_set(args.set)}
     soft = {**soft, **_parse_soft(args.soft)}
     try:
-        result = diagnose(evidence, soft, model=model)
+        result = diagnose(evidence, soft, model=model, top=args.explain)
     except EvidenceError as exc:
         variable = getattr(exc, "variable", None)
         line = _line_of(text, variable) if text and variable else None
@@ -181,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--set", action="append", default=[], metavar="ID=STATE")
     sub.add_argument("--soft", action="append", default=[], metavar="ID=STATE:LIK,...")
     sub.add_argument("--json", action="store_true", help="print the result as JSON")
+    sub.add_argument(
+        "--explain", type=int, default=5, metavar="N", help="explain the N top causes (5)"
+    )
     sub = command("schema", _schema, "list every node: kind, states, label, question")
     sub.add_argument("--json", action="store_true")
     sub = command("export", _export, "write the network as BIF or XMLBIF")

@@ -50,7 +50,7 @@ def default_priors_dir() -> Path:
 
 @dataclass(frozen=True)
 class Priors:
-    """The validated knowledge: nodes in topological order, claims, red flags, identity."""
+    """The validated knowledge: nodes in the order declared, claims, red flags, identity."""
 
     directory: Path
     meta: ModelFile
@@ -63,7 +63,7 @@ class Priors:
     lines: dict[str, dict[tuple, int]] = field(repr=False, compare=False)
 
     def ids(self, kind: str | None = None) -> list[str]:
-        """Node ids (of one kind, if given) in topological order."""
+        """Node ids (of one kind, if given) in the order the priors declare them."""
         return [k for k, n in self.nodes.items() if kind is None or n.kind == kind]
 
     def questions(self) -> dict[str, list[str]]:
@@ -329,7 +329,7 @@ def claim_references(priors_nodes: dict[str, Node]) -> list[tuple[str, tuple, st
     return refs
 
 
-def _topological(nodes: dict[str, Node]) -> list[str] | list[str]:
+def _topological(nodes: dict[str, Node]) -> list[str]:
     """Kahn's algorithm; returns the order, or the nodes left on a cycle (order is shorter)."""
     indegree = {n: len(spec.parents) for n, spec in nodes.items()}
     children: dict[str, list[str]] = {n: [] for n in nodes}
@@ -458,11 +458,10 @@ def load_priors(directory: str | os.PathLike | None = None) -> Priors:
     )
     if problems:
         raise PriorsError(problems)
-    order = _topological(nodes)
     return Priors(
         directory=directory,
         meta=meta,
-        nodes={n: nodes[n] for n in order},
+        nodes=nodes,
         files=files,
         claims=claims_file.claims,
         claims_source=claims_file.source,

@@ -55,7 +55,7 @@ def format_diagnosis(diagnosis: Diagnosis, model: CrampModel, *, rows: int = 14)
         f"Model {model.priors.meta.name} {diagnosis.model['version']}, "
         f"priors sha256 {diagnosis.model['sha256'][:16]}...",
     ]
-    return "\n".join(out)
+    return "\n".join(line.rstrip() for line in out)
 
 
 def format_schema(model: CrampModel) -> str:
@@ -67,4 +67,4 @@ def format_schema(model: CrampModel) -> str:
             node = model.priors.nodes[node_id]
             out.append(f"  {node_id}: {' | '.join(node.states)}")
             out.append(_wrap(node.question, "      "))
-    return "\n".join(out)
+    return "\n".join(line.rstrip() for line in out)
