@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run test lint format clean
+.PHONY: run test docs format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
+
+# Regenerate what is generated from the model: the claim table and the README's examples.
+docs: $(VENV)/.installed-dev
+	$(BIN)/crampnet claims --markdown > docs/claims.md
+	UPDATE_README=1 $(BIN)/python -m pytest -q tests/test_readme.py
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .
