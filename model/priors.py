@@ -33,6 +33,7 @@ from model.schema import (
 )
 
 MANIFEST = "model.yaml"
+_UNREADABLE = object()
 CPD_TYPES = ("table", "noisy_or", "deterministic")
 QUESTION_GROUPS = {
     "about_you": "About you and your habits",
@@ -102,8 +103,8 @@ def _line_map(root: yaml.Node | None, problems: list[str], shown: str) -> dict[t
     """Map every key path of a composed YAML tree to its 1-based line; flag duplicate keys."""
     lines: dict[tuple, int] = {}
 
-    def walk(node: yaml.Node, path: tuple) -> None:
-        lines[path] = node.start_mark.line + 1
+    def walk(node: yaml.Node, path: tuple, line: int | None = None) -> None:
+        lines[path] = line or node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
             seen: set[object] = set()
             for key_node, value_node in node.value:
@@ -115,7 +116,7 @@ def _line_map(root: yaml.Node | None, problems: list[str], shown: str) -> dict[t
                         "(YAML would keep only the last one)"
                     )
                 seen.add(key)
-                walk(value_node, (*path, key))
+                walk(value_node, (*path, key), key_node.start_mark.line + 1)
         elif isinstance(node, yaml.SequenceNode):
             for index, item in enumerate(node.value):
                 walk(item, (*path, index))
@@ -130,7 +131,7 @@ def _where(file: Path, lines: dict[tuple, int], path: tuple) -> str:
     while probe and probe not in lines:
         probe = probe[:-1]
     line = lines.get(probe, 1)
-    dotted = ".".join(str(p) for p in path)
+    dotted = ".".join(("yes" if p else "no") if isinstance(p, bool) else str(p) for p in path)
     return f"{_display(file)}:{line}: {dotted}" if dotted else f"{_display(file)}:{line}"
 
 
@@ -140,7 +141,7 @@ def _read_yaml(file: Path, problems: list[str]) -> tuple[Any, dict[tuple, int]]:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         problems.append(f"{shown}: cannot read: {exc.strerror or exc}")
-        return None, {}
+        return _UNREADABLE, {}
     try:
         data = yaml.safe_load(text)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -148,12 +149,14 @@ def _read_yaml(file: Path, problems: list[str]) -> tuple[Any, dict[tuple, int]]:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
         problems.append(f"{shown}{line}: not valid YAML: {getattr(exc, 'problem', exc)}")
-        return None, {}
+        return _UNREADABLE, {}
     return data, _line_map(root, problems, shown)
 
 
 def _clean_message(error: dict) -> str:
     message = error["msg"].removeprefix("Value error, ")
+    if isinstance(error.get("input"), bool) or error["msg"] == "Keys should be strings":
+        return 'a YAML boolean where text is expected; quote it (write "yes" in quotes)'
     if error["type"] == "missing":
         return "required key is missing"
     if error["type"] == "extra_forbidden":
@@ -166,11 +169,18 @@ def _clean_message(error: dict) -> str:
 
 
 def _validate(model: type[BaseModel], data: Any, file: Path, lines, problems: list[str]):
+    if data is _UNREADABLE:  # already reported; validating it as {} would only add noise
+        return None
     try:
         return model.model_validate(data if data is not None else {})
     except ValidationError as exc:
         for error in exc.errors():
-            path = tuple(p for i, p in enumerate(error["loc"]) if not _is_tag(error["loc"], i))
+            loc = error["loc"]
+            if loc and loc[-1] == "[key]":  # pydantic reports a bad dict key as its index
+                loc = (*loc[:-2], error["input"])
+            path = tuple(p for i, p in enumerate(loc) if not _is_tag(loc, i))
+            if error["type"].startswith("union_tag"):
+                path = (*path, "type")
             problems.append(f"{_where(file, lines, path)}: {_clean_message(error)}")
         return None
 
@@ -257,7 +267,7 @@ def _check_noisy_or(node: Node, nodes: dict[str, Node], at) -> list[str]:
     cpd = node.cpd
     problems = []
     if cpd.off_state not in node.states:
-        problems.append(f"{at('cpd', 'off')}: {cpd.off_state!r} is not a state of this node")
+        problems.append(f"{at('cpd', 'off_state')}: {cpd.off_state!r} is not a state of this node")
     problems += _check_child_states(lambda s: at("cpd", "leak", s), cpd.leak, node, cpd.off_state)
     for parent, by_state in cpd.links.items():
         if parent not in node.parents:
@@ -348,7 +358,21 @@ def _topological(nodes: dict[str, Node]) -> list[str]:
     return order
 
 
-def _cross_checks(nodes, files, lines, directory, claims, red_flags, flag_lines, flag_file):
+def _one_cycle(nodes: dict[str, Node], stuck: set[str]) -> list[str]:
+    """One directed cycle among the nodes Kahn's algorithm could not order (parent to child)."""
+    start = min(stuck)
+    path = [start]
+    while True:  # walk up parents inside ``stuck``: every stuck node has a stuck parent
+        parent = min(p for p in nodes[path[-1]].parents if p in stuck)
+        if parent in path:
+            cycle = path[path.index(parent) :]
+            return list(reversed(cycle))
+        path.append(parent)
+
+
+def _cross_checks(
+    nodes, files, lines, directory, claims, red_flags, flag_lines, flag_file, claims_file
+):
     problems: list[str] = []
 
     def at_node(node_id):
@@ -369,20 +393,20 @@ def _cross_checks(nodes, files, lines, directory, claims, red_flags, flag_lines,
             problems += _check_rows(node_id, node, nodes, at)
     for node_id, path, claim in claim_references(nodes):
         if claim not in claims:
-            problems.append(f"{at_node(node_id)(*path)}: claim {claim} is not in claims.md")
+            problems.append(f"{at_node(node_id)(*path)}: claim {claim} is not in {claims_file}")
     if not problems:
         order = _topological(nodes)
         if len(order) < len(nodes):
-            stuck = sorted(set(nodes) - set(order))
+            cycle = _one_cycle(nodes, set(nodes) - set(order))
             problems.append(
-                f"{at_node(stuck[0])('parents')}: the parents form a cycle through "
-                f"{', '.join(stuck)}"
+                f"{at_node(cycle[0])('parents')}: the parents form a cycle: "
+                f"{' -> '.join([*cycle, cycle[0]])}"
             )
     for flag_id, flag in red_flags.items():
         where = lambda *p, f=flag_id: _where(flag_file, flag_lines, ("red_flags", f, *p))  # noqa: E731
         for claim in flag.claims:
             if claim not in claims:
-                problems.append(f"{where('claims')}: claim {claim} is not in claims.md")
+                problems.append(f"{where('claims')}: claim {claim} is not in {claims_file}")
         for i, cond in enumerate(flag.when_any):
             for key in ("evidence", "evidence_any"):
                 for var, states in getattr(cond, key).items():
@@ -455,6 +479,7 @@ def load_priors(directory: str | os.PathLike | None = None) -> Priors:
         flags_file.red_flags,
         flag_lines,
         directory / meta.red_flags_file,
+        meta.claims_file,
     )
     if problems:
         raise PriorsError(problems)

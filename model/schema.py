@@ -35,6 +35,13 @@ def _check_probability(value: float) -> float:
     return value
 
 
+def _check_claim_ids(claims: list[str]) -> list[str]:
+    for claim in claims:
+        if not CLAIM_ID.match(claim):
+            raise ValueError(f"{claim!r} is not a claim id like C07")
+    return claims
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -46,13 +53,7 @@ class Provenance(_Strict):
     elicited: str | None = None
     confidence: float = Field(gt=0, description="equivalent sample size of this number")
 
-    @field_validator("claims")
-    @classmethod
-    def _claim_ids(cls, claims: list[str]) -> list[str]:
-        for claim in claims:
-            if not isinstance(claim, str) or not CLAIM_ID.match(claim):
-                raise ValueError(f"{claim!r} is not a claim id like C07")
-        return claims
+    _claim_ids = field_validator("claims")(classmethod(lambda cls, v: _check_claim_ids(v)))
 
     @model_validator(mode="after")
     def _has_provenance(self) -> Provenance:
@@ -162,23 +163,29 @@ class Node(_Strict):
     cost: float = Field(default=0.0, ge=0, description="effort of answering, in days")
     cpd: CPD
 
-    @field_validator("states")
+    _claim_ids = field_validator("claims")(classmethod(lambda cls, v: _check_claim_ids(v)))
+
+    @field_validator("states", mode="before")
     @classmethod
-    def _states(cls, states: list[object]) -> list[str]:
+    def _states(cls, states: object) -> object:
+        if not isinstance(states, list):
+            return states
         for state in states:
             _check_name(state, "state")
         if len(set(states)) != len(states):
             raise ValueError(f"states repeat: {states}")
-        return states  # type: ignore[return-value]
+        return states
 
-    @field_validator("parents")
+    @field_validator("parents", mode="before")
     @classmethod
-    def _parents(cls, parents: list[object]) -> list[str]:
+    def _parents(cls, parents: object) -> object:
+        if not isinstance(parents, list):
+            return parents
         for parent in parents:
             _check_name(parent, "parent")
         if len(set(parents)) != len(parents):
             raise ValueError(f"parents repeat: {parents}")
-        return parents  # type: ignore[return-value]
+        return parents
 
     @model_validator(mode="after")
     def _normal_state(self) -> Node:
@@ -255,6 +262,8 @@ class RedFlag(_Strict):
     message: str
     claims: list[str] = Field(min_length=1)
     when_any: list[Condition] = Field(min_length=1)
+
+    _claim_ids = field_validator("claims")(classmethod(lambda cls, v: _check_claim_ids(v)))
 
 
 class RedFlagsFile(_Strict):
