@@ -92,7 +92,7 @@ def _noisy_or(node, cpd: NoisyOrCPD, parent_states, cards, value) -> np.ndarray:
     for state in active_states(node):
         leak = cpd.leak.get(state)
         f = 1.0 - np.asarray(value(leak), dtype=float) if leak is not None else np.asarray(1.0)
-        f = f.reshape(*f.shape, *([1] * n))
+        f = f.reshape(f.shape + (1,) * n)
         for axis, parent in enumerate(node.parents):
             links = cpd.links.get(parent, {})
             factors = [
@@ -111,7 +111,7 @@ def _noisy_or(node, cpd: NoisyOrCPD, parent_states, cards, value) -> np.ndarray:
                     hit = np.array([s == inter.when[parent] for s in parent_states[parent]])
                     mask = mask & _along(hit, axis, n)
             strength = np.asarray(value(inter.towards[state]), dtype=float)
-            f = f * np.where(mask, 1.0 - strength.reshape(*strength.shape, *([1] * n)), 1.0)
+            f = f * np.where(mask, 1.0 - strength.reshape(strength.shape + (1,) * n), 1.0)
         fail[state] = f
     batch = np.broadcast_shapes(*(f.shape[:-n] if n else f.shape for f in fail.values()))
     out = np.zeros((*batch, len(node.states), *cards))
@@ -125,7 +125,7 @@ def _noisy_or(node, cpd: NoisyOrCPD, parent_states, cards, value) -> np.ndarray:
             out[..., node.states.index(state), *([slice(None)] * n)] += weight / len(chosen)
     if cpd.uninformative is not None:
         constant = np.asarray(value(cpd.uninformative), dtype=float)
-        constant = constant.reshape(*constant.shape, *([1] * n))
+        constant = constant.reshape(constant.shape + (1,) * n)
         out = out * (1.0 - constant[..., None, *([slice(None)] * n)])
         out[..., node.states.index(cpd.uninformative.state), *([slice(None)] * n)] = constant
     return out

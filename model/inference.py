@@ -44,9 +44,12 @@ class Engine:
         free = [t for t in targets if t not in evidence]
         result: Posteriors = {}
         if free:
+            # pgmpy's virtual evidence re-initialises the engine on a copy of the network with
+            # extra nodes, so a soft query gets an engine of its own and the shared one stays clean
+            engine = VariableElimination(self.network) if virtual else self._ve
             with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
-                factors = self._ve.query(
+                factors = engine.query(
                     free,
                     evidence=evidence or None,
                     virtual_evidence=virtual or None,
@@ -62,7 +65,19 @@ class Engine:
                 result[var] = {s: float(s == evidence[var]) for s in self._states[var]}
         return result
 
+    def _zero_table(self, evidence: Evidence) -> bool:
+        """A table whose every variable is observed, at a zero entry: pgmpy drops such
+        constants, so the zero would never show as NaN."""
+        for cpd in self.network.get_cpds():
+            if all(v in evidence for v in cpd.variables):
+                index = tuple(cpd.state_names[v].index(evidence[v]) for v in cpd.variables)
+                if cpd.values[index] == 0:
+                    return True
+        return False
+
     def _possible(self, evidence: Evidence, soft: SoftEvidence) -> bool:
+        if self._zero_table(evidence):
+            return False
         probe = next((n for n in self._states if n not in evidence), None)
         if probe is None:  # every node observed: the joint is one product of table entries
             return self._joint(evidence) > 0
@@ -75,7 +90,9 @@ class Engine:
         """Exact marginal of each target given the (already checked) evidence."""
         soft = soft or {}
         result = self._query(list(targets), evidence, soft)
-        if any(not np.isfinite(p) for dist in result.values() for p in dist.values()):
+        if self._zero_table(evidence) or any(
+            not np.isfinite(p) for dist in result.values() for p in dist.values()
+        ):
             raise ImpossibleEvidenceError(self.conflict(evidence, soft))
         if not any(t not in evidence for t in targets) and not self._possible(evidence, soft):
             raise ImpossibleEvidenceError(self.conflict(evidence, soft))
