@@ -13,18 +13,19 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
 
+from model.engine import Engine, Posteriors
 from model.evidence import Evidence, SoftEvidence, check_evidence
-from model.inference import Engine, Posteriors
 from model.network import build_network
 from model.priors import Priors, default_priors_dir, load_priors
 from model.red_flags import flag_targets, raised_flags
 
 TOP_EXPLAINED = 5
+NOISE = 1e-12  # the engine is exact to about 1e-15; smaller moves are rounding, not evidence
 
 
 @dataclass(frozen=True, eq=False)
 class CrampModel:
-    """The validated priors, the pgmpy network built from them, and an inference engine."""
+    """The validated priors, the pgmpy network built from them, and the compiled engine."""
 
     priors: Priors
     network: object = field(repr=False)
@@ -32,8 +33,7 @@ class CrampModel:
 
     @classmethod
     def from_priors(cls, priors: Priors) -> CrampModel:
-        network = build_network(priors)
-        return cls(priors=priors, network=network, engine=Engine(network))
+        return cls(priors=priors, network=build_network(priors), engine=Engine(priors))
 
     @property
     def causes(self) -> list[str]:
@@ -127,13 +127,20 @@ def explain(
     posterior: Posteriors,
     targets: list[tuple[str, str]],
 ) -> dict[str, dict]:
-    """How much each answer moved each target: posterior with and without it, signed."""
+    """How much each answer moved each target: posterior with and without it, signed.
+
+    All leave-one-out posteriors come from one batched query.
+    """
     answers: dict[str, object] = {**evidence, **soft}
-    without: dict[str, Posteriors] = {}
-    for var in answers:
-        rest_hard = {k: v for k, v in evidence.items() if k != var}
-        rest_soft = {k: v for k, v in soft.items() if k != var}
-        without[var] = model.engine.posteriors(model.causes, rest_hard, rest_soft)
+    rows = [{k: v for k, v in answers.items() if k != var} for var in answers]
+    marginals, _ = model.engine.query(model.causes, rows) if rows else ({}, None)
+    without = {
+        var: {
+            c: dict(zip(model.priors.nodes[c].states, marginals[c][r], strict=True))
+            for c in model.causes
+        }
+        for r, var in enumerate(answers)
+    }
     out = {}
     for cause, state in targets:
         p = posterior[cause][state]
@@ -141,7 +148,9 @@ def explain(
         for var, answer in answers.items():
             if var == cause:
                 continue
-            q = without[var][cause][state]
+            q = float(without[var][cause][state])
+            if abs(p - q) < NOISE:  # an answer that moves nothing: exactly zero, not float noise
+                q = p
             change = _log_odds(p) - _log_odds(q)
             contributions.append(
                 {

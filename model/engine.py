@@ -56,19 +56,9 @@ class Engine:
         self.card = {n: len(s) for n, s in self.states.items()}
         self.parents = {n: tuple(spec.parents) for n, spec in priors.nodes.items()}
         self.tables = dict(tables) if tables is not None else node_tables(priors)
-        shapes = {t.ndim - 1 - len(self.parents[n]) for n, t in self.tables.items()}
-        self.draws = (
-            next(
-                (
-                    self.tables[n].shape[0]
-                    for n in self.tables
-                    if self.tables[n].ndim > 1 + len(self.parents[n])
-                ),
-                None,
-            )
-            if shapes != {0}
-            else None
-        )
+        extra = {n: t.ndim - 1 - len(self.parents[n]) for n, t in self.tables.items()}
+        drawn = [self.tables[n].shape[0] for n, axes in extra.items() if axes == 1]
+        self.draws: int | None = drawn[0] if drawn else None  # tables with a leading draw axis
         self._structures: dict[tuple, Structure] = {}
         self._drawn: dict[tuple[int, int], Engine] = {}
 
@@ -179,9 +169,20 @@ class Engine:
         do = dict(do or {})
         if self.draws and len(rows) != 1:
             raise ValueError("an engine over parameter draws answers one evidence set at a time")
-        observed = {v for row in rows for v in row}
-        structure = self.structure(observed, targets, do)
-        likelihoods = self._stack(rows)
+        return self.run(targets, self._stack(rows), do, batch=len(rows))
+
+    def run(
+        self,
+        targets: list[str],
+        likelihoods: dict[str, np.ndarray],
+        do: Mapping[str, str] | None = None,
+        batch: int = 1,
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """:meth:`query` on likelihood arrays already built: ``(card,)`` shared by every row
+        or ``(batch, card)``, for callers that encode evidence in bulk (batch scoring)."""
+        do = dict(do or {})
+        likelihoods = dict(likelihoods)
+        structure = self.structure(set(likelihoods), targets, do)
         for v, state in do.items():
             likelihoods[v] = self.likelihood(v, state)
         fixed = {  # one state for every row: slice it out of the tables instead of multiplying
@@ -202,7 +203,7 @@ class Engine:
                 marginals[v] = np.where(
                     np.isfinite(log_z)[..., None], likelihoods[v] / likelihoods[v].sum(), np.nan
                 )
-        batch = (self.draws if self.draws else len(rows),)
+        batch = (self.draws if self.draws else batch,)
         for v in targets:
             if v in do:  # set by intervention: the set state, certainly
                 marginals[v] = self.likelihood(v, do[v])
@@ -242,7 +243,6 @@ class Engine:
 
 def _slice(table: np.ndarray, scope: tuple[str, ...], fixed: dict[str, int]) -> np.ndarray:
     """Keep only the fixed state of each fixed variable, as an axis of length one."""
-    offset = table.ndim - len(scope)
     index = tuple(slice(fixed[v], fixed[v] + 1) if v in fixed else slice(None) for v in scope)
     return table[(Ellipsis, *index)] if any(v in fixed for v in scope) else table
 

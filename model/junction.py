@@ -176,9 +176,9 @@ def clique_potentials(
     potentials = []
     for i, clique in enumerate(tree.cliques):
         operands = [(scopes[f], factors[f]) for f in tree.assignment[i]]
-        if not operands:
-            operands = [(clique, np.ones([tree.card[v] for v in clique]))]
-        potentials.append(_einsum(tree, operands, clique))
+        covered = {v for scope, _ in operands for v in scope}
+        operands += [((v,), np.ones(tree.card[v])) for v in clique if v not in covered]
+        potentials.append(np.ascontiguousarray(_product(tree, i, operands)))
     return potentials
 
 

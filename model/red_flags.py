@@ -7,8 +7,8 @@ condition holds when all of its parts do (answers in the listed states, at least
 
 from __future__ import annotations
 
+from model.engine import Posteriors
 from model.evidence import Evidence
-from model.inference import Posteriors
 from model.priors import Priors
 from model.schema import Condition
 

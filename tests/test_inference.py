@@ -21,8 +21,9 @@ from model import (
     UnknownVariableError,
     diagnose,
 )
-from model.inference import Engine, Posteriors
+from model.engine import Posteriors
 from model.network import export_network
+from model.reference import PgmpyEngine
 
 # The deterministic leg-side cluster is where zero probabilities live: draw from it often.
 LEG_CLUSTER = ["leg_cramp_side", "left_leg_cramps", "right_leg_cramps"]
@@ -185,7 +186,7 @@ def test_export_read_back_by_pgmpy(model: CrampModel, exported: dict[str, Path],
         assert back.variables == cpd.variables
         assert {v: list(s) for v, s in back.state_names.items()} == cpd.state_names
         np.testing.assert_array_equal(back.values, cpd.values)
-    engine = Engine(loaded)
+    engine = PgmpyEngine(loaded)
     for hard, soft in EXPORT_EVIDENCE:
         expected = model.engine.posteriors(model.causes, hard, soft)
         assert max_abs_diff(engine.posteriors(model.causes, hard, soft), expected) <= 1e-9

@@ -1,8 +1,9 @@
-"""Exact posteriors over the pgmpy network (variable elimination).
+"""The reference: exact posteriors by pgmpy's variable elimination on the pgmpy network.
 
-One :class:`Engine` per model answers ``posteriors(targets, evidence, soft_evidence)``. Evidence
-of probability zero raises :class:`~model.errors.ImpossibleEvidenceError` naming a smallest set
-of answers that conflict, never NaN.
+Not used by ``diagnose`` (the compiled engine of :mod:`model.engine` is), but kept as the
+independent path that tests and the benchmark compare the engine against. Same interface as
+the engine's ``posteriors``; evidence of probability zero raises
+:class:`~model.errors.ImpossibleEvidenceError` naming a smallest set of conflicting answers.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import warnings
 
 import numpy as np
 
+from model.engine import Posteriors
 from model.errors import ImpossibleEvidenceError
 from model.evidence import Evidence, SoftEvidence
 
@@ -20,10 +22,8 @@ with warnings.catch_warnings():
     from pgmpy.inference import VariableElimination
     from pgmpy.models import DiscreteBayesianNetwork
 
-Posteriors = dict[str, dict[str, float]]
 
-
-class Engine:
+class PgmpyEngine:
     """Variable elimination on a pgmpy network; progress bars off, NaN turned into errors."""
 
     def __init__(self, network: DiscreteBayesianNetwork):
