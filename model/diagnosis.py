@@ -33,7 +33,7 @@ class CrampModel:
 
     @classmethod
     def from_priors(cls, priors: Priors) -> CrampModel:
-        return cls(priors=priors, network=build_network(priors), engine=Engine(priors))
+        return cls(priors=priors, network=build_network(priors), engine=Engine.from_priors(priors))
 
     @property
     def causes(self) -> list[str]:

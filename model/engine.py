@@ -18,57 +18,108 @@ pgmpy stays the model's representation; this engine is checked against it and py
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from model.errors import ImpossibleEvidenceError
-from model.junction import JunctionTree, _einsum, clique_potentials, compile_tree, propagate
+from model.junction import JunctionTree, align, clique_potentials, compile_tree, propagate
 from model.priors import Priors
 
 Posteriors = dict[str, dict[str, float]]
 FOLD_LIMIT = 16384  # largest table (entries per row) a pre-summing step may create
+FOLD_CACHE_BYTES = 256 * 2**20
+POTENTIALS_KEPT = 16  # per structure: the answer values seen most recently
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Structure:
     """A compiled junction tree for one pattern of evidence, targets and interventions."""
 
     tree: JunctionTree
     scopes: list[tuple[str, ...]]
     factors: list[np.ndarray]
-    potentials: list[np.ndarray]
+    _potentials: dict = field(default_factory=dict, repr=False)
+
+    def potentials(self, fixed: Mapping[str, int]) -> list[np.ndarray]:
+        """Clique tables with each ``fixed`` variable cut down to its one state (an axis of
+        length one). Slicing the factors before multiplying them keeps the products small
+        (a hard answer on ``leg_cramp_side`` quarters its clique); cached per answer values.
+        """
+        key = tuple(sorted(fixed.items()))
+        found = self._potentials.get(key)
+        if found is None:
+            sliced = [_slice(f, s, fixed) for f, s in zip(self.factors, self.scopes, strict=True)]
+            sizes = {v: 1 for v in fixed}
+            found = clique_potentials(self.tree, self.scopes, sliced, sizes)
+            if len(self._potentials) >= POTENTIALS_KEPT:
+                self._potentials.clear()
+            self._potentials[key] = found
+        return found
 
 
 class Engine:
-    """Exact posteriors, batched, from validated priors (point tables or given ones).
+    """Exact posteriors, batched, over discrete tables.
 
-    ``tables`` maps each node to its table, shape ``(n_states, *parent cardinalities)``,
-    optionally with a leading batch axis (parameter draws). By default the point estimates.
+    ``states`` lists each variable's states, ``parents`` its parents, and ``tables`` its
+    table, shape ``(n_states, *parent cardinalities)``, optionally with one leading axis of
+    parameter draws. Build it with :meth:`from_priors` (the model) or :meth:`from_network`
+    (any pgmpy ``DiscreteBayesianNetwork``).
     """
 
-    def __init__(self, priors: Priors, tables: Mapping[str, np.ndarray] | None = None):
-        from model.network import node_tables
-
-        self.priors = priors
-        self.states = {n: spec.states for n, spec in priors.nodes.items()}
+    def __init__(
+        self,
+        states: Mapping[str, list[str]],
+        parents: Mapping[str, tuple[str, ...]],
+        tables: Mapping[str, np.ndarray],
+        priors: Priors | None = None,
+    ):
+        self.states = {n: list(s) for n, s in states.items()}
         self.card = {n: len(s) for n, s in self.states.items()}
-        self.parents = {n: tuple(spec.parents) for n, spec in priors.nodes.items()}
-        self.tables = dict(tables) if tables is not None else node_tables(priors)
+        self.parents = {n: tuple(parents[n]) for n in self.states}
+        self.tables = dict(tables)
+        self.priors = priors
         extra = {n: t.ndim - 1 - len(self.parents[n]) for n, t in self.tables.items()}
         drawn = [self.tables[n].shape[0] for n, axes in extra.items() if axes == 1]
         self.draws: int | None = drawn[0] if drawn else None  # tables with a leading draw axis
         self._structures: dict[tuple, Structure] = {}
+        self._folds: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._drawn: dict[tuple[int, int], Engine] = {}
+
+    @classmethod
+    def from_priors(cls, priors: Priors, tables: Mapping[str, np.ndarray] | None = None) -> Engine:
+        """The engine of validated priors (point tables unless ``tables`` are given)."""
+        from model.network import node_tables
+
+        return cls(
+            {n: spec.states for n, spec in priors.nodes.items()},
+            {n: tuple(spec.parents) for n, spec in priors.nodes.items()},
+            tables if tables is not None else node_tables(priors),
+            priors,
+        )
+
+    @classmethod
+    def from_network(cls, network) -> Engine:
+        """The engine of a pgmpy ``DiscreteBayesianNetwork`` (its CPDs as they stand)."""
+        states, parents, tables = {}, {}, {}
+        for cpd in network.get_cpds():
+            v = cpd.variable
+            states[v] = list(cpd.state_names[v])
+            parents[v] = tuple(cpd.variables[1:])
+            tables[v] = np.asarray(cpd.values, dtype=float)
+        return cls(states, parents, tables)
 
     def drawn(self, k: int = 1000, seed: int = 0) -> Engine:
         """An engine over ``k`` parameter sets drawn from the priors (cached per k, seed)."""
         from model.draws import draw_tables
 
+        if self.priors is None:
+            raise ValueError("parameter draws need the priors' confidence: use from_priors")
         key = (k, seed)
         if key not in self._drawn:
-            self._drawn[key] = Engine(self.priors, draw_tables(self.priors, k, seed))
+            self._drawn[key] = Engine.from_priors(self.priors, draw_tables(self.priors, k, seed))
         return self._drawn[key]
 
     # --- structure --------------------------------------------------------------------------
@@ -96,34 +147,58 @@ class Engine:
     def _compile(self, observed: frozenset, targets: frozenset, do: frozenset) -> Structure:
         keep = set(observed) | set(targets) | set(do)
         relevant = self._relevant(keep, do)
-        order = [n for n in self.priors.nodes if n in relevant]
-        scopes = [(n, *self.parents[n]) for n in order if n not in do]
-        factors = [self.tables[n] for n in order if n not in do]
-        scopes, factors = self._fold(scopes, factors, [n for n in order if n not in keep])
+        order = [n for n in self.states if n in relevant]
+        factors = [(("table", n), (n, *self.parents[n]), self.tables[n]) for n in order]
+        factors = [f for f in factors if f[0][1] not in do]
+        factors = self._fold(factors, [n for n in order if n not in keep])
+        scopes = [scope for _, scope, _ in factors]
+        tables = [table for _, _, table in factors]
         card = {v: self.card[v] for v in {v for s in scopes for v in s} | keep}
-        tree = compile_tree(card, scopes)
-        return Structure(tree, scopes, factors, clique_potentials(tree, scopes, factors))
+        key = (tuple(scopes), tuple(sorted(card.items())))
+        tree = _TREES.get(key)
+        if tree is None:
+            tree = _TREES[key] = compile_tree(card, scopes, list(self.states))
+        return Structure(tree, scopes, tables)
 
-    def _fold(self, scopes, factors, candidates: list[str]):
-        """Sum out unobserved non-targets whose elimination creates no large table."""
-        scopes, factors = list(scopes), list(factors)
+    def _fold(self, factors: list[tuple], candidates: list[str]) -> list[tuple]:
+        """Sum out unobserved non-targets whose elimination creates no larger table.
+
+        Each factor is ``(recipe, scope, table)``; a fold's result is cached under its recipe
+        (the variable summed out and the recipes it combined), so the same fold in another
+        structure (the hidden leg nodes into ``leg_cramp_side``, say) is not redone.
+        """
+        rank = {v: k for k, v in enumerate(self.states)}
         changed = True
         while changed:
             changed = False
             for v in reversed(candidates):
-                holding = [i for i, s in enumerate(scopes) if v in s]
+                holding = [f for f in factors if v in f[1]]
                 if not holding:
                     continue
-                merged = tuple(dict.fromkeys(u for i in holding for u in scopes[i] if u != v))
-                if np.prod([self.card[u] for u in merged]) > FOLD_LIMIT:
+                holding.sort(key=lambda f: (-f[2].size, f[0]))  # the biggest table leads
+                extra = sorted({u for f in holding[1:] for u in f[1]} - set(holding[0][1]))
+                merged = tuple(u for u in holding[0][1] if u != v) + tuple(
+                    sorted((u for u in extra if u != v), key=rank.__getitem__)
+                )
+                size = np.prod([self.card[u] for u in merged])
+                largest = max(np.prod([self.card[u] for u in f[1]]) for f in holding)
+                # growing folds only for hidden nodes with parents (the leg sides), whose
+                # recipes recur across evidence and so are computed once; a risk factor with
+                # several children is left to the junction tree
+                if size > largest and (not self.parents[v] or size > FOLD_LIMIT):
                     continue
-                tree = _PATHLESS
-                table = _einsum(tree, [(scopes[i], factors[i]) for i in holding], merged)
-                scopes = [s for i, s in enumerate(scopes) if i not in holding] + [merged]
-                factors = [f for i, f in enumerate(factors) if i not in holding] + [table]
+                recipe = ("fold", v, tuple(sorted(f[0] for f in holding)))
+                table = self._folds.get(recipe)
+                if table is None:
+                    table = self._folds[recipe] = _sum_product(holding, v, merged)
+                    while sum(t.nbytes for t in self._folds.values()) > FOLD_CACHE_BYTES:
+                        self._folds.popitem(last=False)  # least recently used first
+                else:
+                    self._folds.move_to_end(recipe)
+                factors = [f for f in factors if v not in f[1]] + [(recipe, merged, table)]
                 candidates = [c for c in candidates if c != v]
                 changed = True
-        return scopes, factors
+        return factors
 
     # --- evidence ---------------------------------------------------------------------------
 
@@ -190,10 +265,7 @@ class Engine:
             for v, lik in likelihoods.items()
             if lik.ndim == 1 and np.count_nonzero(lik) == 1
         }
-        potentials = [
-            _slice(p, clique, fixed)
-            for p, clique in zip(structure.potentials, structure.tree.cliques, strict=True)
-        ]
+        potentials = structure.potentials(fixed)
         free = {v: lik for v, lik in likelihoods.items() if v not in fixed}
         marginals, log_z = propagate(
             structure.tree, potentials, free, [t for t in targets if t not in fixed]
@@ -247,11 +319,28 @@ def _slice(table: np.ndarray, scope: tuple[str, ...], fixed: dict[str, int]) -> 
     return table[(Ellipsis, *index)] if any(v in fixed for v in scope) else table
 
 
-class _NoCache(dict):
-    """A path cache that forgets: folding runs once per structure, paths are not reused."""
+def _sum_product(factors: list[tuple], v: str, out: tuple[str, ...]) -> np.ndarray:
+    """Multiply tables (batch axes in front) and sum ``v`` out, onto the axes ``out``.
 
-    def __setitem__(self, key, value) -> None:
-        pass
+    A multiply-accumulate over the states of ``v``: the big table is read slice by slice
+    and never copied whole, which is what makes folding a 1000-draw table cheap.
+    """
+    scope = (v, *out)
+    big, *small = factors
+    weights = None
+    for _, fscope, table in small:
+        aligned = align(table, fscope, scope)
+        weights = aligned if weights is None else weights * aligned
+    big_view = align(big[2], big[1], scope)
+    batch = big_view.ndim - len(scope)
+    total = None
+    for state in range(big_view.shape[batch]):
+        term = big_view[(slice(None),) * batch + (state,)]
+        if weights is not None:
+            w = weights[(slice(None),) * (weights.ndim - len(scope)) + (state,)]
+            term = term * w
+        total = term.copy() if total is None else np.add(total, term, out=total)
+    return total
 
 
-_PATHLESS = JunctionTree({}, [], [], [], 0, {}, [], _NoCache())
+_TREES: dict[tuple, JunctionTree] = {}  # compiled trees by (scopes, cardinalities)

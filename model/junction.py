@@ -70,9 +70,15 @@ def _eliminate(card: dict[str, int], scopes: list[tuple[str, ...]]) -> list[froz
     return list(dict.fromkeys(maximal))
 
 
-def compile_tree(card: dict[str, int], scopes: list[tuple[str, ...]]) -> JunctionTree:
-    """Triangulate, build a maximum-weight spanning tree of cliques, assign the factors."""
-    order = sorted(card)
+def compile_tree(
+    card: dict[str, int], scopes: list[tuple[str, ...]], order: list[str] | None = None
+) -> JunctionTree:
+    """Triangulate, build a maximum-weight spanning tree of cliques, assign the factors.
+
+    Clique axes follow ``order`` (default: sorted names); giving the factors' own variable
+    order saves transposing big tables into the cliques.
+    """
+    order = [v for v in order if v in card] if order is not None else sorted(card)
     cliques_sets = _eliminate(card, scopes)
     cliques = [tuple(v for v in order if v in c) for c in cliques_sets]
     # Kruskal on separator size gives a junction tree for the cliques of a chordal graph;
@@ -138,6 +144,16 @@ def _einsum(tree: JunctionTree, operands: list[tuple[tuple[str, ...], np.ndarray
     return expression(*arrays)
 
 
+def align(table: np.ndarray, scope: tuple[str, ...], onto: tuple[str, ...]) -> np.ndarray:
+    """View ``table`` (axes ``scope`` after any batch axes) on the axes ``onto``: transposed,
+    with length-one axes for variables it lacks. A view, never a copy."""
+    batch = table.ndim - len(scope)
+    present = sorted(range(len(scope)), key=lambda a: onto.index(scope[a]))
+    view = table.transpose(*range(batch), *(batch + a for a in present))
+    missing = [batch + k for k, v in enumerate(onto) if v not in scope]
+    return np.expand_dims(view, missing) if missing else view
+
+
 def _product(tree: JunctionTree, i: int, operands: list[tuple[tuple[str, ...], np.ndarray]]):
     """The product of labelled arrays laid out on clique ``i``'s axes, by broadcasting.
 
@@ -148,12 +164,7 @@ def _product(tree: JunctionTree, i: int, operands: list[tuple[tuple[str, ...], n
     result = None
     # unbatched operands first: the shared part is multiplied once, not once per row
     for scope, array in sorted(operands, key=lambda op: op[1].ndim - len(op[0])):
-        batch = array.ndim - len(scope)
-        dims = dict(zip(scope, array.shape[batch:], strict=True))
-        order = sorted(range(len(scope)), key=lambda a: clique.index(scope[a]))
-        shape = tuple(dims.get(v, 1) for v in clique)
-        aligned = array.transpose(*range(batch), *(batch + a for a in order))
-        aligned = aligned.reshape(array.shape[:batch] + shape)
+        aligned = align(array, scope, clique)
         result = aligned if result is None else result * aligned
     return result
 
@@ -166,18 +177,25 @@ def _normalise(message: np.ndarray, n_axes: int) -> tuple[np.ndarray, np.ndarray
 
 
 def clique_potentials(
-    tree: JunctionTree, scopes: list[tuple[str, ...]], factors: list[np.ndarray]
+    tree: JunctionTree,
+    scopes: list[tuple[str, ...]],
+    factors: list[np.ndarray],
+    sizes: dict[str, int] | None = None,
 ) -> list[np.ndarray]:
     """Multiply the factors assigned to each clique into one table over the clique's scope.
 
-    Done once per structure (and per set of parameter draws), so that propagation contracts
-    one fixed table per clique plus the evidence, not every factor again.
+    Done once per structure and answer values (``sizes`` gives the length of a variable cut
+    down to its answered state), so that propagation contracts one table per clique plus the
+    remaining evidence, not every factor again.
     """
     potentials = []
     for i, clique in enumerate(tree.cliques):
         operands = [(scopes[f], factors[f]) for f in tree.assignment[i]]
         covered = {v for scope, _ in operands for v in scope}
-        operands += [((v,), np.ones(tree.card[v])) for v in clique if v not in covered]
+        sizes = sizes or {}
+        operands += [
+            ((v,), np.ones(sizes.get(v, tree.card[v]))) for v in clique if v not in covered
+        ]
         potentials.append(np.ascontiguousarray(_product(tree, i, operands)))
     return potentials
 

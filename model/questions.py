@@ -29,15 +29,10 @@ from model.engine import Engine
 from model.schema import NoisyOrCPD
 
 
-def _entropy(p: np.ndarray) -> np.ndarray:
-    """Entropy in bits along the last axis (0 log 0 = 0)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(p > 0, -p * np.log2(p), 0.0)
-    return terms.sum(axis=-1)
-
-
 def informative_states(engine: Engine, variable: str) -> list[str]:
     """The states an answer can take once the question is actually asked or tried."""
+    if engine.priors is None:
+        return list(engine.states[variable])
     cpd = engine.priors.nodes[variable].cpd
     skip = cpd.uninformative.state if isinstance(cpd, NoisyOrCPD) and cpd.uninformative else None
     return [s for s in engine.states[variable] if s != skip]
@@ -59,62 +54,89 @@ def rank_questions(
     *,
     do: Mapping[str, str] | None = None,
     candidates: list[str] | None = None,
+    targets: list[str] | None = None,
     cost_weight: float = 0.0,
 ) -> list[dict]:
-    """Every candidate question with its information gain, largest change and score, best first."""
+    """Every candidate question with its information gain, largest change and score, best first.
+
+    ``targets`` are the causes by default; ``candidates`` every unanswered context question,
+    finding and trial. On an engine without priors both must be given, every state counts as
+    abnormal for ``max_change`` and every cost is 0.
+    """
     soft = dict(soft or {})
     base = {**evidence, **soft}
-    causes = engine.priors.ids("cause")
-    normal = {c: engine.priors.nodes[c].normal_state for c in causes}
+    priors = engine.priors
+    causes = list(targets) if targets is not None else priors.ids("cause")
     if candidates is None:
         candidates = candidate_questions(engine, set(base) | set(do or {}))
-    rows: list[dict] = [base]
-    slot: dict[tuple[str, str], int] = {}
+    marginals, _ = engine.query(causes + candidates, [base], do)
+    before = np.concatenate([marginals[c][0] for c in causes])  # every cause state, in a row
+    abnormal = np.concatenate(
+        [
+            [priors is None or s != priors.nodes[c].normal_state for s in engine.states[c]]
+            for c in causes
+        ]
+    )
+    labels = [(c, s) for c in causes for s in engine.states[c]]
+    # One row per answer of every candidate, except each candidate's most probable answer:
+    # its posterior follows from P(C|E) = sum_s P(s|E) P(C|E,s) (an uninformative answer
+    # leaves P(C|E) as it is), and dividing by the largest P(s|E) keeps rounding harmless.
+    plan, rows = [], []
     for q in candidates:
-        for state in informative_states(engine, q):
-            slot[(q, state)] = len(rows)
-            rows.append({**base, q: state})
-    marginals, log_z = engine.query(causes + candidates, rows, do)
-    before = {c: marginals[c][0] for c in causes}
-    entropy_before = sum(_entropy(before[c]) for c in causes)
-    results = []
-    for q in candidates:
+        p = marginals[q][0]
         states = informative_states(engine, q)
-        p_answer = np.array([marginals[q][0][engine.states[q].index(s)] for s in states])
-        p_answer = p_answer / p_answer.sum() if p_answer.sum() > 0 else p_answer
-        expected_entropy, best = 0.0, (0.0, None)
-        for state, weight in zip(states, p_answer, strict=True):
-            r = slot[(q, state)]
-            if weight <= 0 or not np.isfinite(log_z[r]):
-                continue
-            after = {c: marginals[c][r] for c in causes}
-            expected_entropy += weight * sum(_entropy(after[c]) for c in causes)
-            for c in causes:
-                for k, s in enumerate(engine.states[c]):
-                    change = after[c][k] - before[c][k]
-                    if s != normal[c] and abs(change) > abs(best[0]):
-                        best = (change, (state, c, s, before[c][k], after[c][k]))
-        gain = max(float(entropy_before - expected_entropy), 0.0)
-        cost = engine.priors.nodes[q].cost
-        answer = best[1]
+        index = [engine.states[q].index(s) for s in states]
+        derived = max(index, key=lambda k: p[k])
+        queried = [k for k in index if k != derived]
+        plan.append((q, index, derived, queried, len(rows)))
+        rows += [{**base, q: engine.states[q][k]} for k in queried]
+    after_rows = np.empty((0, len(labels)))
+    if rows:
+        batch, _ = engine.query(causes, rows, do)
+        after_rows = np.concatenate([batch[c] for c in causes], axis=1)
+    h_before = _summed_entropy(before[None, :])[0]
+    results = []
+    for q, index, derived, queried, first in plan:
+        p = marginals[q][0]
+        after = np.full((len(engine.states[q]), len(labels)), np.nan)
+        after[queried] = after_rows[first : first + len(queried)]
+        uninformative = [k for k in range(len(p)) if k not in index]
+        rest = before * (p[uninformative].sum() if uninformative else 0.0)
+        rest = rest + (p[queried, None] * after[queried]).sum(axis=0)
+        after[derived] = (before - rest) / p[derived] if p[derived] > 0 else np.nan
+        live = [k for k in index if p[k] > 0 and np.isfinite(after[k]).all()]
+        weights = p[live] / p[live].sum() if live else np.array([])
+        gain = h_before - float(weights @ _summed_entropy(after[live])) if live else 0.0
+        change = np.where(abnormal, after[live] - before, 0.0) if live else np.zeros((0, 1))
+        node = priors.nodes[q] if priors else None
+        cost = node.cost if node else 0.0
+        detail = None
+        if change.size and np.abs(change).max() > 0:
+            k, j = np.unravel_index(np.abs(change).argmax(), change.shape)
+            detail = {
+                "answer": engine.states[q][live[k]],
+                "cause": labels[j][0],
+                "state": labels[j][1],
+                "before": float(before[j]),
+                "after": float(after[live[k], j]),
+            }
         results.append(
             {
                 "variable": q,
-                "label": engine.priors.nodes[q].label,
-                "kind": engine.priors.nodes[q].kind,
+                "label": node.label if node else q,
+                "kind": node.kind if node else "finding",
                 "cost": cost,
-                "info_gain": gain,
-                "max_change": abs(best[0]),
-                "max_change_detail": None
-                if answer is None
-                else {
-                    "answer": answer[0],
-                    "cause": answer[1],
-                    "state": answer[2],
-                    "before": float(answer[3]),
-                    "after": float(answer[4]),
-                },
-                "score": gain - cost_weight * cost,
+                "info_gain": max(gain, 0.0),
+                "max_change": float(np.abs(change).max()) if change.size else 0.0,
+                "max_change_detail": detail,
+                "score": max(gain, 0.0) - cost_weight * cost,
             }
         )
     return sorted(results, key=lambda r: (-r["score"], -r["max_change"], r["variable"]))
+
+
+def _summed_entropy(rows: np.ndarray) -> np.ndarray:
+    """Sum over causes of each cause's entropy (bits), for rows of concatenated marginals."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(rows > 0, -rows * np.log2(rows), 0.0)
+    return terms.sum(axis=-1)
