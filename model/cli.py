@@ -38,12 +38,12 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _parse_set(items: list[str]) -> dict[str, str]:
+def _parse_set(items: list[str], flag: str = "--set") -> dict[str, str]:
     evidence = {}
     for item in items:
         name, sep, state = item.partition("=")
         if not sep or not name or not state:
-            raise UsageError(f"--set expects id=state, got {item!r}")
+            raise UsageError(f"{flag} expects id=state, got {item!r}")
         evidence[name.strip()] = state.strip()
     return evidence
 
@@ -96,7 +96,9 @@ def _diagnose(args: argparse.Namespace, model: CrampModel) -> int:
     evidence = {**evidence, **_parse_set(args.set)}
     soft = {**soft, **_parse_soft(args.soft)}
     try:
-        result = diagnose(evidence, soft, model=model, top=args.explain)
+        result = diagnose(
+            evidence, soft, do=_parse_set(args.do, "--do"), model=model, top=args.explain
+        )
     except EvidenceError as exc:
         variable = getattr(exc, "variable", None)
         line = _line_of(text, variable) if text and variable else None
@@ -180,6 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("case", nargs="?", help='CASE.json: {"evidence": {id: state}, ...}')
     sub.add_argument("--set", action="append", default=[], metavar="ID=STATE")
     sub.add_argument("--soft", action="append", default=[], metavar="ID=STATE:LIK,...")
+    sub.add_argument(
+        "--do",
+        action="append",
+        default=[],
+        metavar="ID=STATE",
+        help="set by intervention: 'if you started taking calcium', not 'if you observed'",
+    )
     sub.add_argument("--json", action="store_true", help="print the result as JSON")
     sub.add_argument(
         "--explain", type=int, default=5, metavar="N", help="explain the N top causes (5)"

@@ -14,6 +14,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 
 from model.engine import Engine, Posteriors
+from model.errors import EvidenceError
 from model.evidence import Evidence, SoftEvidence, check_evidence
 from model.network import build_network
 from model.priors import Priors, default_priors_dir, load_priors
@@ -86,6 +87,7 @@ class Diagnosis:
     explanation: dict[str, dict]
     model: dict[str, str]
     normal_states: dict[str, str] = field(default_factory=dict, repr=False)
+    interventions: Evidence = field(default_factory=dict)
 
     def ranked(self) -> list[dict]:
         """Abnormal cause states, most probable first, with prior and lift."""
@@ -106,8 +108,8 @@ class Diagnosis:
         return sorted(rows, key=lambda r: -r["posterior"])
 
     def to_dict(self) -> dict:
-        """The JSON shape of ``crampnet diagnose --json``."""
-        return {
+        """The JSON shape of ``crampnet diagnose --json`` (``interventions`` only when set)."""
+        out = {
             "evidence": {**self.evidence, **self.soft_evidence},
             "posterior": self.posterior,
             "prior": self.prior,
@@ -115,6 +117,9 @@ class Diagnosis:
             "explanation": self.explanation,
             "model": self.model,
         }
+        if self.interventions:
+            out["interventions"] = dict(self.interventions)
+        return out
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
@@ -126,6 +131,7 @@ def explain(
     soft: SoftEvidence,
     posterior: Posteriors,
     targets: list[tuple[str, str]],
+    do: Evidence | None = None,
 ) -> dict[str, dict]:
     """How much each answer moved each target: posterior with and without it, signed.
 
@@ -133,7 +139,7 @@ def explain(
     """
     answers: dict[str, object] = {**evidence, **soft}
     rows = [{k: v for k, v in answers.items() if k != var} for var in answers]
-    marginals, _ = model.engine.query(model.causes, rows) if rows else ({}, None)
+    marginals, _ = model.engine.query(model.causes, rows, do) if rows else ({}, None)
     without = {
         var: {
             c: dict(zip(model.priors.nodes[c].states, marginals[c][r], strict=True))
@@ -174,19 +180,26 @@ def diagnose(
     evidence: dict[str, object] | None = None,
     soft_evidence: dict[str, dict[str, object]] | None = None,
     *,
+    do: dict[str, object] | None = None,
     model: CrampModel | None = None,
     top: int = TOP_EXPLAINED,
 ) -> Diagnosis:
     """Posterior of every cause given the answers; raise an ``EvidenceError`` on bad evidence.
 
     ``evidence`` maps node ids to states (any node, causes included); ``soft_evidence`` maps
-    node ids to a likelihood per state. The ``top`` most probable abnormal cause states are
+    node ids to a likelihood per state; ``do`` sets variables by intervention ("if you started
+    taking calcium", not "if you observed"): their incoming links are cut, so what caused
+    them is not inferred from them. The ``top`` most probable abnormal cause states are
     explained answer by answer.
     """
     model = model or default_model()
     hard, soft = check_evidence(model.priors, evidence, soft_evidence)
+    interventions, _ = check_evidence(model.priors, do)
+    both = sorted(set(interventions) & (set(hard) | set(soft)))
+    if both:
+        raise EvidenceError(f"{', '.join(both)}: both observed and set by intervention; give one")
     targets = list(dict.fromkeys(model.causes + flag_targets(model.priors)))
-    full = model.engine.posteriors(targets, hard, soft)
+    full = model.engine.posteriors(targets, hard, soft, interventions)
     posterior = {c: full[c] for c in model.causes}
     normals = {c: model.priors.nodes[c].normal_state for c in model.causes}
     ranked = sorted(model.abnormal_states(), key=lambda cs: -posterior[cs[0]][cs[1]])
@@ -196,7 +209,8 @@ def diagnose(
         posterior=posterior,
         prior=model.prior,
         red_flags=raised_flags(model.priors, hard, full),
-        explanation=explain(model, hard, soft, posterior, ranked[:top]),
+        explanation=explain(model, hard, soft, posterior, ranked[:top], interventions),
         model=model.identity,
         normal_states=normals,
+        interventions=interventions,
     )

@@ -32,7 +32,11 @@ def format_diagnosis(diagnosis: Diagnosis, model: CrampModel, *, rows: int = 14)
     out.append("")
     answers = {**diagnosis.evidence, **diagnosis.soft_evidence}
     shown = ", ".join(f"{k}={_answer(v)}" for k, v in answers.items()) or "none (the priors)"
-    out += [_wrap(f"Answers: {shown}"), ""]
+    out += [_wrap(f"Answers: {shown}")]
+    if diagnosis.interventions:
+        done = ", ".join(f"{k}={v}" for k, v in diagnosis.interventions.items())
+        out.append(_wrap(f"If you made these changes (interventions, not observations): {done}"))
+    out.append("")
     out.append(f"{'#':>2}  {'cause = state':<28} {'posterior':>9} {'prior':>7} {'x prior':>8}  ")
     for i, row in enumerate(diagnosis.ranked()[:rows], start=1):
         bar = "#" * round(row["posterior"] * BAR)
