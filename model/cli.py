@@ -67,8 +67,9 @@ def _line_of(text: str, key: str) -> int | None:
     return text.count("\n", 0, match.start()) + 1 if match else None
 
 
-def read_case(path: str | Path) -> tuple[dict, dict, str]:
-    """Read a case file ``{"evidence": {...}, "soft_evidence": {...}}``; returns its text too."""
+def read_case(path: str | Path) -> tuple[dict, dict, dict, str]:
+    """Read a case file ``{"evidence": {...}, "soft_evidence": {...}, "do": {...}}`` (the last
+    two optional); returns evidence, soft evidence, interventions and the file's text."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -80,24 +81,24 @@ def read_case(path: str | Path) -> tuple[dict, dict, str]:
         raise UsageError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
     if not isinstance(case, dict):
         raise UsageError(f"{path}: a case is a JSON object with 'evidence' (and 'soft_evidence')")
-    unknown = sorted(set(case) - {"evidence", "soft_evidence", "id", "title", "expect"})
+    unknown = sorted(set(case) - {"evidence", "soft_evidence", "do", "id", "title", "expect"})
     if unknown:
         raise UsageError(f"{path}: unknown key(s) {', '.join(unknown)}; expected evidence")
-    for key in ("evidence", "soft_evidence"):
+    for key in ("evidence", "soft_evidence", "do"):
         if not isinstance(case.get(key, {}), dict):
             raise UsageError(f"{path}:{_line_of(text, key) or 1}: {key} must be a JSON object")
-    return case.get("evidence", {}), case.get("soft_evidence", {}), text
+    return case.get("evidence", {}), case.get("soft_evidence", {}), case.get("do", {}), text
 
 
 def _diagnose(args: argparse.Namespace, model: CrampModel) -> int:
-    evidence, soft, text = ({}, {}, None)
+    evidence, soft, do, text = ({}, {}, {}, None)
     if args.case:
-        evidence, soft, text = read_case(args.case)
+        evidence, soft, do, text = read_case(args.case)
     evidence = {**evidence, **_parse_set(args.set)}
     soft = {**soft, **_parse_soft(args.soft)}
     try:
         result = diagnose(
-            evidence, soft, do=_parse_set(args.do, "--do"), model=model, top=args.explain
+            evidence, soft, do={**do, **_parse_set(args.do, "--do")}, model=model, top=args.explain
         )
     except EvidenceError as exc:
         variable = getattr(exc, "variable", None)
