@@ -37,6 +37,12 @@ def get_model():
     return default_model()
 
 
+@st.cache_resource(max_entries=64)
+def cached_view(_model, answers: tuple, probably: tuple, do: tuple, cost_weight: float):
+    """One view per scenario, shared read-only: reruns that change no answer reuse it."""
+    return view(_model, Scenario(dict(answers), dict(probably), dict(do)), cost_weight=cost_weight)
+
+
 def options(node) -> list[str]:
     return [NOT_ANSWERED, *node.states, *(PROBABLY + s for s in node.states)]
 
@@ -107,7 +113,13 @@ for problem in url_problems + problems_b:
 
 cost_weight = st.session_state.get("cost_weight", 0.0)
 try:
-    shown = view(model, scenario_a, cost_weight=cost_weight)
+    shown = cached_view(
+        model,
+        tuple(sorted(scenario_a.evidence.items())),
+        tuple(sorted(scenario_a.probably.items())),
+        tuple(sorted(scenario_a.do.items())),
+        cost_weight,
+    )
 except CrampnetError as exc:
     st.error(f"These answers cannot be scored together: {exc}")
     st.caption("Change one of the answers named above; the other answers are kept.")
