@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import time
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
 from model import CrampnetError, default_model, diagnose
+from model.charts import causes_chart, signed_bars
 from model.explorer import (
     case_json,
     cause_rows,
@@ -145,17 +145,7 @@ with causes_tab:
         "Bars: posterior probability of each cause state; whiskers: 90% interval from the "
         "uncertainty of the elicited numbers; black tick: the prior, before any answer."
     )
-    order = list(table["cause"])
-    base = alt.Chart(table).encode(y=alt.Y("cause:N", sort=order, title=None))
-    chart = (
-        base.mark_bar(color="#d6604d").encode(
-            x=alt.X("posterior:Q", scale=alt.Scale(domain=[0, 1]), title="probability"),
-            tooltip=["cause", alt.Tooltip("posterior", format=".3f"), "low", "high", "prior"],
-        )
-        + base.mark_errorbar(color="#333333").encode(x="low:Q", x2="high:Q")
-        + base.mark_tick(color="black", thickness=2, size=18).encode(x="prior:Q")
-    )
-    st.altair_chart(chart.properties(height=28 * len(table)), width="stretch")
+    st.vega_lite_chart(causes_chart(table), width="stretch")
     for row in table.head(3).itertuples():
         st.metric(
             row.cause,
@@ -194,17 +184,9 @@ with why_tab:
                 for c in reason["contributions"]
             ]
         )
-        st.altair_chart(
-            alt.Chart(moves)
-            .mark_bar()
-            .encode(
-                x=alt.X("change:Q", title="change in probability made by the answer"),
-                y=alt.Y("answer:N", sort="-x", title=None),
-                color=alt.condition("datum.change > 0", alt.value("#d6604d"), alt.value("#4393c3")),
-                tooltip=["answer", alt.Tooltip("change", format="+.3f")],
-            ),
-            width="stretch",
-        )
+        moves = moves.sort_values("change", key=abs, ascending=False, ignore_index=True)
+        chart = signed_bars(moves, "change", "answer", "change in probability made by the answer")
+        st.vega_lite_chart(chart, width="stretch")
         st.dataframe(moves, hide_index=True, width="stretch")
     else:
         st.info("No answers yet: this is the prior.")
@@ -287,16 +269,7 @@ with whatif_tab:
             scenario_b.evidence, scenario_b.soft_evidence(priors), do=scenario_b.do, model=model
         )
         deltas = compare(model, shown.diagnosis, shown_b)
-        st.altair_chart(
-            alt.Chart(deltas)
-            .mark_bar()
-            .encode(
-                x=alt.X("change:Q", title="B minus A"),
-                y=alt.Y("cause:N", sort=list(deltas["cause"]), title=None),
-                color=alt.condition("datum.change > 0", alt.value("#d6604d"), alt.value("#4393c3")),
-            ),
-            width="stretch",
-        )
+        st.vega_lite_chart(signed_bars(deltas, "change", "cause", "B minus A"), width="stretch")
         st.dataframe(deltas[["cause", "A", "B", "change"]], hide_index=True, width="stretch")
         for flag in shown_b.red_flags:
             st.error(f"Scenario B red flag **{flag['id']}**: {flag['message']}", icon="🚩")
