@@ -18,8 +18,10 @@ pgmpy stays the model's representation; this engine is checked against it and py
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,7 +33,10 @@ from model.priors import Priors
 Posteriors = dict[str, dict[str, float]]
 FOLD_LIMIT = 16384  # largest table (entries per row) a pre-summing step may create
 FOLD_CACHE_BYTES = 256 * 2**20
-POTENTIALS_KEPT = 16  # per structure: the answer values seen most recently
+POTENTIALS_KEPT = 4  # per structure: the answer values seen most recently
+STRUCTURES_KEPT = 256  # compiled patterns kept per engine (least recently used dropped)
+STRUCTURES_KEPT_DRAWN = 24  # fewer over parameter draws: each holds 1000-draw tables
+TREES_KEPT = 512
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,8 +59,8 @@ class Structure:
             sliced = [_slice(f, s, fixed) for f, s in zip(self.factors, self.scopes, strict=True)]
             sizes = {v: 1 for v in fixed}
             found = clique_potentials(self.tree, self.scopes, sliced, sizes)
-            if len(self._potentials) >= POTENTIALS_KEPT:
-                self._potentials.clear()
+            while len(self._potentials) >= POTENTIALS_KEPT:
+                self._potentials.pop(next(iter(self._potentials)))  # oldest first
             self._potentials[key] = found
         return found
 
@@ -84,7 +89,7 @@ class Engine:
         extra = {n: t.ndim - 1 - len(self.parents[n]) for n, t in self.tables.items()}
         drawn = [self.tables[n].shape[0] for n, axes in extra.items() if axes == 1]
         self.draws: int | None = drawn[0] if drawn else None  # tables with a leading draw axis
-        self._structures: dict[tuple, Structure] = {}
+        self._structures: OrderedDict[tuple, Structure] = OrderedDict()
         self._folds: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._drawn: dict[tuple[int, int], Engine] = {}
 
@@ -137,11 +142,16 @@ class Engine:
     def structure(
         self, observed: Iterable[str], targets: Iterable[str], do: Iterable[str] = ()
     ) -> Structure:
-        """The compiled structure for this pattern (cached: patterns recur)."""
+        """The compiled structure for this pattern (cached, least recently used dropped)."""
         key = (frozenset(observed), frozenset(targets), frozenset(do))
         found = self._structures.get(key)
         if found is None:
             found = self._structures[key] = self._compile(*key)
+            kept = STRUCTURES_KEPT_DRAWN if self.draws else STRUCTURES_KEPT
+            while len(self._structures) > kept:
+                self._structures.popitem(last=False)
+        else:
+            self._structures.move_to_end(key)
         return found
 
     def _compile(self, observed: frozenset, targets: frozenset, do: frozenset) -> Structure:
@@ -158,6 +168,8 @@ class Engine:
         tree = _TREES.get(key)
         if tree is None:
             tree = _TREES[key] = compile_tree(card, scopes, list(self.states))
+            while len(_TREES) > TREES_KEPT:
+                _TREES.popitem(last=False)
         return Structure(tree, scopes, tables)
 
     def _fold(self, factors: list[tuple], candidates: list[str]) -> list[tuple]:
@@ -180,8 +192,8 @@ class Engine:
                 merged = tuple(u for u in holding[0][1] if u != v) + tuple(
                     sorted((u for u in extra if u != v), key=rank.__getitem__)
                 )
-                size = np.prod([self.card[u] for u in merged])
-                largest = max(np.prod([self.card[u] for u in f[1]]) for f in holding)
+                size = math.prod([self.card[u] for u in merged])
+                largest = max(math.prod([self.card[u] for u in f[1]]) for f in holding)
                 # growing folds only for hidden nodes with parents (the leg sides), whose
                 # recipes recur across evidence and so are computed once; a risk factor with
                 # several children is left to the junction tree
@@ -265,11 +277,12 @@ class Engine:
             for v, lik in likelihoods.items()
             if lik.ndim == 1 and np.count_nonzero(lik) == 1
         }
-        potentials = structure.potentials(fixed)
         free = {v: lik for v, lik in likelihoods.items() if v not in fixed}
-        marginals, log_z = propagate(
-            structure.tree, potentials, free, [t for t in targets if t not in fixed]
-        )
+        with _one_blas_thread():
+            potentials = structure.potentials(fixed)
+            marginals, log_z = propagate(
+                structure.tree, potentials, free, [t for t in targets if t not in fixed]
+            )
         for v in targets:
             if v in fixed:
                 marginals[v] = np.where(
@@ -343,4 +356,21 @@ def _sum_product(factors: list[tuple], v: str, out: tuple[str, ...]) -> np.ndarr
     return total
 
 
-_TREES: dict[tuple, JunctionTree] = {}  # compiled trees by (scopes, cardinalities)
+_TREES: OrderedDict[tuple, JunctionTree] = OrderedDict()  # by (scopes, cardinalities)
+_BLAS: list = []
+
+
+@contextmanager
+def _one_blas_thread():
+    """BLAS limited to one thread during the engine's own work, restored afterwards.
+
+    Its matrix products are small (a batch of rows times a 0/1 projection); measured here on
+    2 cores, a second BLAS thread made a refresh about ten times slower whenever the other
+    core was busy, and never faster. A cached controller makes the switch cost microseconds.
+    """
+    if not _BLAS:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS.append(ThreadpoolController())
+    with _BLAS[0].limit(limits=1, user_api="blas"):
+        yield

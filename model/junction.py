@@ -12,6 +12,7 @@ underflow and P(evidence) comes out as ``log_z``.
 from __future__ import annotations
 
 import itertools
+import math
 import string
 from dataclasses import dataclass, field
 
@@ -41,7 +42,7 @@ class JunctionTree:
     @property
     def size(self) -> int:
         """Total entries over all clique tables: the cost of one propagation, per batch row."""
-        return sum(int(np.prod([self.card[v] for v in c])) for c in self.cliques)
+        return sum(int(math.prod([self.card[v] for v in c])) for c in self.cliques)
 
 
 def _eliminate(card: dict[str, int], scopes: list[tuple[str, ...]]) -> list[frozenset]:
@@ -56,16 +57,21 @@ def _eliminate(card: dict[str, int], scopes: list[tuple[str, ...]]) -> list[froz
     def cost(v: str) -> tuple[int, float, str]:
         near = adjacency[v] & remaining
         fill = sum(1 for a, b in itertools.combinations(near, 2) if b not in adjacency[a])
-        return fill, float(np.prod([card[u] for u in near | {v}])), v
+        return fill, float(math.prod([card[u] for u in near | {v}])), v
 
+    costs = {v: cost(v) for v in remaining}
     while remaining:
-        v = min(remaining, key=cost)
+        v = min(costs.values())[2]
         near = adjacency[v] & remaining
         for a, b in itertools.combinations(near, 2):
             adjacency[a].add(b)
             adjacency[b].add(a)
         cliques.append(frozenset(near | {v}))
         remaining.remove(v)
+        del costs[v]
+        # only nodes next to v, or next to a new fill edge among v's neighbours, change cost
+        for u in near | {w for n in near for w in adjacency[n] & remaining}:
+            costs[u] = cost(u)
     maximal = [c for c in cliques if not any(c < d for d in cliques)]
     return list(dict.fromkeys(maximal))
 
@@ -102,7 +108,7 @@ def compile_tree(
             parent_of[ri] = rj
             neighbours[i].append(j)
             neighbours[j].append(i)
-    weight = [int(np.prod([card[v] for v in c])) for c in cliques]
+    weight = [int(math.prod([card[v] for v in c])) for c in cliques]
     root = max(range(len(cliques)), key=lambda i: weight[i])
     collect: list[tuple[int, int]] = []
 
@@ -280,15 +286,20 @@ def _marginal(tree: JunctionTree, i: int, table: np.ndarray, onto: tuple[str, ..
 
 
 def _projection(tree: JunctionTree, dims: tuple[int, ...], kept: tuple[int, ...]) -> np.ndarray:
-    key = ("project", dims, kept)
-    matrix = tree._paths.get(key)
+    key = (dims, kept)
+    matrix = _PROJECTIONS.get(key)
     if matrix is None:
         grid = np.indices(dims).reshape(len(dims), -1)
         target = np.ravel_multi_index(grid[list(kept)], [dims[a] for a in kept]) if kept else 0
-        matrix = np.zeros((grid.shape[1], int(np.prod([dims[a] for a in kept]))))
+        matrix = np.zeros((grid.shape[1], int(math.prod([dims[a] for a in kept]))))
         matrix[np.arange(grid.shape[1]), target] = 1.0
-        tree._paths[key] = matrix
+        if len(_PROJECTIONS) > 4096:
+            _PROJECTIONS.clear()
+        _PROJECTIONS[key] = matrix
     return matrix
+
+
+_PROJECTIONS: dict[tuple, np.ndarray] = {}  # 0/1 matrices by table shape, shared by all trees
 
 
 def _marginals(tree: JunctionTree, i: int, table: np.ndarray, targets: list[str]):
@@ -296,13 +307,12 @@ def _marginals(tree: JunctionTree, i: int, table: np.ndarray, targets: list[str]
     clique = tree.cliques[i]
     dims = table.shape[table.ndim - len(clique) :]
     batch = table.shape[: table.ndim - len(clique)]
-    key = ("many", dims, tuple(targets), clique)
-    matrix = tree._paths.get(key)
+    positions = tuple(clique.index(v) for v in targets)
+    key = (dims, positions, "many")
+    matrix = _PROJECTIONS.get(key)
     if matrix is None:
-        matrix = np.concatenate(
-            [_projection(tree, dims, (clique.index(v),)) for v in targets], axis=1
-        )
-        tree._paths[key] = matrix
+        matrix = np.concatenate([_projection(tree, dims, (k,)) for k in positions], axis=1)
+        _PROJECTIONS[key] = matrix
     flat = table.reshape(batch + (-1,)) @ matrix
     out, start = {}, 0
     for v in targets:

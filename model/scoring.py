@@ -17,7 +17,9 @@ from model.engine import Engine
 from model.errors import EvidenceError, ImpossibleEvidenceError
 from model.evidence import check_evidence
 
-CHUNK = 4096
+CHUNK = 32768
+GROUP_MIN = 16  # rows sharing one answer pattern worth a structure of their own
+POOL = 1024  # rows of mixed patterns run together on the union of their answers
 
 
 @dataclass(frozen=True)
@@ -53,11 +55,35 @@ def score_array(
     }
     for start in range(0, len(codes), chunk_size):
         chunk = codes[start : start + chunk_size]
-        likelihoods = {
-            c: lookups[c][chunk[:, j]] for j, c in enumerate(columns) if (chunk[:, j] >= 0).any()
-        }
-        marginals, log_z = engine.run(targets, likelihoods, batch=len(chunk))
+        marginals = {t: np.empty((len(chunk), engine.card[t])) for t in targets}
+        log_z = np.empty(len(chunk))
+        for rows in _groups(chunk >= 0):
+            part = chunk[rows]
+            likelihoods = {}
+            for j, c in enumerate(columns):
+                column = part[:, j]
+                if (column < 0).all():
+                    continue
+                same = (
+                    column == column[0]
+                ).all()  # one answer for the group: sliced, not multiplied
+                likelihoods[c] = lookups[c][column[0]] if same else lookups[c][column]
+            got, log_z[rows] = engine.run(targets, likelihoods, batch=len(rows))
+            for t in targets:
+                marginals[t][rows] = got[t]
         yield ScoredChunk(start, marginals, np.isfinite(log_z))
+
+
+def _groups(answered: np.ndarray) -> list[np.ndarray]:
+    """Row indices grouped by which columns they answer: each group runs on a structure
+    pruned to its own answers. Patterns with few rows are pooled (their union of columns),
+    so a file where every row differs still runs in a few large batches."""
+    patterns, inverse = np.unique(answered, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    counts = np.bincount(inverse, minlength=len(patterns))
+    big = [np.flatnonzero(inverse == k) for k in np.flatnonzero(counts >= GROUP_MIN)]
+    pooled = np.flatnonzero(counts[inverse] < GROUP_MIN)
+    return big + [pooled[k : k + POOL] for k in range(0, len(pooled), POOL)]
 
 
 def score_cases(
