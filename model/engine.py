@@ -46,7 +46,22 @@ class Structure:
     tree: JunctionTree
     scopes: list[tuple[str, ...]]
     factors: list[np.ndarray]
+    absorbed: tuple = ()  # ((variable, scope, table), home clique) for each absorbed answer
     _potentials: dict = field(default_factory=dict, repr=False)
+
+    def absorb(self, likelihoods: dict[str, np.ndarray]) -> list[tuple]:
+        """Each absorbed answer's likelihood summed into its table: a factor over the rest."""
+        extra = []
+        for (v, scope, table), home in self.absorbed:
+            lik = likelihoods.pop(v)
+            axis = table.ndim - len(scope) + scope.index(v)
+            moved = np.moveaxis(table, axis, -1)
+            if lik.ndim == 1:
+                factor = moved @ lik
+            else:  # one row of answers per batch row: (rows, card) against the table
+                factor = np.tensordot(lik, moved, axes=([1], [moved.ndim - 1]))
+            extra.append((tuple(u for u in scope if u != v), factor, home))
+        return extra
 
     def potentials(self, fixed: Mapping[str, int]) -> list[np.ndarray]:
         """Clique tables with each ``fixed`` variable cut down to its one state (an axis of
@@ -161,16 +176,33 @@ class Engine:
         factors = [(("table", n), (n, *self.parents[n]), self.tables[n]) for n in order]
         factors = [f for f in factors if f[0][1] not in do]
         factors = self._fold(factors, [n for n in order if n not in keep])
+        # An answered variable found in one table only (a finding at the edge of the pruned
+        # network) leaves the tree: at query time its likelihood is summed into that table,
+        # a factor over its parents alone, batched per row if the answers differ by row.
+        absorbed = []
+        for v in [n for n in order if n in observed and n not in targets and n not in do]:
+            holding = [f for f in factors if v in f[1]]
+            if any(v in scope for _, scope, _ in absorbed):
+                continue  # an absorbed factor still needs v in the tree
+            if len(holding) == 1 and len(holding[0][1]) > 1:
+                factors.remove(holding[0])
+                absorbed.append((v, holding[0][1], holding[0][2]))
         scopes = [scope for _, scope, _ in factors]
         tables = [table for _, _, table in factors]
-        card = {v: self.card[v] for v in {v for s in scopes for v in s} | keep}
-        key = (tuple(scopes), tuple(sorted(card.items())))
+        rests = [tuple(u for u in scope if u != v) for v, scope, _ in absorbed]
+        gone = {v for v, _, _ in absorbed}
+        card = {v: self.card[v] for v in ({v for s in scopes + rests for v in s} | keep) - gone}
+        key = (tuple(scopes + rests), tuple(sorted(card.items())))
         tree = _TREES.get(key)
         if tree is None:
-            tree = _TREES[key] = compile_tree(card, scopes, list(self.states))
+            tree = _TREES[key] = compile_tree(card, scopes + rests, list(self.states))
             while len(_TREES) > TREES_KEPT:
                 _TREES.popitem(last=False)
-        return Structure(tree, scopes, tables)
+        homes = [
+            next(i for i, held in enumerate(tree.assignment) if len(scopes) + k in held)
+            for k in range(len(absorbed))
+        ]
+        return Structure(tree, scopes, tables, tuple(zip(absorbed, homes, strict=True)))
 
     def _fold(self, factors: list[tuple], candidates: list[str]) -> list[tuple]:
         """Sum out unobserved non-targets whose elimination creates no larger table.
@@ -272,16 +304,18 @@ class Engine:
         structure = self.structure(set(likelihoods), targets, do)
         for v, state in do.items():
             likelihoods[v] = self.likelihood(v, state)
+        extra = structure.absorb(likelihoods)
         fixed = {  # one state for every row: slice it out of the tables instead of multiplying
             v: int(np.argmax(lik))
             for v, lik in likelihoods.items()
             if lik.ndim == 1 and np.count_nonzero(lik) == 1
         }
         free = {v: lik for v, lik in likelihoods.items() if v not in fixed}
+        extra = [(scope, _slice(f, scope, fixed), home) for scope, f, home in extra]
         with _one_blas_thread():
             potentials = structure.potentials(fixed)
             marginals, log_z = propagate(
-                structure.tree, potentials, free, [t for t in targets if t not in fixed]
+                structure.tree, potentials, free, [t for t in targets if t not in fixed], extra
             )
         for v in targets:
             if v in fixed:

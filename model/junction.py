@@ -85,6 +85,8 @@ def compile_tree(
     order saves transposing big tables into the cliques.
     """
     order = [v for v in order if v in card] if order is not None else sorted(card)
+    if not card:  # nothing to compute: P(no evidence) = 1
+        return JunctionTree(card, [], [], [], -1, {}, [])
     cliques_sets = _eliminate(card, scopes)
     cliques = [tuple(v for v in order if v in c) for c in cliques_sets]
     # Kruskal on separator size gives a junction tree for the cliques of a chordal graph;
@@ -167,12 +169,19 @@ def _product(tree: JunctionTree, i: int, operands: list[tuple[tuple[str, ...], n
     operand's variables lie inside the clique, so nothing is summed until the projection.
     """
     clique = tree.cliques[i]
-    result = None
-    # unbatched operands first: the shared part is multiplied once, not once per row
-    for scope, array in sorted(operands, key=lambda op: op[1].ndim - len(op[0])):
+    shared = batched = None
+    # The shared (unbatched) tables are multiplied once, not once per row; the batched ones
+    # (likelihoods, messages: small) are multiplied together smallest first; the two meet
+    # in a single full-size product at the end.
+    for scope, array in sorted(operands, key=lambda op: op[1].size):
         aligned = align(array, scope, clique)
-        result = aligned if result is None else result * aligned
-    return result
+        if array.ndim == len(scope):
+            shared = aligned if shared is None else shared * aligned
+        else:
+            batched = aligned if batched is None else batched * aligned
+    if shared is None or batched is None:
+        return shared if batched is None else batched
+    return batched * shared
 
 
 def _normalise(message: np.ndarray, n_axes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -196,7 +205,7 @@ def clique_potentials(
     """
     potentials = []
     for i, clique in enumerate(tree.cliques):
-        operands = [(scopes[f], factors[f]) for f in tree.assignment[i]]
+        operands = [(scopes[f], factors[f]) for f in tree.assignment[i] if f < len(factors)]
         covered = {v for scope, _ in operands for v in scope}
         sizes = sizes or {}
         operands += [
@@ -211,6 +220,7 @@ def propagate(
     potentials: list[np.ndarray],
     likelihoods: dict[str, np.ndarray],
     targets: list[str],
+    extra: list[tuple[tuple[str, ...], np.ndarray, int]] = (),
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Normalised marginals of ``targets`` and ``log P(evidence)``, per batch row.
 
@@ -224,11 +234,15 @@ def propagate(
     the child's upward message (Hugin); where that message is zero the belief is zero too, so
     0/0 is taken as 0 without loss.
     """
+    if not tree.cliques:
+        return {}, np.zeros(())
     local: list[list[tuple[tuple[str, ...], np.ndarray]]] = [
         [(clique, potentials[i])] for i, clique in enumerate(tree.cliques)
     ]
     for v, lik in likelihoods.items():
         local[tree.home[v]].append(((v,), lik))
+    for scope, factor, home in extra:  # further factors (batched or not) for given cliques
+        local[home].append((scope, factor))
     messages: dict[tuple[int, int], tuple[tuple[str, ...], np.ndarray]] = {}
     log_z: np.ndarray | float = 0.0
 

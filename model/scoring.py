@@ -19,7 +19,7 @@ from model.evidence import check_evidence
 
 CHUNK = 32768
 GROUP_MIN = 16  # rows sharing one answer pattern worth a structure of their own
-POOL = 1024  # rows of mixed patterns run together on the union of their answers
+POOL = 512  # rows per batch (a pattern's rows, or mixed patterns on the union of answers)
 
 
 @dataclass(frozen=True)
@@ -81,9 +81,10 @@ def _groups(answered: np.ndarray) -> list[np.ndarray]:
     patterns, inverse = np.unique(answered, axis=0, return_inverse=True)
     inverse = inverse.ravel()
     counts = np.bincount(inverse, minlength=len(patterns))
-    big = [np.flatnonzero(inverse == k) for k in np.flatnonzero(counts >= GROUP_MIN)]
-    pooled = np.flatnonzero(counts[inverse] < GROUP_MIN)
-    return big + [pooled[k : k + POOL] for k in range(0, len(pooled), POOL)]
+    groups = [np.flatnonzero(inverse == k) for k in np.flatnonzero(counts >= GROUP_MIN)]
+    groups.append(np.flatnonzero(counts[inverse] < GROUP_MIN))
+    # bounded batches: rows x clique tables stay small enough for the caches
+    return [g[k : k + POOL] for g in groups for k in range(0, len(g), POOL) if len(g)]
 
 
 def score_cases(
