@@ -260,7 +260,7 @@ class Engine:
         out = {}
         for v in dict.fromkeys(v for row in rows for v in row):
             answers = [row.get(v) for row in rows]
-            if all(isinstance(a, str) for a in answers) and len(set(answers)) == 1:
+            if all(a is not None and a == answers[0] for a in answers):
                 out[v] = self.likelihood(v, answers[0])
                 continue
             column = np.ones((len(rows), self.card[v]))
