@@ -27,6 +27,11 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
+# Time the engine against pgmpy and pyAgrum (a few minutes): a table on stdout, bench.json.
+.PHONY: bench
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/run.py
+
 # Regenerate what is generated from the model: the claim table and the README's examples.
 docs: $(VENV)/.installed-dev
 	$(BIN)/crampnet claims --markdown > docs/claims.md
