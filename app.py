@@ -75,6 +75,14 @@ def answer(node_id: str, state: str) -> None:
     st.session_state[f"q_{node_id}"] = state
 
 
+def reset_b() -> None:
+    """Callback: scenario B back to a plain copy of A."""
+    for key in list(st.session_state):
+        if key.startswith(("b_", "do_")):
+            del st.session_state[key]
+    st.session_state["b_changed"] = []
+
+
 def reset() -> None:
     for key in list(st.session_state):
         if key.startswith(("q_", "b_", "do_")):
@@ -110,6 +118,15 @@ st.title("crampnet: what might be behind your cramps?")
 st.warning(priors.meta.notice, icon="⚠️")
 for problem in url_problems + problems_b:
     st.info(f"From the link: {problem}")
+asked = {n for ids in priors.questions().values() for n in ids}
+for node_id, state in {**url_a.evidence, **url_a.probably}.items():
+    if node_id not in asked:
+        st.info(f"From the link: ignored {node_id}={state}: not a question of this page")
+for node_id, state in url_a.do.items():
+    st.info(
+        f"From the link: ignored do.{node_id}={state}: interventions belong to scenario B "
+        "(What-if tab)"
+    )
 
 cost_weight = st.session_state.get("cost_weight", 0.0)
 try:
@@ -211,7 +228,20 @@ with next_tab:
         step=0.01,
         help="0: rank by information alone. Higher: prefer quick questions to trials of days.",
     )
-    ranked = pd.DataFrame(shown.questions)
+    ranked = pd.DataFrame(
+        shown.questions,
+        columns=[
+            "variable",
+            "label",
+            "info_gain",
+            "max_change",
+            "max_change_detail",
+            "cost",
+            "score",
+        ],
+    )
+    if ranked.empty:
+        st.info("Every question is answered: nothing left to ask.")
     top = ranked.head(8)
     for row in top.itertuples():
         detail = row.max_change_detail or {}
@@ -238,16 +268,12 @@ with next_tab:
 # --- what-if -------------------------------------------------------------------------------
 with whatif_tab:
     st.markdown(
-        "Scenario **B** starts as a copy of your answers (A). Change answers for B below, or "
-        "choose **if you started** to set a habit by intervention: then the model does not "
-        "infer what led to it."
+        "Scenario **B** is a copy of your answers (A) with the changes you pick below. For a "
+        "habit you could change, choose **if you started** (an intervention): then the model "
+        "does not infer what led to it, as it would if you had only observed it."
     )
-    if st.button("Copy A to B"):
-        url_b = scenario_a
-        for node_id in priors.nodes:
-            st.session_state[f"b_{node_id}"] = shown_choice(url_b, node_id)
-            st.session_state[f"do_{node_id}"] = False
-    scenario_b = Scenario()
+    st.button("Reset B to a plain copy of A", on_click=reset_b)
+    overrides = Scenario()  # what B changes, kept in the URL with the prefix b.
     changed = st.multiselect(
         "Questions to change in B",
         [n for ids in priors.questions().values() for n in ids] + model.causes,
@@ -258,12 +284,26 @@ with whatif_tab:
     for node_id in changed:
         node = priors.nodes[node_id]
         cols = st.columns([3, 2])
-        st.session_state.setdefault(f"b_{node_id}", shown_choice(url_b, node_id))
+        start = url_b.do.get(node_id) or shown_choice(url_b, node_id)
+        if start == NOT_ANSWERED:
+            start = shown_choice(scenario_a, node_id)
+        st.session_state.setdefault(f"b_{node_id}", start)
         st.session_state.setdefault(f"do_{node_id}", node_id in url_b.do)
         choice = cols[0].selectbox(node.label, options(node), key=f"b_{node_id}")
         intervene = cols[1].toggle("if you started / set (intervention)", key=f"do_{node_id}")
-        scenario_b = read_choice(scenario_b, node_id, choice, how="do" if intervene else "sure")
-    st.query_params.from_dict({**to_query(scenario_a), **to_query(scenario_b, B_PREFIX)})
+        overrides = read_choice(overrides, node_id, choice, how="do" if intervene else "sure")
+    scenario_b = scenario_a
+    for node_id in changed:
+        how = (
+            "do"
+            if node_id in overrides.do
+            else "probably"
+            if node_id in overrides.probably
+            else "sure"
+        )
+        state = {**overrides.evidence, **overrides.probably, **overrides.do}.get(node_id)
+        scenario_b = scenario_b.with_answer(node_id, state, how=how)
+    st.query_params.from_dict({**to_query(scenario_a), **to_query(overrides, B_PREFIX)})
     try:
         shown_b = diagnose(
             scenario_b.evidence, scenario_b.soft_evidence(priors), do=scenario_b.do, model=model

@@ -20,7 +20,13 @@ def causes_chart(table: pd.DataFrame) -> dict:
     """Posterior of each abnormal cause state as a bar, its interval as a whisker, the prior
     as a black tick; in the table's order (most probable first)."""
     order = list(table["cause"])
-    y = {"field": "cause", "type": "nominal", "sort": order, "title": None}
+    y = {
+        "field": "cause",
+        "type": "nominal",
+        "sort": order,
+        "title": None,
+        "axis": {"labelLimit": 320},
+    }
     return {
         "data": {"values": _records(table)},
         "height": 26 * len(table),
