@@ -115,7 +115,7 @@ with st.sidebar:
 
 # --- the notice and red flags come before any number ---------------------------------------
 st.title("crampnet: what might be behind your cramps?")
-st.warning(priors.meta.notice, icon="⚠️")
+st.warning(priors.meta.notice, icon=":material/warning:")
 for problem in url_problems + problems_b:
     st.info(f"From the link: {problem}")
 asked = {n for ids in priors.questions().values() for n in ids}
@@ -145,7 +145,7 @@ except CrampnetError as exc:
 st.subheader("Red flags")
 if shown.diagnosis.red_flags:
     for flag in shown.diagnosis.red_flags:
-        st.error(f"**{flag['id']}**: {flag['message']}", icon="🚩")
+        st.error(f"**{flag['id']}**: {flag['message']}", icon=":material/flag:")
 else:
     st.success("No red flag raised by these answers. That is not a clean bill of health.")
 
@@ -312,7 +312,7 @@ with whatif_tab:
         st.vega_lite_chart(signed_bars(deltas, "change", "cause", "B minus A"), width="stretch")
         st.dataframe(deltas[["cause", "A", "B", "change"]], hide_index=True, width="stretch")
         for flag in shown_b.red_flags:
-            st.error(f"Scenario B red flag **{flag['id']}**: {flag['message']}", icon="🚩")
+            st.error(f"Scenario B red flag **{flag['id']}**: {flag['message']}", icon=":material/flag:")
     except CrampnetError as exc:
         st.error(f"Scenario B cannot be scored: {exc}")
 
