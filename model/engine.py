@@ -212,14 +212,18 @@ class Engine:
         structure (the hidden leg nodes into ``leg_cramp_side``, say) is not redone.
         """
         rank = {v: k for k, v in enumerate(self.states)}
-        changed = True
+        live = dict(enumerate(factors))
+        holders: dict[str, set[int]] = {}
+        for i, (_, scope, _) in live.items():
+            for u in scope:
+                holders.setdefault(u, set()).add(i)
+        pending, changed = list(reversed(candidates)), True
         while changed:
-            changed = False
-            for v in reversed(candidates):
-                holding = [f for f in factors if v in f[1]]
-                if not holding:
+            changed, waiting = False, []
+            for v in pending:
+                if not holders.get(v):
                     continue
-                holding.sort(key=lambda f: (-f[2].size, f[0]))  # the biggest table leads
+                holding = sorted((live[i] for i in holders[v]), key=lambda f: (-f[2].size, f[0]))
                 extra = sorted({u for f in holding[1:] for u in f[1]} - set(holding[0][1]))
                 merged = tuple(u for u in holding[0][1] if u != v) + tuple(
                     sorted((u for u in extra if u != v), key=rank.__getitem__)
@@ -230,6 +234,7 @@ class Engine:
                 # recipes recur across evidence and so are computed once; a risk factor with
                 # several children is left to the junction tree
                 if size > largest and (not self.parents[v] or size > FOLD_LIMIT):
+                    waiting.append(v)
                     continue
                 recipe = ("fold", v, tuple(sorted(f[0] for f in holding)))
                 table = self._folds.get(recipe)
@@ -239,10 +244,16 @@ class Engine:
                         self._folds.popitem(last=False)  # least recently used first
                 else:
                     self._folds.move_to_end(recipe)
-                factors = [f for f in factors if v not in f[1]] + [(recipe, merged, table)]
-                candidates = [c for c in candidates if c != v]
+                for i in list(holders[v]):
+                    for u in live.pop(i)[1]:
+                        holders[u].discard(i)
+                new = len(factors) + len(live) + 1 + max(live, default=0)
+                live[new] = (recipe, merged, table)
+                for u in merged:
+                    holders.setdefault(u, set()).add(new)
                 changed = True
-        return factors
+            pending = waiting
+        return list(live.values())
 
     # --- evidence ---------------------------------------------------------------------------
 

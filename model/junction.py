@@ -56,8 +56,9 @@ def _eliminate(card: dict[str, int], scopes: list[tuple[str, ...]]) -> list[froz
 
     def cost(v: str) -> tuple[int, float, str]:
         near = adjacency[v] & remaining
-        fill = sum(1 for a, b in itertools.combinations(near, 2) if b not in adjacency[a])
-        return fill, float(math.prod([card[u] for u in near | {v}])), v
+        k = len(near)  # fill-in = pairs of neighbours not yet linked
+        linked = sum(len(adjacency[a] & near) for a in near) // 2
+        return k * (k - 1) // 2 - linked, float(math.prod([card[u] for u in near | {v}])), v
 
     costs = {v: cost(v) for v in remaining}
     while remaining:
@@ -156,10 +157,17 @@ def align(table: np.ndarray, scope: tuple[str, ...], onto: tuple[str, ...]) -> n
     """View ``table`` (axes ``scope`` after any batch axes) on the axes ``onto``: transposed,
     with length-one axes for variables it lacks. A view, never a copy."""
     batch = table.ndim - len(scope)
-    present = sorted(range(len(scope)), key=lambda a: onto.index(scope[a]))
-    view = table.transpose(*range(batch), *(batch + a for a in present))
-    missing = [batch + k for k, v in enumerate(onto) if v not in scope]
-    return np.expand_dims(view, missing) if missing else view
+    key = (scope, onto, batch)
+    layout = _LAYOUTS.get(key)
+    if layout is None:
+        present = sorted(range(len(scope)), key=lambda a: onto.index(scope[a]))
+        order = (*range(batch), *(batch + a for a in present))
+        index = (slice(None),) * batch + tuple(slice(None) if v in scope else None for v in onto)
+        layout = _LAYOUTS[key] = (order, index)
+        if len(_LAYOUTS) > 65536:
+            _LAYOUTS.clear()
+    order, index = layout
+    return table.transpose(order)[index]
 
 
 def _product(tree: JunctionTree, i: int, operands: list[tuple[tuple[str, ...], np.ndarray]]):
@@ -314,6 +322,7 @@ def _projection(tree: JunctionTree, dims: tuple[int, ...], kept: tuple[int, ...]
 
 
 _PROJECTIONS: dict[tuple, np.ndarray] = {}  # 0/1 matrices by table shape, shared by all trees
+_LAYOUTS: dict[tuple, tuple] = {}  # how to view a table on a clique's axes, by scopes
 
 
 def _marginals(tree: JunctionTree, i: int, table: np.ndarray, targets: list[str]):
