@@ -312,7 +312,9 @@ with whatif_tab:
         st.vega_lite_chart(signed_bars(deltas, "change", "cause", "B minus A"), width="stretch")
         st.dataframe(deltas[["cause", "A", "B", "change"]], hide_index=True, width="stretch")
         for flag in shown_b.red_flags:
-            st.error(f"Scenario B red flag **{flag['id']}**: {flag['message']}", icon=":material/flag:")
+            st.error(
+                f"Scenario B red flag **{flag['id']}**: {flag['message']}", icon=":material/flag:"
+            )
     except CrampnetError as exc:
         st.error(f"Scenario B cannot be scored: {exc}")
 

@@ -57,7 +57,7 @@ from model.questions import (  # noqa: E402
     informative_states,
     rank_questions,
 )
-from model.reference import PgmpyEngine  # noqa: E402
+from model.reference import PgmpyEngine, to_pyagrum  # noqa: E402
 from model.scoring import encode, score_array  # noqa: E402
 from model.uncertainty import DRAWS, LEVEL, posterior_intervals  # noqa: E402
 
@@ -195,35 +195,6 @@ def sample_evidence(
             }
         )
     return sets
-
-
-# --- pyAgrum (copied from tests/conftest.py: to_pyagrum / fill_pyagrum_cpt) ------------------
-
-
-def fill_pyagrum_cpt(potential, cpd) -> None:
-    """Copy a pgmpy CPD into a pyAgrum CPT (pyAgrum's axes are in reverse ``names`` order)."""
-    table = np.asarray(cpd.values, dtype=float).reshape(cpd.cardinality)
-    for axis, var in enumerate(cpd.variables):
-        labels = list(potential.variable(potential.names.index(var)).labels())
-        order = [cpd.state_names[var].index(label) for label in labels]
-        table = np.take(table, order, axis=axis)
-    target_axes = list(reversed(potential.names))
-    table = np.transpose(table, [cpd.variables.index(v) for v in target_axes])
-    potential.fillWith(table.ravel().tolist())
-
-
-def to_pyagrum(network):
-    bn = gum.BayesNet("crampnet")
-    cpds = {cpd.variable: cpd for cpd in network.get_cpds()}
-    for name, cpd in cpds.items():
-        bn.add(gum.LabelizedVariable(name, name, list(cpd.state_names[name])))
-    for name, cpd in cpds.items():
-        for parent in cpd.variables[1:]:
-            bn.addArc(parent, name)
-    for name, cpd in cpds.items():
-        fill_pyagrum_cpt(bn.cpt(name), cpd)
-    bn.check()
-    return bn
 
 
 class PyAgrumQuery:

@@ -115,3 +115,49 @@ class PgmpyEngine:
             if trial and not self._possible(hard, lik):
                 keep = trial
         return keep
+
+
+# --- an independent copy in pyAgrum -------------------------------------------------------
+
+
+def _cpd_array(cpd) -> np.ndarray:
+    """A pgmpy CPD's table with one axis per variable, in ``cpd.variables`` order."""
+    return np.asarray(cpd.values, dtype=float).reshape(cpd.cardinality)
+
+
+def fill_pyagrum_cpt(potential, cpd) -> None:
+    """Copy a pgmpy CPD into a pyAgrum CPT, matching axes by variable name and states by label.
+
+    pyAgrum's ``toarray()`` (and ``fillWith``'s flat order) has its axes in the *reverse* order
+    of ``potential.names``; pgmpy's values have axes in ``cpd.variables`` order. Each axis is
+    also re-indexed by state label, so nothing relies on the two tools listing states alike.
+    """
+    table = _cpd_array(cpd)
+    for axis, var in enumerate(cpd.variables):
+        labels = list(potential.variable(potential.names.index(var)).labels())
+        order = [cpd.state_names[var].index(label) for label in labels]
+        table = np.take(table, order, axis=axis)
+    target_axes = list(reversed(potential.names))
+    table = np.transpose(table, [cpd.variables.index(v) for v in target_axes])
+    potential.fillWith(table.ravel().tolist())
+
+
+def to_pyagrum(network):
+    """A pyAgrum ``BayesNet`` with the same variables, states, arcs and tables as ``network``.
+
+    pyAgrum (a dev dependency) is the independent oracle of the tests and the benchmark; it is
+    imported here, on use, so the package itself never needs it.
+    """
+    import pyagrum as gum
+
+    bn = gum.BayesNet("crampnet")
+    cpds = {cpd.variable: cpd for cpd in network.get_cpds()}
+    for name, cpd in cpds.items():
+        bn.add(gum.LabelizedVariable(name, name, list(cpd.state_names[name])))
+    for name, cpd in cpds.items():
+        for parent in cpd.variables[1:]:
+            bn.addArc(parent, name)
+    for name, cpd in cpds.items():
+        fill_pyagrum_cpt(bn.cpt(name), cpd)
+    bn.check()
+    return bn
