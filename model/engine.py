@@ -46,22 +46,29 @@ class Structure:
     tree: JunctionTree
     scopes: list[tuple[str, ...]]
     factors: list[np.ndarray]
-    absorbed: tuple = ()  # ((variable, scope, table), home clique) for each absorbed answer
+    steps: tuple = ()  # absorption steps: (variable, prior or None, source, scope)
+    outputs: tuple = ()  # (scope, step index, home clique) of each factor the steps leave
     _potentials: dict = field(default_factory=dict, repr=False)
 
     def absorb(self, likelihoods: dict[str, np.ndarray]) -> list[tuple]:
-        """Each absorbed answer's likelihood summed into its table: a factor over the rest."""
-        extra = []
-        for (v, scope, table), home in self.absorbed:
-            lik = likelihoods.pop(v)
-            axis = table.ndim - len(scope) + scope.index(v)
-            moved = np.moveaxis(table, axis, -1)
-            if lik.ndim == 1:
-                factor = moved @ lik
-            else:  # one row of answers per batch row: (rows, card) against the table
-                factor = np.tensordot(lik, moved, axes=([1], [moved.ndim - 1]))
-            extra.append((tuple(u for u in scope if u != v), factor, home))
-        return extra
+        """Run the absorption steps: each answer's likelihood (times its prior, for a risk
+        factor) summed into its table; returns the resulting factors with their cliques."""
+        results: list[np.ndarray] = []
+        for v, prior, (kind, ref), scope in self.steps:
+            weight = likelihoods.pop(v)
+            if prior is not None:
+                weight = prior * weight
+            table = ref if kind == "table" else results[ref]
+            batched = table.ndim - len(scope)
+            moved = np.moveaxis(table, batched + scope.index(v), -1)
+            if weight.ndim == 1:
+                results.append(moved @ weight)
+            elif batched == 0:  # per-row weights against one table
+                results.append(np.tensordot(weight, moved, axes=([1], [moved.ndim - 1])))
+            else:  # per-row weights against per-row tables: a batched matrix-vector product
+                flat = moved.reshape(moved.shape[0], -1, moved.shape[-1]) @ weight[:, :, None]
+                results.append(flat.reshape(moved.shape[:-1]))
+        return [(scope, results[ref], home) for scope, ref, home in self.outputs]
 
     def potentials(self, fixed: Mapping[str, int]) -> list[np.ndarray]:
         """Clique tables with each ``fixed`` variable cut down to its one state (an axis of
@@ -176,21 +183,39 @@ class Engine:
         factors = [(("table", n), (n, *self.parents[n]), self.tables[n]) for n in order]
         factors = [f for f in factors if f[0][1] not in do]
         factors = self._fold(factors, [n for n in order if n not in keep])
-        # An answered variable found in one table only (a finding at the edge of the pruned
-        # network) leaves the tree: at query time its likelihood is summed into that table,
-        # a factor over its parents alone, batched per row if the answers differ by row.
-        absorbed = []
-        for v in [n for n in order if n in observed and n not in targets and n not in do]:
-            holding = [f for f in factors if v in f[1]]
-            if any(v in scope for _, scope, _ in absorbed):
-                continue  # an absorbed factor still needs v in the tree
-            if len(holding) == 1 and len(holding[0][1]) > 1:
-                factors.remove(holding[0])
-                absorbed.append((v, holding[0][1], holding[0][2]))
-        scopes = [scope for _, scope, _ in factors]
-        tables = [table for _, _, table in factors]
-        rests = [tuple(u for u in scope if u != v) for v, scope, _ in absorbed]
-        gone = {v for v, _, _ in absorbed}
+        # An answered variable held by one table only (a finding at the edge of the pruned
+        # network), or by its own prior and one child's table (an answered risk factor),
+        # leaves the tree: at query time its likelihood is summed into that table, a factor
+        # over the rest, batched per row if the answers differ by row. Such steps chain (every
+        # answered risk factor of calcium in turn), each halving the factor it works on.
+        work = [(scope, ("table", table)) for _, scope, table in factors]
+        steps: list[tuple] = []  # (variable, prior table or None, source, scope)
+        candidates = [n for n in order if n in observed and n not in targets and n not in do]
+        changed = True
+        while changed:
+            changed = False
+            for v in candidates:
+                holding = [w for w in work if v in w[0]]
+                prior = next((w for w in holding if w[0] == (v,) and w[1][0] == "table"), None)
+                if len(holding) == 1 and len(holding[0][0]) > 1:
+                    (scope, source), prior_table = holding[0], None
+                elif len(holding) == 2 and prior is not None:
+                    scope, source = next(w for w in holding if w is not prior)
+                    prior_table = prior[1][1]
+                else:
+                    continue
+                steps.append((v, prior_table, source, scope))
+                work = [w for w in work if v not in w[0]]
+                work.append((tuple(u for u in scope if u != v), ("step", len(steps) - 1)))
+                candidates = [c for c in candidates if c != v]
+                changed = True
+                break
+        static = [w for w in work if w[1][0] == "table"]
+        dynamic = [w for w in work if w[1][0] == "step"]
+        scopes = [scope for scope, _ in static]
+        tables = [source[1] for _, source in static]
+        rests = [scope for scope, _ in dynamic]
+        gone = {v for v, *_ in steps}
         card = {v: self.card[v] for v in ({v for s in scopes + rests for v in s} | keep) - gone}
         key = (tuple(scopes + rests), tuple(sorted(card.items())))
         tree = _TREES.get(key)
@@ -200,9 +225,12 @@ class Engine:
                 _TREES.popitem(last=False)
         homes = [
             next(i for i, held in enumerate(tree.assignment) if len(scopes) + k in held)
-            for k in range(len(absorbed))
+            for k in range(len(dynamic))
         ]
-        return Structure(tree, scopes, tables, tuple(zip(absorbed, homes, strict=True)))
+        outputs = tuple(
+            (scope, source[1], home) for (scope, source), home in zip(dynamic, homes, strict=True)
+        )
+        return Structure(tree, scopes, tables, tuple(steps), outputs)
 
     def _fold(self, factors: list[tuple], candidates: list[str]) -> list[tuple]:
         """Sum out unobserved non-targets whose elimination creates no larger table.
