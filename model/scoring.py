@@ -19,6 +19,7 @@ from model.evidence import check_evidence
 
 CHUNK = 32768
 GROUP_MIN = 16  # rows sharing one answer pattern worth a structure of their own
+HEAVY_CAUSES = 8  # a question whose answer couples this many causes is heavy
 POOL = 512  # rows per batch (a pattern's rows, or mixed patterns on the union of answers)
 
 
@@ -53,11 +54,14 @@ def score_array(
     lookups = {  # row k of a lookup is state k's one-hot; the last row (index -1) is all ones
         c: np.vstack([np.eye(engine.card[c]), np.ones(engine.card[c])]) for c in columns
     }
+    # answers to questions with many parents couple many causes (a big clique): rows that
+    # share which of those they answer are pooled together, so most batches avoid them
+    heavy = np.array([len(_cause_ancestors(engine, c)) >= HEAVY_CAUSES for c in columns])
     for start in range(0, len(codes), chunk_size):
         chunk = codes[start : start + chunk_size]
         marginals = {t: np.empty((len(chunk), engine.card[t])) for t in targets}
         log_z = np.empty(len(chunk))
-        for rows in _groups(chunk >= 0):
+        for rows in _groups(chunk >= 0, heavy):
             part = chunk[rows]
             likelihoods = {}
             for j, c in enumerate(columns):
@@ -74,15 +78,30 @@ def score_array(
         yield ScoredChunk(start, marginals, np.isfinite(log_z))
 
 
-def _groups(answered: np.ndarray) -> list[np.ndarray]:
+def _cause_ancestors(engine: Engine, variable: str) -> set[str]:
+    causes = set(engine.priors.ids("cause")) if engine.priors else set(engine.states)
+    seen, stack = set(), list(engine.parents[variable])
+    while stack:
+        v = stack.pop()
+        if v not in seen:
+            seen.add(v)
+            stack.extend(engine.parents[v])
+    return seen & causes
+
+
+def _groups(answered: np.ndarray, heavy: np.ndarray) -> list[np.ndarray]:
     """Row indices grouped by which columns they answer: each group runs on a structure
-    pruned to its own answers. Patterns with few rows are pooled (their union of columns),
-    so a file where every row differs still runs in a few large batches."""
+    pruned to its own answers. Patterns with few rows are pooled by which heavy columns they
+    answer (on the union of their columns), so a file where every row differs still runs
+    in a few large batches, most of them clear of the biggest cliques."""
     patterns, inverse = np.unique(answered, axis=0, return_inverse=True)
     inverse = inverse.ravel()
     counts = np.bincount(inverse, minlength=len(patterns))
     groups = [np.flatnonzero(inverse == k) for k in np.flatnonzero(counts >= GROUP_MIN)]
-    groups.append(np.flatnonzero(counts[inverse] < GROUP_MIN))
+    rest = np.flatnonzero(counts[inverse] < GROUP_MIN)
+    if len(rest):
+        kinds, which = np.unique(answered[rest][:, heavy], axis=0, return_inverse=True)
+        groups += [rest[which.ravel() == k] for k in range(len(kinds))]
     # bounded batches: rows x clique tables stay small enough for the caches
     return [g[k : k + POOL] for g in groups for k in range(0, len(g), POOL) if len(g)]
 
