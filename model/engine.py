@@ -60,14 +60,16 @@ class Structure:
                 weight = prior * weight
             table = ref if kind == "table" else results[ref]
             batched = table.ndim - len(scope)
-            moved = np.moveaxis(table, batched + scope.index(v), -1)
+            axis = batched + scope.index(v)
             if weight.ndim == 1:
-                results.append(moved @ weight)
+                results.append(np.tensordot(table, weight, axes=([axis], [0])))
             elif batched == 0:  # per-row weights against one table
-                results.append(np.tensordot(weight, moved, axes=([1], [moved.ndim - 1])))
-            else:  # per-row weights against per-row tables: a batched matrix-vector product
-                flat = moved.reshape(moved.shape[0], -1, moved.shape[-1]) @ weight[:, :, None]
-                results.append(flat.reshape(moved.shape[:-1]))
+                results.append(np.tensordot(weight, table, axes=([1], [axis])))
+            else:  # per-row weights against per-row tables, read in place (no copy)
+                letters = "abcdefghijklmnopqrstuvwxy"[: table.ndim - 2]
+                spec = "z" + letters[: axis - 1] + "Y" + letters[axis - 1 :]
+                out = "z" + letters
+                results.append(np.einsum(f"{spec},zY->{out}", table, weight))
         return [(scope, results[ref], home) for scope, ref, home in self.outputs]
 
     def potentials(self, fixed: Mapping[str, int]) -> list[np.ndarray]:
