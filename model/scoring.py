@@ -78,6 +78,17 @@ def score_array(
         yield ScoredChunk(start, marginals, np.isfinite(log_z))
 
 
+def _unique_rows(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of a boolean matrix and each row's index among them: rows packed into
+    bytes and compared as one value each (``np.unique(axis=0)`` is far slower)."""
+    packed = np.ascontiguousarray(np.packbits(mask, axis=1))
+    keys = packed.view(np.dtype((np.void, max(packed.shape[1], 1)))).ravel()
+    if packed.shape[1] == 0:
+        keys = np.zeros(len(mask), dtype=np.int8)
+    unique, inverse = np.unique(keys, return_inverse=True)
+    return unique, inverse.ravel()
+
+
 def _cause_ancestors(engine: Engine, variable: str) -> set[str]:
     causes = set(engine.priors.ids("cause")) if engine.priors else set(engine.states)
     seen, stack = set(), list(engine.parents[variable])
@@ -94,14 +105,13 @@ def _groups(answered: np.ndarray, heavy: np.ndarray) -> list[np.ndarray]:
     pruned to its own answers. Patterns with few rows are pooled by which heavy columns they
     answer (on the union of their columns), so a file where every row differs still runs
     in a few large batches, most of them clear of the biggest cliques."""
-    patterns, inverse = np.unique(answered, axis=0, return_inverse=True)
-    inverse = inverse.ravel()
+    patterns, inverse = _unique_rows(answered)
     counts = np.bincount(inverse, minlength=len(patterns))
     groups = [np.flatnonzero(inverse == k) for k in np.flatnonzero(counts >= GROUP_MIN)]
     rest = np.flatnonzero(counts[inverse] < GROUP_MIN)
     if len(rest):
-        kinds, which = np.unique(answered[rest][:, heavy], axis=0, return_inverse=True)
-        groups += [rest[which.ravel() == k] for k in range(len(kinds))]
+        kinds, which = _unique_rows(answered[rest][:, heavy])
+        groups += [rest[which == k] for k in range(len(kinds))]
     # bounded batches: rows x clique tables stay small enough for the caches
     return [g[k : k + POOL] for g in groups for k in range(0, len(g), POOL) if len(g)]
 
