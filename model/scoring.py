@@ -19,7 +19,7 @@ from model.evidence import check_evidence
 
 CHUNK = 32768
 GROUP_MIN = 16  # rows sharing one answer pattern worth a structure of their own
-HEAVY_CAUSES = 8  # a question whose answer couples this many causes is heavy
+HEAVY_CAUSES = 6  # a question whose answer couples this many causes is heavy
 POOL = 512  # rows per batch (a pattern's rows, or mixed patterns on the union of answers)
 
 
