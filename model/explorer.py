@@ -182,11 +182,7 @@ def node_marginals(model: CrampModel, shown: View) -> dict[str, dict[str, float]
     """The posterior of every node of the network under the scenario."""
     d = shown.diagnosis
     nodes = list(model.priors.nodes)
-    marginals, _ = model.engine.query(nodes, [{**d.evidence, **d.soft_evidence}], d.interventions)
-    return {
-        n: dict(zip(model.priors.nodes[n].states, map(float, marginals[n][0]), strict=True))
-        for n in nodes
-    }
+    return model.engine.posteriors(nodes, d.evidence, d.soft_evidence, d.interventions)
 
 
 def _shade(value: float, signed: bool) -> str:
@@ -250,12 +246,7 @@ def network_dot(model: CrampModel, shown: View, *, mode: str = "posterior") -> s
 
 @lru_cache(maxsize=8)
 def _prior_marginals(model: CrampModel) -> dict[str, dict[str, float]]:
-    nodes = list(model.priors.nodes)
-    marginals, _ = model.engine.query(nodes, [{}])
-    return {
-        n: dict(zip(model.priors.nodes[n].states, map(float, marginals[n][0]), strict=True))
-        for n in nodes
-    }
+    return model.engine.posteriors(list(model.priors.nodes), {})
 
 
 def node_table(model: CrampModel, node: str) -> pd.DataFrame:

@@ -1,10 +1,11 @@
-"""A junction tree compiled once and propagated in batches with numpy einsum.
+"""A junction tree compiled once and propagated in batches with numpy.
 
 Generic over discrete factors: :func:`compile_tree` takes variable cardinalities and factor
 scopes, triangulates the moral graph (greedy min-fill, ties broken by clique weight), and
-links the maximal cliques into a tree. :func:`propagate` runs Shafer-Shenoy message passing
-(no division, so zeros from impossible evidence stay zeros) with every array allowed a
-leading batch axis: a batch of evidence sets, or of parameter draws, or both broadcast.
+links the maximal cliques into a tree. :func:`propagate` passes messages up the tree
+Shafer-Shenoy style and down it Hugin style (see its docstring for why the one division is
+safe), with every array allowed a leading batch axis: a batch of evidence sets, or of
+parameter draws. Products are broadcast multiplications; sums are matmuls with 0/1 matrices.
 Messages are normalised as they go and the log normaliser is kept, so long products never
 underflow and P(evidence) comes out as ``log_z``.
 """
@@ -13,14 +14,9 @@ from __future__ import annotations
 
 import itertools
 import math
-import string
 from dataclasses import dataclass, field
 
 import numpy as np
-import opt_einsum
-
-LETTERS = string.ascii_letters
-OPTIMIZE = "auto-hq"  # paths are computed once per shape and cached, so search harder
 
 
 @dataclass(frozen=True)
@@ -132,25 +128,6 @@ def compile_tree(
         )
         assignment[holder].append(index)
     return JunctionTree(card, cliques, neighbours, collect, root, home, assignment)
-
-
-def _einsum(tree: JunctionTree, operands: list[tuple[tuple[str, ...], np.ndarray]], out):
-    """Contract labelled arrays (each possibly batched in front) onto the ``out`` variables."""
-    names: dict[str, str] = {}
-    for scope, _ in operands:
-        for v in scope:
-            names.setdefault(v, LETTERS[len(names)])
-    spec = ",".join("..." + "".join(names[v] for v in scope) for scope, _ in operands)
-    spec += "->..." + "".join(names[v] for v in out)
-    arrays = [a for _, a in operands]
-    key = (spec, tuple(a.shape for a in arrays))
-    expression = tree._paths.get(key)
-    if expression is None:
-        expression = opt_einsum.contract_expression(
-            spec, *(a.shape for a in arrays), optimize=OPTIMIZE
-        )
-        tree._paths[key] = expression
-    return expression(*arrays)
 
 
 def align(table: np.ndarray, scope: tuple[str, ...], onto: tuple[str, ...]) -> np.ndarray:
