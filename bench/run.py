@@ -51,13 +51,13 @@ from model import load_model  # noqa: E402
 from model.draws import draw_tables  # noqa: E402
 from model.engine import Engine  # noqa: E402
 from model.explorer import view  # noqa: E402
-from model.network import node_tables  # noqa: E402
 from model.questions import (  # noqa: E402
     candidate_questions,
     informative_states,
     rank_questions,
 )
 from model.reference import PgmpyEngine, to_pyagrum  # noqa: E402
+from model.sampling import sample_codes  # noqa: E402
 from model.scenario import Scenario  # noqa: E402
 from model.scoring import encode, score_array  # noqa: E402
 from model.uncertainty import DRAWS, LEVEL, posterior_intervals  # noqa: E402
@@ -133,20 +133,6 @@ def memory(rss: dict, phase: str) -> None:
 # --- evidence sets ------------------------------------------------------------------------
 
 
-def topological(priors) -> list[str]:
-    order, done = [], set()
-    pending = list(priors.nodes)
-    while pending:
-        ready = [n for n in pending if all(p in done for p in priors.nodes[n].parents)]
-        if not ready:
-            raise ValueError("the priors' graph has a cycle")
-        for n in ready:
-            order.append(n)
-            done.add(n)
-        pending = [n for n in pending if n not in done]
-    return order
-
-
 def app_rerun_times(model, n: int = APP_RERUNS) -> list[float]:
     """Server time of explorer reruns after one answer changes, as the page itself reports it
     (its debug metric times the script from top to bottom), through streamlit's AppTest."""
@@ -171,17 +157,9 @@ def sample_evidence(
 ) -> list[dict[str, str]]:
     """``n`` evidence sets: full joint samples from the point tables, 3-8 answers revealed
     (or, given ``columns``, those answered in every set)."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed + 1)
     priors = model.priors
-    tables = node_tables(priors)
-    sampled: dict[str, np.ndarray] = {}
-    for node in topological(priors):
-        parents = priors.nodes[node].parents
-        probs = tables[node][(slice(None), *(sampled[p] for p in parents))]  # (states, n)
-        probs = np.broadcast_to(probs.reshape(probs.shape[0], -1), (probs.shape[0], n))
-        cumulative = np.cumsum(probs, axis=0)
-        u = rng.random(n) * cumulative[-1]
-        sampled[node] = np.minimum((u[None, :] >= cumulative).sum(axis=0), probs.shape[0] - 1)
+    sampled = sample_codes(priors, n, seed)
     answerable = [v for v, spec in priors.nodes.items() if spec.kind in ("context", "finding")]
     sets = []
     for i in range(n):
