@@ -32,6 +32,13 @@ test: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/run.py
 
+# Run every notebook at full size and keep an HTML copy of each under docs/notebooks/.
+.PHONY: notebooks
+notebooks: $(VENV)/.installed-dev
+	mkdir -p docs/notebooks
+	MPLBACKEND=Agg $(BIN)/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=3600 \
+		--output-dir docs/notebooks notebooks/*.ipynb
+
 # Regenerate what is generated from the model: the claim table and the README's examples.
 docs: $(VENV)/.installed-dev
 	$(BIN)/crampnet claims --markdown > docs/claims.md

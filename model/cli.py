@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from model.casefile import line_of, read_case
 from model.coverage import claim_coverage, coverage_markdown, coverage_problems
 from model.diagnosis import CrampModel, diagnose, load_model
-from model.errors import CrampnetError, EvidenceError, PriorsError
+from model.errors import CrampnetError, EvidenceError, PriorsError, UsageError
 from model.network import EXPORT_FORMATS, export_network
 from model.textview import format_diagnosis, format_schema
 
@@ -27,10 +27,6 @@ EXAMPLES = """examples:
   crampnet export --format bif -o crampnet.bif
   crampnet claims --markdown > docs/claims.md
 """
-
-
-class UsageError(CrampnetError):
-    """The command line or a case file is malformed."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,34 +58,6 @@ def _parse_soft(items: list[str]) -> dict[str, dict[str, float]]:
     return soft
 
 
-def _line_of(text: str, key: str) -> int | None:
-    match = re.search(rf'"{re.escape(key)}"\s*:', text)
-    return text.count("\n", 0, match.start()) + 1 if match else None
-
-
-def read_case(path: str | Path) -> tuple[dict, dict, dict, str]:
-    """Read a case file ``{"evidence": {...}, "soft_evidence": {...}, "do": {...}}`` (the last
-    two optional); returns evidence, soft evidence, interventions and the file's text."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        case = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
-    if not isinstance(case, dict):
-        raise UsageError(f"{path}: a case is a JSON object with 'evidence' (and 'soft_evidence')")
-    unknown = sorted(set(case) - {"evidence", "soft_evidence", "do", "id", "title", "expect"})
-    if unknown:
-        raise UsageError(f"{path}: unknown key(s) {', '.join(unknown)}; expected evidence")
-    for key in ("evidence", "soft_evidence", "do"):
-        if not isinstance(case.get(key, {}), dict):
-            raise UsageError(f"{path}:{_line_of(text, key) or 1}: {key} must be a JSON object")
-    return case.get("evidence", {}), case.get("soft_evidence", {}), case.get("do", {}), text
-
-
 def _diagnose(args: argparse.Namespace, model: CrampModel) -> int:
     evidence, soft, do, text = ({}, {}, {}, None)
     if args.case:
@@ -102,7 +70,7 @@ def _diagnose(args: argparse.Namespace, model: CrampModel) -> int:
         )
     except EvidenceError as exc:
         variable = getattr(exc, "variable", None)
-        line = _line_of(text, variable) if text and variable else None
+        line = line_of(text, variable) if text and variable else None
         where = f"{args.case}:{line}: " if line else (f"{args.case}: " if text else "")
         raise EvidenceError(f"{where}{exc}") from None
     print(result.to_json() if args.json else format_diagnosis(result, model))

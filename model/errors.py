@@ -16,6 +16,10 @@ class PriorsError(CrampnetError):
         super().__init__("\n".join(([head] if head else []) + self.problems))
 
 
+class UsageError(CrampnetError):
+    """The command line or an input file is malformed."""
+
+
 class EvidenceError(CrampnetError):
     """Evidence names an unknown variable or state, or is malformed."""
 
