@@ -19,6 +19,7 @@ pgmpy stays the model's representation; this engine is checked against it and py
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
@@ -78,14 +79,17 @@ class Structure:
         (a hard answer on ``leg_cramp_side`` quarters its clique); cached per answer values.
         """
         key = tuple(sorted(fixed.items()))
-        found = self._potentials.get(key)
-        if found is None:
-            sliced = [_slice(f, s, fixed) for f, s in zip(self.factors, self.scopes, strict=True)]
-            sizes = {v: 1 for v in fixed}
-            found = clique_potentials(self.tree, self.scopes, sliced, sizes)
-            while len(self._potentials) >= POTENTIALS_KEPT:
-                self._potentials.pop(next(iter(self._potentials)))  # oldest first
-            self._potentials[key] = found
+        with _CACHE_LOCK:
+            found = self._potentials.get(key)
+            if found is None:
+                sliced = [
+                    _slice(f, s, fixed) for f, s in zip(self.factors, self.scopes, strict=True)
+                ]
+                sizes = {v: 1 for v in fixed}
+                found = clique_potentials(self.tree, self.scopes, sliced, sizes)
+                while len(self._potentials) >= POTENTIALS_KEPT:
+                    self._potentials.pop(next(iter(self._potentials)))  # oldest first
+                self._potentials[key] = found
         return found
 
 
@@ -168,14 +172,15 @@ class Engine:
     ) -> Structure:
         """The compiled structure for this pattern (cached, least recently used dropped)."""
         key = (frozenset(observed), frozenset(targets), frozenset(do))
-        found = self._structures.get(key)
-        if found is None:
-            found = self._structures[key] = self._compile(*key)
-            kept = STRUCTURES_KEPT_DRAWN if self.draws else STRUCTURES_KEPT
-            while len(self._structures) > kept:
-                self._structures.popitem(last=False)
-        else:
-            self._structures.move_to_end(key)
+        with _CACHE_LOCK:  # batch scoring runs groups on several threads
+            found = self._structures.get(key)
+            if found is None:
+                found = self._structures[key] = self._compile(*key)
+                kept = STRUCTURES_KEPT_DRAWN if self.draws else STRUCTURES_KEPT
+                while len(self._structures) > kept:
+                    self._structures.popitem(last=False)
+            else:
+                self._structures.move_to_end(key)
         return found
 
     def _compile(self, observed: frozenset, targets: frozenset, do: frozenset) -> Structure:
@@ -432,7 +437,9 @@ def _sum_product(factors: list[tuple], v: str, out: tuple[str, ...]) -> np.ndarr
 
 
 _TREES: OrderedDict[tuple, JunctionTree] = OrderedDict()  # by (scopes, cardinalities)
-_BLAS: list = []
+_CACHE_LOCK = threading.RLock()  # guards the caches: structures, folds, potentials, trees
+_BLAS_LOCK = threading.Lock()
+_BLAS: list = []  # [controller, active limiter, depth]
 
 
 @contextmanager
@@ -443,9 +450,18 @@ def _one_blas_thread():
     2 cores, a second BLAS thread made a refresh about ten times slower whenever the other
     core was busy, and never faster. A cached controller makes the switch cost microseconds.
     """
-    if not _BLAS:
-        from threadpoolctl import ThreadpoolController
+    with _BLAS_LOCK:  # re-entrant across threads: the first in limits, the last out restores
+        if not _BLAS:
+            from threadpoolctl import ThreadpoolController
 
-        _BLAS.append(ThreadpoolController())
-    with _BLAS[0].limit(limits=1, user_api="blas"):
+            _BLAS.extend([ThreadpoolController(), None, 0])
+        if _BLAS[2] == 0:
+            _BLAS[1] = _BLAS[0].limit(limits=1, user_api="blas")
+        _BLAS[2] += 1
+    try:
         yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS[2] -= 1
+            if _BLAS[2] == 0:
+                _BLAS[1].restore_original_limits()

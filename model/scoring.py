@@ -8,12 +8,14 @@ reports a bad one in place (its error, never NaN) and scores the good ones.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
-from model.engine import Engine
+from model.engine import Engine, _one_blas_thread
 from model.errors import EvidenceError, ImpossibleEvidenceError
 from model.evidence import check_evidence
 
@@ -48,6 +50,7 @@ def score_array(
     targets: list[str] | None = None,
     *,
     chunk_size: int = CHUNK,
+    jobs: int | None = None,
 ) -> Iterator[ScoredChunk]:
     """Posteriors of ``targets`` (the causes by default) for each row of ``codes``, by chunk."""
     targets = targets or engine.priors.ids("cause")
@@ -57,25 +60,39 @@ def score_array(
     # answers to questions with many parents couple many causes (a big clique): rows that
     # share which of those they answer are pooled together, so most batches avoid them
     heavy = np.array([len(_cause_ancestors(engine, c)) >= HEAVY_CAUSES for c in columns])
-    for start in range(0, len(codes), chunk_size):
-        chunk = codes[start : start + chunk_size]
-        marginals = {t: np.empty((len(chunk), engine.card[t])) for t in targets}
-        log_z = np.empty(len(chunk))
-        for rows in _groups(chunk >= 0, heavy):
-            part = chunk[rows]
-            likelihoods = {}
-            for j, c in enumerate(columns):
-                column = part[:, j]
-                if (column < 0).all():
-                    continue
-                same = (
-                    column == column[0]
-                ).all()  # one answer for the group: sliced, not multiplied
-                likelihoods[c] = lookups[c][column[0]] if same else lookups[c][column]
-            got, log_z[rows] = engine.run(targets, likelihoods, batch=len(rows))
-            for t in targets:
-                marginals[t][rows] = got[t]
-        yield ScoredChunk(start, marginals, np.isfinite(log_z))
+    jobs = jobs or default_jobs()
+
+    def score_rows(rows: np.ndarray, chunk: np.ndarray, marginals: dict, log_z: np.ndarray):
+        part = chunk[rows]
+        likelihoods = {}
+        for j, c in enumerate(columns):
+            column = part[:, j]
+            if (column < 0).all():
+                continue
+            same = (column == column[0]).all()  # one answer for the group: sliced, not multiplied
+            likelihoods[c] = lookups[c][column[0]] if same else lookups[c][column]
+        got, log_z[rows] = engine.run(targets, likelihoods, batch=len(rows))
+        for t in targets:
+            marginals[t][rows] = got[t]
+
+    with ThreadPoolExecutor(jobs) as pool, _one_blas_thread():
+        for start in range(0, len(codes), chunk_size):
+            chunk = codes[start : start + chunk_size]
+            marginals = {t: np.empty((len(chunk), engine.card[t])) for t in targets}
+            log_z = np.empty(len(chunk))
+            # groups hold disjoint rows: the threads write to disjoint parts of the arrays
+            groups = _groups(chunk >= 0, heavy)
+            n = len(groups)
+            done = pool.map(score_rows, groups, [chunk] * n, [marginals] * n, [log_z] * n)
+            for _ in done:  # re-raises a worker's exception here
+                pass
+            yield ScoredChunk(start, marginals, np.isfinite(log_z))
+
+
+def default_jobs() -> int:
+    """Threads for batch scoring: the cores this process may use (numpy releases the GIL
+    while it multiplies, so the groups of a chunk run side by side)."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
 
 def _unique_rows(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

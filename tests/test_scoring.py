@@ -196,3 +196,21 @@ def test_score_cases_accounts_for_every_case_in_order(
 
 def test_score_cases_with_no_cases(model: CrampModel) -> None:
     assert list(score_cases(model.engine, [])) == []
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 3])
+def test_threads_give_the_same_answers_as_one(model: CrampModel, jobs: int) -> None:
+    """Groups of one chunk run on several threads, each writing its own rows: the result is
+    the single-threaded one, bit for bit, in the same order (many groups, so threads overlap)."""
+    columns = columns_of(model)
+    array = random_codes(model, columns, 3000, seed=7)
+    targets = model.causes
+    runs = [
+        collect(list(score_array(model.engine, columns, array, chunk_size=1000, jobs=n)), targets)
+        for n in (1, jobs)
+    ]
+    (one, possible_one), (many, possible) = runs
+    assert np.array_equal(possible, possible_one)
+    for t in targets:
+        assert np.array_equal(np.isnan(many[t]), np.isnan(one[t])), t
+        assert close(many[t], one[t], 0.0), t
