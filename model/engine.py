@@ -350,15 +350,15 @@ class Engine:
         structure = self.structure(set(likelihoods), targets, do)
         for v, state in do.items():
             likelihoods[v] = self.likelihood(v, state)
-        extra = structure.absorb(likelihoods)
-        fixed = {  # one state for every row: slice it out of the tables instead of multiplying
-            v: int(np.argmax(lik))
-            for v, lik in likelihoods.items()
-            if lik.ndim == 1 and np.count_nonzero(lik) == 1
-        }
-        free = {v: lik for v, lik in likelihoods.items() if v not in fixed}
-        extra = [(scope, _slice(f, scope, fixed), home) for scope, f, home in extra]
-        with _one_blas_thread():
+        with _one_blas_thread():  # absorption multiplies matrices too
+            extra = structure.absorb(likelihoods)
+            fixed = {  # one state for every row: slice it out of the tables, not multiply
+                v: int(np.argmax(lik))
+                for v, lik in likelihoods.items()
+                if lik.ndim == 1 and np.count_nonzero(lik) == 1
+            }
+            free = {v: lik for v, lik in likelihoods.items() if v not in fixed}
+            extra = [(scope, _slice(f, scope, fixed), home) for scope, f, home in extra]
             potentials = structure.potentials(fixed)
             marginals, log_z = propagate(
                 structure.tree, potentials, free, [t for t in targets if t not in fixed], extra
