@@ -7,7 +7,10 @@ Run with ``make run`` (binds to 127.0.0.1).
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import time
+from functools import partial
 
 import pandas as pd
 import streamlit as st
@@ -24,6 +27,8 @@ from model.explorer import (
     view,
     why,
 )
+from model.report import build_report
+from model.report_render import MIME, render
 from model.scenario import B_PREFIX, Scenario, from_query, to_query
 
 NOT_ANSWERED = "not answered"
@@ -41,6 +46,16 @@ def get_model():
 def cached_view(_model, answers: tuple, probably: tuple, do: tuple, cost_weight: float):
     """One view per scenario, shared read-only: reruns that change no answer reuse it."""
     return view(_model, Scenario(dict(answers), dict(probably), dict(do)), cost_weight=cost_weight)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def report_file(case: str, fmt: str, day: str) -> bytes:
+    """The report of a case (JSON text) as ``crampnet report`` writes it; built on click."""
+    answers = json.loads(case)
+    report = build_report(
+        get_model(), answers["evidence"], answers.get("soft_evidence"), answers.get("do"), date=day
+    )
+    return render(report, fmt)
 
 
 def options(node) -> list[str]:
@@ -342,6 +357,23 @@ with download_tab:
         mime="application/json",
     )
     st.caption("Re-score it with `crampnet diagnose` (the 'case' part is a case file).")
+    case = json.dumps(shown.scenario.to_case(priors), ensure_ascii=False)
+    today = dt.date.today().isoformat()
+    for fmt, label in (("html", "report (HTML)"), ("pdf", "report (PDF)")):
+        st.download_button(
+            f"Download the {label}",
+            partial(report_file, case, fmt, today),  # built only when clicked, then cached
+            file_name=f"crampnet-report.{fmt}",
+            mime=MIME[fmt],
+            key=f"report_{fmt}",
+            on_click="ignore",
+        )
+    st.caption(
+        "The report is what `crampnet report CASE.json -o report.pdf` writes: the notice and "
+        "red flags first, your answers, the ranked causes with 90% intervals, what moved them "
+        "and the source's claims, the next questions, the source's remedy claims (not advice) "
+        "and the case itself."
+    )
 
 with st.expander("Debug: timings and model identity"):
     server_ms = (time.perf_counter() - started) * 1000

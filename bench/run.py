@@ -16,6 +16,11 @@ random context questions or findings of each.
 - ``batch_cases_per_s``: scoring many cases, crampnet's ``score_array`` against one pyAgrum
   ``LazyPropagation`` query per case.
 - ``peak_rss_mb``: the peak resident memory of the whole benchmark process.
+- ``file_scoring``: ``crampnet score in.parquet -o out.parquet`` end to end, as a subprocess,
+  on 100,000 and 1,000,000 generated rows (:data:`FILE_COLUMNS`, each cell left empty with
+  probability :data:`FILE_EMPTY`): rows per second (start of the process to its exit, model
+  load included) and the child's peak RSS, to show memory stays flat as rows grow. Run alone
+  with ``python bench/run.py --only file-scoring`` (updates that key of ``bench.json``).
 """
 
 from __future__ import annotations
@@ -27,7 +32,9 @@ import os
 import platform
 import resource
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from importlib import metadata
@@ -59,7 +66,7 @@ from model.questions import (  # noqa: E402
 from model.reference import PgmpyEngine, to_pyagrum  # noqa: E402
 from model.sampling import sample_codes  # noqa: E402
 from model.scenario import Scenario  # noqa: E402
-from model.scoring import encode, score_array  # noqa: E402
+from model.scoring import default_jobs, encode, score_array  # noqa: E402
 from model.uncertainty import DRAWS, LEVEL, posterior_intervals  # noqa: E402
 
 SEED = 20261124
@@ -128,6 +135,151 @@ def rss_now_mb() -> float | None:
 def memory(rss: dict, phase: str) -> None:
     gc.collect()
     rss[phase] = {"peak": rss_mb(), "current": rss_now_mb()}
+
+
+# --- file scoring (crampnet score, end to end) ----------------------------------------------
+
+# a questionnaire's columns: the cramp features people report and the habits they are asked
+# about; each row skips some of them (FILE_EMPTY of its cells, at random), as real forms do
+FILE_COLUMNS = [
+    "leg_cramp_side",
+    "nocturnal_cramps",
+    "cramps_during_exercise",
+    "cramps_after_exercise",
+    "toe_cramps",
+    "hand_arm_cramps",
+    "back_spasms",
+    "neck_spasms",
+    "restless_legs",
+    "calcium_trial",
+    "magnesium_trial",
+    "electrolyte_trial",
+    "strenuous_exercise",
+    "low_fluid_intake",
+    "hot_humid_conditions",
+    "prolonged_sitting",
+    "blood_thinners",
+    "female",
+    "low_salt_intake",
+    "calcium_supplements",
+]
+FILE_EMPTY = 0.3
+FILE_SIZES = (100_000, 1_000_000)
+FILE_REPEATS = 3  # runs per size (median kept)
+FILE_WRITE_ROWS = 100_000  # rows sampled and written per step when generating the file
+FILE_TARGET_ROWS_PER_S = 50_000
+
+
+def write_case_file(model, path: Path, n: int, seed: int = SEED) -> None:
+    """``n`` forward-sampled cases as Parquet (an ``id`` column and :data:`FILE_COLUMNS` as
+    dictionary-encoded text, missing where skipped), written step by step."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    priors = model.priors
+    rng = np.random.default_rng(seed + 7)
+    fields = [("id", pa.string())] + [
+        (c, pa.dictionary(pa.int16(), pa.string())) for c in FILE_COLUMNS
+    ]
+    schema = pa.schema(fields)
+    with pq.ParquetWriter(path, schema) as writer:
+        for start in range(0, n, FILE_WRITE_ROWS):
+            rows = min(FILE_WRITE_ROWS, n - start)
+            sampled = sample_codes(priors, rows, seed + start)
+            arrays = [pa.array([f"case-{start + k + 1:07d}" for k in range(rows)])]
+            for c in FILE_COLUMNS:
+                skipped = rng.random(rows) < FILE_EMPTY
+                indices = pa.array(sampled[c], mask=skipped, type=pa.int16())
+                states = pa.array(priors.nodes[c].states, type=pa.string())
+                arrays.append(pa.DictionaryArray.from_arrays(indices, states))
+            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+
+
+def run_score(source: Path, output: Path) -> dict:
+    """One ``crampnet score`` in a child process: wall time, exit status, the child's peak RSS."""
+    command = [sys.executable, "-m", "model.cli", "score", str(source), "-o", str(output)]
+    t = time.perf_counter()
+    child = subprocess.Popen(
+        command + ["--no-progress"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    stderr = child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - t
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise RuntimeError(f"crampnet score exited {child.returncode}: {stderr.decode()[-500:]}")
+    return {"seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024}
+
+
+def file_scoring(model, sizes=FILE_SIZES, repeats: int = FILE_REPEATS) -> dict:
+    """``crampnet score`` end to end on generated Parquet files of each size."""
+    import pyarrow.parquet as pq
+
+    out: dict = {
+        "columns": FILE_COLUMNS,
+        "empty_cell_fraction": FILE_EMPTY,
+        "repeats": repeats,
+        "target_rows_per_s": FILE_TARGET_ROWS_PER_S,
+    }
+    with tempfile.TemporaryDirectory(prefix="crampnet-bench-") as tmp:
+        for n in sizes:
+            source, target = Path(tmp) / f"in-{n}.parquet", Path(tmp) / f"out-{n}.parquet"
+            log(f"file scoring: writing {n:,} generated rows to Parquet")
+            write_case_file(model, source, n)
+            runs = []
+            for k in range(repeats):
+                runs.append(run_score(source, target))
+                log(
+                    f"file scoring: {n:,} rows, run {k + 1}/{repeats}: "
+                    f"{runs[-1]['seconds']:.1f} s, peak RSS {runs[-1]['peak_rss_mb']:.0f} MB"
+                )
+            assert pq.ParquetFile(target).metadata.num_rows == n
+            seconds = statistics.median(r["seconds"] for r in runs)
+            label = f"{n // 1000}k" if n < 1_000_000 else f"{n // 1_000_000}m"
+            out[f"rows_per_s_{label}"] = n / seconds
+            out[f"seconds_{label}"] = seconds
+            out[f"peak_rss_mb_{label}"] = statistics.median(r["peak_rss_mb"] for r in runs)
+            out[f"runs_{label}"] = runs
+            source.unlink()
+    largest = f"{max(sizes) // 1_000_000}m" if max(sizes) >= 1_000_000 else None
+    if largest:
+        out["met"] = out[f"rows_per_s_{largest}"] >= FILE_TARGET_ROWS_PER_S
+    out["note"] = (
+        "crampnet score in.parquet -o out.parquet --no-progress as a child process; seconds "
+        "from launch to exit (imports and model load included); peak RSS from os.wait4 of "
+        "that child. Rows: forward samples of the point tables, an id column and the 20 "
+        f"questionnaire columns, each cell empty with probability {FILE_EMPTY}."
+    )
+    return out
+
+
+def file_scoring_row(fs: dict) -> tuple[str, ...]:
+    """The printed table's line for file scoring."""
+    rate = fs.get("rows_per_s_1m")
+    return (
+        "file score, 1M rows (rows/s)",
+        "-" if rate is None else f"{rate:,.0f}",
+        "-",
+        "-",
+        f"RSS {fs.get('peak_rss_mb_100k', 0):.0f} MB at 100k, "
+        f"{fs.get('peak_rss_mb_1m', 0):.0f} MB at 1M",
+        f">= {FILE_TARGET_ROWS_PER_S:,}",
+        str(fs.get("met", "-")),
+    )
+
+
+def main_file_scoring() -> int:
+    """Only the file-scoring section: its key of bench.json is replaced, the rest kept."""
+    os.chdir(ROOT)
+    model = load_model()
+    fs = file_scoring(model)
+    path = ROOT / "bench.json"
+    report = json.loads(path.read_text()) if path.exists() else {}
+    report["file_scoring"] = fs
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    row = file_scoring_row(fs)
+    print("  ".join(row))
+    return 0
 
 
 # --- evidence sets ------------------------------------------------------------------------
@@ -459,9 +611,9 @@ def main() -> int:
     csv_sets = sample_evidence(model, REPEAT_ROWS, SEED + 2, columns=csv_columns)
     csv_codes = encode(bm.engine, csv_columns, csv_sets)
 
-    def score(rows: np.ndarray, cols: list[str] = columns) -> float:
+    def score(rows: np.ndarray, cols: list[str] = columns, jobs: int | None = None) -> float:
         t = time.perf_counter()
-        chunks = list(score_array(bm.engine, cols, rows, causes))
+        chunks = list(score_array(bm.engine, cols, rows, causes, jobs=jobs))
         elapsed = time.perf_counter() - t
         assert sum(len(c.possible) for c in chunks) == len(rows)
         assert all(c.possible.all() for c in chunks)
@@ -471,6 +623,7 @@ def main() -> int:
     small = statistics.median(score(codes) for _ in range(BATCH_REPEATS))
     large = statistics.median(score(big) for _ in range(3))
     csv_large = statistics.median(score(csv_codes, csv_columns) for _ in range(3))
+    large_one_thread = statistics.median(score(big, jobs=1) for _ in range(3))
     log(f"batch: crampnet {REPEAT_ROWS / large:,.0f} cases/s; now pyAgrum on {N_SETS} cases")
     agrum.posteriors(warm)
     agrum_runs = []
@@ -483,6 +636,7 @@ def main() -> int:
     memory(rss, "after_batch")
     memory(rss, "after_batch_all")
     app_ms = app_rerun_times(model)
+    file_scores = file_scoring(model)
 
     # --- results -----------------------------------------------------------------------------
     peak = rss_mb()
@@ -588,6 +742,9 @@ def main() -> int:
             "crampnet_cases_per_s_200": N_SETS / small,
             "crampnet_first_call_200_s": cold_batch_s,
             "crampnet_cases_per_s_fixed_columns_file": REPEAT_ROWS / csv_large,
+            "crampnet_threads": default_jobs(),
+            "crampnet_cases_per_s_one_thread": REPEAT_ROWS / large_one_thread,
+            "one_thread_vs_pyagrum": (REPEAT_ROWS / large_one_thread) / (N_SETS / agrum_s),
             "fixed_columns": CSV_COLUMNS,
             "pyagrum_rows": N_SETS,
             "pyagrum_seconds": agrum_s,
@@ -595,7 +752,9 @@ def main() -> int:
             f"{len(columns)} context questions and findings), {REPEAT_ROWS} distinct sets "
             f"sampled like the {N_SETS} (3-8 answers each, every row its own); the fixed-"
             "columns file answers the same 8 columns in every row, as a spreadsheet of cases "
-            "does. pyagrum = one LazyPropagation query per case, on the 200.",
+            "does. crampnet runs the groups of a chunk on default_jobs() threads (the "
+            "usable cores); its one-thread figure is given too. pyagrum = one "
+            "LazyPropagation query per case (one thread), on the 200.",
         },
         "rss_mb_by_phase": rss,
         "rss_note": "peak = ru_maxrss so far, current = VmRSS after gc; each phase's fresh "
@@ -624,6 +783,7 @@ def main() -> int:
                 if k in os.environ
             },
         },
+        "file_scoring": file_scores,
         "total_s": time.perf_counter() - T0,
     }
     (ROOT / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -662,7 +822,7 @@ def main() -> int:
         ),
         (
             "batch (cases/s)",
-            num(batch["crampnet"], ",.0f"),
+            num(batch["crampnet"], ",.0f") + f" ({default_jobs()} threads)",
             "-",
             num(batch["pyagrum"], ",.0f"),
             num(ratios["batch_vs_pyagrum"], ".1f") + "x vs pyagrum",
@@ -679,6 +839,7 @@ def main() -> int:
             str(met["peak_rss_mb"]),
         ),
     ]
+    rows.append(file_scoring_row(file_scores))
     header = ("", "crampnet", "pgmpy", "pyagrum", "ratio", "target", "met")
     widths = [max(len(r[k]) for r in [header, *rows]) for k in range(len(header))]
     for r in [header, *rows]:
@@ -692,7 +853,10 @@ def main() -> int:
     print(
         f"App: rerun after one answer, server time median {app_summary['median']:.0f} ms "
         f"(target <= 150) over {len(app_ms)} reruns. Fixed-columns file: "
-        f"{REPEAT_ROWS / csv_large:,.0f} cases/s. Load average at start "
+        f"{REPEAT_ROWS / csv_large:,.0f} cases/s. Batch on one thread: "
+        f"{REPEAT_ROWS / large_one_thread:,.0f} cases/s "
+        f"({(REPEAT_ROWS / large_one_thread) / batch['pyagrum']:.1f}x pyAgrum). "
+        f"Load average at start "
         f"{load_at_start[0]:.2f}, at end {os.getloadavg()[0]:.2f}."
     )
     log(f"done; peak RSS {peak:.0f} MB")
@@ -700,4 +864,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--only", "file-scoring"]:
+        sys.exit(main_file_scoring())
+    if sys.argv[1:]:
+        sys.exit("usage: bench/run.py [--only file-scoring]")
     sys.exit(main())

@@ -6,11 +6,22 @@ optional). Errors name the file and the line.
 
 from __future__ import annotations
 
+import difflib
 import json
+import math
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from model.errors import UsageError
+from model.evidence import closest_ids
+from model.priors import Priors
 
 
 def line_of(text: str, key: str) -> int | None:
@@ -40,3 +51,301 @@ def read_case(path: str | Path) -> tuple[dict, dict, dict, str]:
         if not isinstance(case.get(key, {}), dict):
             raise UsageError(f"{path}:{line_of(text, key) or 1}: {key} must be a JSON object")
     return case.get("evidence", {}), case.get("soft_evidence", {}), case.get("do", {}), text
+
+
+# --- tables of cases: CSV, JSON Lines, Parquet ------------------------------------------------
+
+FORMATS = ("csv", "jsonl", "parquet")
+SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+CHUNK_ROWS = 65536  # rows per chunk: large enough for batched scoring, small enough to stay flat
+PASS_THROUGH = ("id", "name", "note", "notes", "comment", "date")  # kept, never evidence
+PRIVATE_PREFIX = "_"  # a column named "_anything" is the user's own: kept, never evidence
+
+
+def file_format(path: str | Path, fmt: str | None = None) -> str:
+    """The table format of ``path``: ``fmt`` if given, else from the suffix (.csv, .jsonl or
+    .ndjson, .parquet); a :class:`UsageError` naming the choices otherwise."""
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise UsageError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+        return fmt
+    suffix = Path(path).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise UsageError(
+            f"{path}: cannot tell the format from the suffix {suffix or '(none)'!r}; use "
+            f"{', '.join(SUFFIXES)} or give the format ({', '.join(FORMATS)})"
+        )
+    return SUFFIXES[suffix]
+
+
+def where(path: str | Path, fmt: str, number: int) -> str:
+    """``INPUT:row N`` and, for text formats, the line: ``(line N + 1)`` in a CSV (the header
+    is line 1), ``(line N)`` in JSON Lines. Exact unless a quoted CSV cell spans lines."""
+    if fmt == "csv":
+        return f"{path}:row {number} (line {number + 1})"
+    if fmt == "jsonl":
+        return f"{path}:row {number} (line {number})"
+    return f"{path}:row {number}"
+
+
+def read_frames(
+    path: str | Path, *, fmt: str | None = None, chunk_rows: int = CHUNK_ROWS
+) -> Iterator[pd.DataFrame]:
+    """The rows of a case table in chunks, streamed: the whole file is never held.
+
+    Every cell is text (``str`` or categorical of ``str``, as read) or missing; an empty cell
+    is missing. Each frame's index is the 1-based data row number, continuing across chunks.
+    At least one frame comes back, so the columns are known even for a header-only file (an
+    empty frame; for a zero-byte file, an empty frame with no columns). Row numbering: in a
+    CSV every line after the header is a row (a blank line is a row with no answers), so row
+    N is line N + 1; in JSON Lines every line is a row, so row N is line N; in Parquet rows
+    are counted from 1. Malformed files raise a :class:`UsageError` naming the file and line.
+    """
+    path = Path(path)
+    fmt = file_format(path, fmt)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    readers = {"csv": _csv_frames, "jsonl": _jsonl_frames, "parquet": _parquet_frames}
+    start = 1
+    for frame in readers[fmt](path, chunk_rows):
+        frame.index = pd.RangeIndex(start, start + len(frame))
+        start += len(frame)
+        yield frame
+
+
+def _csv_frames(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    if path.stat().st_size == 0:
+        yield pd.DataFrame()
+        return
+    try:
+        reader = pd.read_csv(
+            path,
+            dtype=str,
+            keep_default_na=False,  # "none", "NA" and "null" are text; only empty is missing
+            na_values=[""],
+            skip_blank_lines=False,
+            encoding="utf-8-sig",
+            chunksize=chunk_rows,
+        )
+        with reader:
+            first = True
+            for frame in reader:
+                first = False
+                yield frame
+            if first:  # pragma: no cover - pandas yields the empty header frame itself
+                yield pd.DataFrame()
+    except pd.errors.EmptyDataError:
+        yield pd.DataFrame()
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise UsageError(f"{path}: not a readable CSV file: {str(exc).strip()}") from None
+
+
+def _jsonl_cell(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value or None
+    return json.dumps(value, ensure_ascii=False)  # numbers, booleans, objects: their JSON text
+
+
+def _jsonl_objects(path: Path) -> Iterator[tuple[int, dict]]:
+    with path.open(encoding="utf-8-sig") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                yield line_number, {}
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise UsageError(f"{path}:{line_number}: not valid JSON: {exc.msg}") from None
+            if not isinstance(record, dict):
+                raise UsageError(f"{path}:{line_number}: each line must be a JSON object")
+            yield line_number, record
+
+
+def _jsonl_frames(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    # a first pass collects every key (in order of first appearance), so each chunk has the
+    # same columns and a malformed line is reported before anything is written
+    try:
+        columns = list(dict.fromkeys(k for _, record in _jsonl_objects(path) for k in record))
+        batch: list[dict] = []
+        empty = True
+        for _, record in _jsonl_objects(path):
+            batch.append(record)
+            if len(batch) >= chunk_rows:
+                yield _jsonl_frame(batch, columns)
+                empty = False
+                batch = []
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not UTF-8 text: {exc.reason}") from None
+    if batch or empty:
+        yield _jsonl_frame(batch, columns)
+
+
+def _jsonl_frame(records: list[dict], columns: list[str]) -> pd.DataFrame:
+    data = {c: [_jsonl_cell(r.get(c)) for r in records] for c in columns}
+    return pd.DataFrame(data, columns=columns, dtype=object)
+
+
+def _parquet_frames(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    try:
+        parquet = pq.ParquetFile(path)
+        schema = parquet.schema_arrow
+        # text columns come back dictionary-encoded (pandas categoricals): mapped to state
+        # codes once per distinct value, not once per row
+        text = [
+            f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+        ]
+        parquet = pq.ParquetFile(path, read_dictionary=text)
+        empty = True
+        for batch in parquet.iter_batches(batch_size=chunk_rows):
+            empty = False
+            yield _parquet_frame(batch)
+        if empty:
+            yield _parquet_frame(schema.empty_table())
+    except (pa.ArrowException, OSError) as exc:
+        raise UsageError(f"{path}: not a readable Parquet file: {exc}") from None
+
+
+def _parquet_frame(batch: pa.RecordBatch | pa.Table) -> pd.DataFrame:
+    columns = {}
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        kind = column.type
+        if pa.types.is_dictionary(kind) and not pa.types.is_string(kind.value_type):
+            column = column.cast(pa.string())
+        elif not (pa.types.is_dictionary(kind) or pa.types.is_string(kind)):
+            column = column.cast(pa.string())  # numbers, booleans: their text
+        values = column.to_pandas()
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            values = values.cat.remove_unused_categories()
+            empty = [c for c in values.cat.categories if c == ""]
+            values = values.cat.remove_categories(empty) if empty else values
+        else:
+            values = values.astype(object).where(values.notna() & (values != ""), None)
+        columns[name] = values
+    return pd.DataFrame(columns, columns=batch.schema.names)
+
+
+# --- columns and cells -------------------------------------------------------------------------
+
+
+def split_columns(
+    columns: list[str], priors: Priors, *, path: str | Path, ignore_columns: bool = False
+) -> tuple[list[str], list[str]]:
+    """The columns that are answers (node ids) and those kept as they are.
+
+    A column that is neither a node id nor a pass-through column (``id``, ``name``, ``note``,
+    ``notes``, ``comment``, ``date``, or any name starting with ``_``) is an error up front,
+    naming it and the closest ids, unless ``ignore_columns`` (then it is kept, not used).
+    """
+    nodes = [c for c in columns if c in priors.nodes]
+    unknown = [
+        c
+        for c in columns
+        if c not in priors.nodes and c not in PASS_THROUGH and not str(c).startswith(PRIVATE_PREFIX)
+    ]
+    if unknown and not ignore_columns:
+        hints = []
+        for c in unknown:
+            close = closest_ids(str(c), list(priors.nodes))
+            hints.append(f"{c!r} (did you mean {', '.join(close)}?)" if close else repr(c))
+        raise UsageError(
+            f"{path}: unknown column(s) {', '.join(hints)}; a column is a node id (see "
+            f"'crampnet schema'), or {', '.join(PASS_THROUGH)} or _anything (kept as is); "
+            "--ignore-columns keeps unknown columns without using them"
+        )
+    return nodes, [c for c in columns if c not in nodes]
+
+
+def state_error(variable: str, state: str, states: list[str]) -> str:
+    """One line for a cell that is not one of the variable's states, closest states first."""
+    close = difflib.get_close_matches(state, states, n=2, cutoff=0.5)
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    return f"unknown state {state!r} for {variable}; {hint}valid states: {', '.join(states)}"
+
+
+def encode_frame(
+    frame: pd.DataFrame, columns: list[str], priors: Priors
+) -> tuple[np.ndarray, np.ndarray]:
+    """The answers of a chunk as state codes, and each row's error.
+
+    Returns ``codes`` (``int16``, rows x columns, ``-1`` where unanswered, in each node's
+    state order) and ``errors`` (object array: ``None`` or one line naming each bad cell's
+    variable and state). Vectorised: each column is mapped through a categorical; only cells
+    that are not states are looked at one by one (surrounding spaces are forgiven there).
+    """
+    n = len(frame)
+    codes = np.full((n, len(columns)), -1, dtype=np.int16)
+    errors = np.full(n, None, dtype=object)
+    for j, c in enumerate(columns):
+        states = priors.nodes[c].states
+        values = frame[c]
+        column = _state_codes(values, states)
+        bad = np.flatnonzero((column < 0) & values.notna().to_numpy())
+        for r in bad:
+            cell = str(values.iloc[r])
+            stripped = cell.strip()
+            if stripped in states:
+                column[r] = states.index(stripped)
+            elif stripped:
+                message = state_error(c, cell, states)
+                errors[r] = message if errors[r] is None else f"{errors[r]}; {message}"
+        codes[:, j] = column
+    return codes, errors
+
+
+def _state_codes(values: pd.Series, states: list[str]) -> np.ndarray:
+    """Each cell's state index, ``-1`` where missing or not a state: a categorical column is
+    mapped once per category, text by one hash lookup per cell."""
+    index = pd.Index(states)
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        lookup = np.append(index.get_indexer(values.cat.categories), -1)  # code -1: missing
+        return lookup[values.cat.codes.to_numpy()].astype(np.int16)
+    return index.get_indexer(values.to_numpy(dtype=object)).astype(np.int16)
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    """One row of a case table.
+
+    ``number`` is the 1-based data row (line ``number + 1`` of a CSV, line ``number`` of a
+    JSON Lines file); ``cells`` the row as read (every column, ``""`` where empty);
+    ``evidence`` the answered node ids and their states; ``error`` why the row cannot be used
+    (an unknown state, with the closest states), ``None`` if it can. Impossible combinations
+    of answers are found only when the row is scored (they need the engine).
+    """
+
+    number: int
+    cells: dict[str, str]
+    evidence: dict[str, str]
+    error: str | None
+
+
+def iter_cases(
+    path: str | Path, model, *, fmt: str | None = None, ignore_columns: bool = False
+) -> Iterator[CaseRow]:
+    """The rows of a case table one by one, in order (for reports, learning, evaluation).
+
+    ``model`` is a :class:`model.diagnosis.CrampModel` (its priors give the states). Unknown
+    columns raise a :class:`UsageError` before the first row, unless ``ignore_columns``.
+    """
+    priors = model.priors
+    nodes: list[str] | None = None
+    for frame in read_frames(path, fmt=fmt):
+        if nodes is None:
+            nodes, _ = split_columns(
+                list(frame.columns), priors, path=path, ignore_columns=ignore_columns
+            )
+        codes, errors = encode_frame(frame, nodes, priors)
+        states = [priors.nodes[c].states for c in nodes]
+        names = list(frame.columns)
+        for k, (number, *cells) in enumerate(frame.itertuples(index=True, name=None)):
+            evidence = {c: states[j][codes[k, j]] for j, c in enumerate(nodes) if codes[k, j] >= 0}
+            yield CaseRow(
+                number=int(number),
+                cells={c: "" if _missing(v) else str(v) for c, v in zip(names, cells, strict=True)},
+                evidence=evidence,
+                error=errors[k],
+            )
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA

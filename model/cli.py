@@ -1,7 +1,8 @@
 """The ``crampnet`` command: each sub-command parses, calls one library function, prints.
 
 Exit status: 0 on success, 1 when the priors are invalid or claims are not covered, 2 on a
-usage or evidence error (one line on stderr, never a traceback).
+usage or evidence error (one line on stderr, never a traceback), 3 when ``crampnet score``
+wrote every row but some rows failed (each listed on stderr and kept with its error).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from model import calibration_cli, learning_cli, report_cli, scorefile, sensitivity_cli
 from model.casefile import line_of, read_case
 from model.coverage import claim_coverage, coverage_markdown, coverage_problems
 from model.diagnosis import CrampModel, diagnose, load_model
@@ -26,6 +28,9 @@ EXAMPLES = """examples:
   crampnet schema --json
   crampnet export --format bif -o crampnet.bif
   crampnet claims --markdown > docs/claims.md
+  crampnet score cases.csv -o scored.parquet   # exit 3 if some rows failed
+  crampnet report case.json -o report.pdf   # or .html, .json
+  crampnet report cases.csv -o reports/   # one report per row and an index.html
 """
 
 
@@ -172,6 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--json", action="store_true")
     group.add_argument("--markdown", action="store_true")
     command("validate", _validate, "check a priors directory and print its identity")
+    scorefile.add_command(command)
+    sensitivity_cli.add_command(command)
+    report_cli.add_command(command)
+    calibration_cli.add_command(command)
+    learning_cli.add_command(command)
     return parser
 
 

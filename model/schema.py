@@ -47,18 +47,26 @@ class _Strict(BaseModel):
 
 
 class Provenance(_Strict):
-    """Where a number comes from: source claims, an elicitation note, or both."""
+    """Where a number comes from: source claims, an elicitation note, a learning run, or some
+    of these. ``learned: "<file> (<N> cases)"`` is written by :mod:`model.priors_writer` beside
+    each number that expectation-maximisation updated from case data."""
 
     claims: list[str] = Field(default_factory=list)
     elicited: str | None = None
+    learned: str | None = None
     confidence: float = Field(gt=0, description="equivalent sample size of this number")
 
     _claim_ids = field_validator("claims")(classmethod(lambda cls, v: _check_claim_ids(v)))
 
     @model_validator(mode="after")
     def _has_provenance(self) -> Provenance:
-        if not self.claims and not (self.elicited and self.elicited.strip()):
-            raise ValueError("a number without provenance: give claims: [Cxx] or elicited: <why>")
+        if not self.claims and not any(
+            text and text.strip() for text in (self.elicited, self.learned)
+        ):
+            raise ValueError(
+                "a number without provenance: give claims: [Cxx], elicited: <why> "
+                "or learned: <file> (<N> cases)"
+            )
         return self
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,7 +60,9 @@ def score_array(
     }
     # answers to questions with many parents couple many causes (a big clique): rows that
     # share which of those they answer are pooled together, so most batches avoid them
-    heavy = np.array([len(_cause_ancestors(engine, c)) >= HEAVY_CAUSES for c in columns])
+    heavy = np.array(
+        [len(_cause_ancestors(engine, c)) >= HEAVY_CAUSES for c in columns], dtype=bool
+    )
     jobs = jobs or default_jobs()
 
     def score_rows(rows: np.ndarray, chunk: np.ndarray, marginals: dict, log_z: np.ndarray):
@@ -75,7 +78,7 @@ def score_array(
         for t in targets:
             marginals[t][rows] = got[t]
 
-    with ThreadPoolExecutor(jobs) as pool, _one_blas_thread():
+    with ThreadPoolExecutor(jobs) if jobs > 1 else nullcontext() as pool, _one_blas_thread():
         for start in range(0, len(codes), chunk_size):
             chunk = codes[start : start + chunk_size]
             marginals = {t: np.empty((len(chunk), engine.card[t])) for t in targets}
@@ -83,7 +86,8 @@ def score_array(
             # groups hold disjoint rows: the threads write to disjoint parts of the arrays
             groups = _groups(chunk >= 0, heavy)
             n = len(groups)
-            done = pool.map(score_rows, groups, [chunk] * n, [marginals] * n, [log_z] * n)
+            run = pool.map if pool else map
+            done = run(score_rows, groups, [chunk] * n, [marginals] * n, [log_z] * n)
             for _ in done:  # re-raises a worker's exception here
                 pass
             yield ScoredChunk(start, marginals, np.isfinite(log_z))

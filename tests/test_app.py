@@ -396,7 +396,7 @@ def test_network_tab_draws_the_model_graph_and_tables():
 
 def test_download_tab_offers_the_case():
     at = start(leg_cramp_side="right")
-    (button,) = at.tabs[DOWNLOAD_TAB].get("download_button")
+    button = at.tabs[DOWNLOAD_TAB].get("download_button")[0]  # then the reports (see below)
     assert "Download" in button.proto.label
     assert any("crampnet diagnose" in c.value for c in at.tabs[DOWNLOAD_TAB].caption)
 
@@ -575,3 +575,78 @@ def test_random_answers_give_the_model_numbers(choices, via_link):
     (metric,) = at.tabs[WHY_TAB].metric
     assert metric.label == f"{PRIORS.nodes[cause].label}: {state}"
     assert metric.value == f"{d.posterior[cause][state]:.3f}"
+
+
+# --- the report downloads (HTML and PDF, built on click) ----------------------------------------
+
+
+def deferred_downloads(monkeypatch) -> dict[str, tuple]:
+    """Capture each deferred download's file name, callable and type as the page registers it.
+
+    AppTest cannot click through to a download's bytes; the page hands the callable that
+    builds them to Streamlit's media manager, so the test takes it from there and calls it.
+    """
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    built: dict[str, tuple] = {}
+    original = MediaFileManager.add_deferred
+
+    def capture(self, data_callable, mimetype, coordinates, file_name=None, **kwargs):
+        built[file_name] = (data_callable, mimetype)
+        return original(self, data_callable, mimetype, coordinates, file_name, **kwargs)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", capture)
+    return built
+
+
+def test_download_tab_offers_the_report_as_html_and_pdf_with_the_page_numbers(
+    monkeypatch, tmp_path
+):
+    import json
+    import re
+    import subprocess
+
+    from model.report import build_report
+    from model.report_html import report_html
+
+    built = deferred_downloads(monkeypatch)
+    scenario = Scenario(evidence={"leg_cramp_side": "left"}, probably={"nocturnal_cramps": "yes"})
+    at = start(**to_query(scenario))
+    labels = [b.label for b in at.tabs[DOWNLOAD_TAB].get("download_button")]
+    assert labels == [
+        "Download this case and its posterior (JSON)",
+        "Download the report (HTML)",
+        "Download the report (PDF)",
+    ]
+    assert {name: mime for name, (_, mime) in built.items()} == {
+        "crampnet-report.html": "text/html",
+        "crampnet-report.pdf": "application/pdf",
+    }
+    shown = at.tabs[CAUSES_TAB].dataframe[0].value
+    html = built["crampnet-report.html"][0]().decode("utf-8")
+    assert html.startswith("<!DOCTYPE html>")
+    rows = re.findall(r"<tr><td class=\"num\">\d+</td><td>(.*?)</td>.*?</tr>", html)
+    assert rows == list(shown["cause"])
+    for row in shown.itertuples():
+        assert f'<td class="num">{row.posterior:.3f}</td>' in html
+        assert f'<td class="num">{row.low:.3f} to {row.high:.3f}</td>' in html
+    case = scenario.to_case(PRIORS)
+    report = json.loads(re.search(r"<pre>(.*?)</pre>", html, re.S)[1].replace("&quot;", '"'))
+    assert report == case
+    day = re.search(r"Date: (\d{4}-\d{2}-\d{2})", html)[1]
+    expected = build_report(MODEL, case["evidence"], case["soft_evidence"], date=day)
+    assert html == report_html(expected)
+
+    pdf = built["crampnet-report.pdf"][0]()
+    assert pdf.startswith(b"%PDF")
+    (tmp_path / "r.pdf").write_bytes(pdf)
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(tmp_path / "r.pdf"), "-"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    flat = " ".join(text.split())
+    top = shown.iloc[0]
+    assert f"{top.cause} {top.posterior:.3f} {top.low:.3f} to {top.high:.3f}" in flat
+    assert "page 1 of" in flat and PRIORS.meta.notice[:60] in flat

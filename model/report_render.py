@@ -1,0 +1,45 @@
+"""A report dict to the bytes of a file: HTML, PDF or JSON, the one switch the CLI and app share."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from model.errors import UsageError
+from model.report import report_json
+from model.report_html import report_html
+from model.report_pdf import report_pdf
+
+FORMATS = ("html", "pdf", "json")
+SUFFIXES = {".html": "html", ".htm": "html", ".pdf": "pdf", ".json": "json"}
+MIME = {"html": "text/html", "pdf": "application/pdf", "json": "application/json"}
+
+
+def check_format(fmt: str) -> str:
+    """``fmt`` if it is a report format; a :class:`UsageError` naming the choices otherwise."""
+    if fmt not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    return fmt
+
+
+def output_format(path: str | Path, fmt: str | None = None) -> str:
+    """``fmt`` if given, else the format the suffix of ``path`` names."""
+    if fmt is not None:
+        return check_format(fmt)
+    suffix = Path(path).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise UsageError(
+            f"{path}: cannot tell the report format from the suffix {suffix or '(none)'!r}; "
+            f"use {', '.join(SUFFIXES)} or --format {'|'.join(FORMATS)}"
+        )
+    return SUFFIXES[suffix]
+
+
+def render(report: Mapping, fmt: str) -> bytes:
+    """The report in ``fmt`` (html, pdf or json) as bytes ready to write or download."""
+    renderers = {
+        "html": lambda r: report_html(r).encode("utf-8"),
+        "pdf": report_pdf,
+        "json": lambda r: report_json(r).encode("utf-8"),
+    }
+    return renderers[check_format(fmt)](report)

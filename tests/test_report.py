@@ -1,0 +1,493 @@
+"""Exported posterior reports (``model.report*``, ``crampnet report``): JSON, HTML, PDF, batches.
+
+The JSON validates against ``docs/report.schema.json``; the HTML parses, keeps the required
+section order and holds the numbers ``view`` / ``diagnose`` give, and loads nothing from the
+network; the PDF turns into non-blank PNG pages with ``pdftoppm`` and numbers its pages; a
+unicode case and an empty case both render; a case table gives one report per usable row and
+an index that accounts for every row. Also writes ``docs/report-page.png`` for the README.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import jsonschema
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image, ImageStat
+
+from model import EvidenceError, ImpossibleEvidenceError, default_model, diagnose
+from model.casefile import read_case
+from model.cli import main
+from model.explorer import view
+from model.report import SECTIONS, build_report, report_json, scenario_of
+from model.report_html import report_html
+from model.report_pdf import report_pdf
+from model.report_render import render
+
+ROOT = Path(__file__).parent.parent
+SCHEMA = json.loads((ROOT / "docs" / "report.schema.json").read_text(encoding="utf-8"))
+VALIDATOR = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker())
+EXAMPLE = ROOT / "tests" / "data" / "example_case.json"
+PAGE_PNG = ROOT / "docs" / "report-page.png"
+MODEL = default_model()
+PRIORS = MODEL.priors
+DATE = "2026-03-14"
+UNICODE_ID = "Zoë Ωμέγα №7 ✓ <b>&"
+FLAGGED = {"neurological_condition": "yes", "leg_cramp_side": "left", "low_potassium_intake": "yes"}
+
+
+def example_report(**kwargs) -> dict:
+    evidence, soft, do, _ = read_case(EXAMPLE)
+    return build_report(MODEL, evidence, soft, do, date=DATE, **kwargs)
+
+
+def validate(report: dict) -> None:
+    VALIDATOR.validate(json.loads(report_json(report)))
+
+
+# --- the JSON report ---------------------------------------------------------------------------
+
+
+def test_schema_is_valid_draft_2020_12_and_describes_every_property():
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+    assert list(SCHEMA["properties"]) == SCHEMA["required"]
+
+    def walk(node, path="$"):
+        if isinstance(node, dict):
+            if node.get("type") == "object" and "properties" in node:
+                assert node.get("additionalProperties") is False, path
+                for name, sub in node["properties"].items():
+                    assert sub.get("description"), f"{path}.{name} has no description"
+            for key, sub in node.items():
+                walk(sub, f"{path}.{key}")
+        elif isinstance(node, list):
+            for sub in node:
+                walk(sub, path)
+
+    walk(SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "evidence, soft, do",
+    [
+        ({}, None, None),
+        (FLAGGED, None, None),
+        ({"leg_cramp_side": "right"}, {"nocturnal_cramps": {"yes": 4.0, "no": 1.0}}, None),
+        ({"leg_cramp_side": "both"}, None, {"calcium_supplements": "yes"}),
+    ],
+)
+def test_reports_validate_against_the_schema(evidence, soft, do):
+    report = build_report(MODEL, evidence, soft, do, date=DATE, case_id="c-1")
+    validate(report)
+    assert list(report) == SCHEMA["required"]
+    validate(example_report())
+
+
+@st.composite
+def answers(draw) -> tuple[dict, dict]:
+    """A few hard and soft answers drawn from the network's own questions and states."""
+    nodes = [n for ids in PRIORS.questions().values() for n in ids]
+    chosen = draw(st.lists(st.sampled_from(nodes), max_size=6, unique=True))
+    hard, soft = {}, {}
+    for node in chosen:
+        states = PRIORS.nodes[node].states
+        if draw(st.booleans()):
+            hard[node] = draw(st.sampled_from(states))
+        else:
+            weights = draw(
+                st.lists(st.floats(0.05, 1.0), min_size=len(states), max_size=len(states))
+            )
+            soft[node] = dict(zip(states, weights, strict=True))
+    return hard, soft
+
+
+@given(answers())
+def test_generated_evidence_gives_valid_reports_with_the_api_numbers(drawn):
+    hard, soft = drawn
+    try:
+        expected = diagnose(hard, soft, model=MODEL)
+    except ImpossibleEvidenceError:
+        with pytest.raises(ImpossibleEvidenceError):
+            build_report(MODEL, hard, soft, date=DATE)
+        return
+    report = build_report(MODEL, hard, soft, date=DATE)
+    validate(report)
+    rows = report["causes"]["rows"]
+    assert [(r["cause"], r["state"]) for r in rows] == [
+        (r["cause"], r["state"]) for r in expected.ranked()
+    ]
+    assert [r["posterior"] for r in rows] == [r["posterior"] for r in expected.ranked()]
+    assert [f["id"] for f in report["red_flags"]] == [f["id"] for f in expected.red_flags]
+    assert {a["variable"] for a in report["answers"]} == set(hard) | set(soft)
+
+
+def test_report_holds_the_explorer_numbers_and_is_deterministic_for_a_date():
+    evidence, soft, do, _ = read_case(EXAMPLE)
+    report = example_report()
+    shown = view(MODEL, scenario_of(evidence, soft, do))
+    for row in report["causes"]["rows"]:
+        interval = shown.intervals[row["cause"]][row["state"]]
+        assert row["posterior"] == shown.diagnosis.posterior[row["cause"]][row["state"]]
+        assert (row["low"], row["high"]) == (interval["low"], interval["high"])
+    assert report["causes"]["interval_level"] == 0.9
+    assert [q["variable"] for q in report["next_questions"]] == [
+        q["variable"] for q in shown.questions[: len(report["next_questions"])]
+    ]
+    assert report["model"]["sha256"] == PRIORS.sha256
+    assert report["notice"] == PRIORS.meta.notice
+    assert report_json(report) == report_json(example_report())
+    assert report["case"] == json.loads(EXAMPLE.read_text(encoding="utf-8"))
+    # answers in plain words: the question, and soft answers say how they lean
+    words = {a["variable"]: a for a in report["answers"]}
+    assert words["leg_cramp_side"]["question"] == PRIORS.nodes["leg_cramp_side"].question
+    assert words["magnesium_trial"]["words"].startswith("leaning to no_change")
+    probably = build_report(MODEL, soft={"nocturnal_cramps": {"yes": 4.0, "no": 1.0}}, date=DATE)
+    assert probably["answers"][0]["words"] == "probably yes"
+
+
+def test_remedies_are_only_the_source_remedy_claims_of_the_top_causes():
+    report = example_report(top=4)
+    top = list(dict.fromkeys(r["cause"] for r in report["causes"]["rows"][:4]))
+    assert [c["cause"] for c in report["remedies"]["causes"]] == top
+    assert "not advice" in report["remedies"]["label"]
+    for item in report["remedies"]["causes"]:
+        expected = [cid for cid, c in PRIORS.claims.items() if item["cause"] in c.remedy_for]
+        assert [c["id"] for c in item["claims"]] == expected
+        for claim in item["claims"]:
+            assert claim["text"] == PRIORS.claims[claim["id"]].text
+
+
+def test_why_lists_the_moves_and_the_claims_on_the_links():
+    report = example_report()
+    first = report["why"][0]
+    top = report["causes"]["rows"][0]
+    assert (first["cause"], first["state"]) == (top["cause"], top["state"])
+    expected = diagnose(*read_case(EXAMPLE)[:2], model=MODEL).explanation
+    moves = expected[f"{top['cause']}={top['state']}"]["contributions"]
+    assert [m["variable"] for m in first["moves"]] == [m["variable"] for m in moves]
+    assert [m["delta"] for m in first["moves"]] == [m["delta"] for m in moves]
+    assert first["claims"] and all(re.fullmatch(r"C\d+", c["id"]) for c in first["claims"])
+
+
+def test_bad_input_raises_named_errors():
+    with pytest.raises(EvidenceError, match="leg_cramp_sid"):
+        build_report(MODEL, {"leg_cramp_sid": "left"}, date=DATE)
+    with pytest.raises(ImpossibleEvidenceError):
+        build_report(MODEL, {"leg_cramp_side": "none", "left_leg_cramps": "yes"}, date=DATE)
+    with pytest.raises(Exception, match="YYYY-MM-DD"):
+        build_report(MODEL, {}, date="14/03/2026")
+
+
+# --- HTML ----------------------------------------------------------------------------------------
+
+
+class Collector(HTMLParser):
+    """Tags, section ids in order, text per section, and every URL-bearing attribute."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tags: list[str] = []
+        self.sections: list[str] = []
+        self.text: dict[str, list[str]] = {"head": []}
+        self.urls: list[str] = []
+        self.cells: dict[str, list[list[str]]] = {}
+        self._row: list[str] | None = None
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        attrs = dict(attrs)
+        for name in ("src", "href", "xlink:href", "action", "data"):
+            if name in attrs:
+                self.urls.append(attrs[name])
+        if tag == "section":
+            self.sections.append(attrs["id"])
+            self.text[attrs["id"]] = []
+            self.cells[attrs["id"]] = []
+        elif tag == "tr":
+            self._row = []
+        elif tag == "td":
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag == "td" and self._row is not None:
+            self._row.append("".join(self._cell or []).strip())
+            self._cell = None
+        elif tag == "tr" and self._row and self.sections:
+            self.cells[self.sections[-1]].append(self._row)
+            self._row = None
+
+    def handle_data(self, data):
+        self.text[self.sections[-1] if self.sections else "head"].append(data)
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def parse(html: str) -> Collector:
+    parser = Collector()
+    parser.feed(html)
+    parser.close()
+    return parser
+
+
+def test_html_parses_in_order_and_holds_the_api_numbers():
+    report = example_report()
+    html = report_html(report)
+    doc = parse(html)
+    assert doc.sections == list(SECTIONS)
+    head = " ".join(doc.text["head"])
+    assert report["title"] in head and DATE in head and PRIORS.sha256 in head
+    assert PRIORS.meta.notice in " ".join(doc.text["notice"])
+    evidence, soft, do, _ = read_case(EXAMPLE)
+    shown = view(MODEL, scenario_of(evidence, soft, do))
+    ranked = shown.diagnosis.ranked()
+    rows = doc.cells["causes"]
+    assert len(rows) == len(ranked)
+    for cells, row in zip(rows, ranked, strict=True):
+        interval = shown.intervals[row["cause"]][row["state"]]
+        assert cells[1] == f"{PRIORS.nodes[row['cause']].label}: {row['state']}"
+        assert cells[2] == f"{row['posterior']:.3f}"
+        assert cells[3] == f"{interval['low']:.3f} to {interval['high']:.3f}"
+        assert cells[4] == f"{row['prior']:.3f}"
+    assert "svg" in doc.tags  # the chart, inline
+    why_text = " ".join(doc.text["why"])
+    for item in report["why"]:
+        for claim in item["claims"]:
+            assert claim["id"] in why_text
+    remedies = " ".join(doc.text["remedies"])
+    assert "not advice" in remedies
+    case_text = "".join(doc.text["case"])
+    assert json.loads(case_text[case_text.index("{") :]) == report["case"]
+
+
+def test_html_loads_nothing_from_the_network_and_escapes_text():
+    report = build_report(MODEL, FLAGGED, date=DATE, case_id=UNICODE_ID)
+    html = report_html(report)
+    doc = parse(html)
+    assert doc.urls and all(u.startswith("#") for u in doc.urls)  # the chart's own ids only
+    assert not re.search(r"https?:|//[a-z]", html, re.IGNORECASE)
+    assert not {"script", "link", "img", "iframe", "object"} & set(doc.tags)
+    assert "<b>&" not in html and "&lt;b&gt;&amp;" in html
+    assert UNICODE_ID in " ".join(doc.text["head"])
+    # red flags come before any number, each one shown
+    flags = " ".join(doc.text["red_flags"])
+    for flag in diagnose(FLAGGED).red_flags:
+        assert flag["message"] in flags
+    assert doc.sections.index("red_flags") < doc.sections.index("causes")
+
+
+def test_empty_case_renders_everywhere():
+    report = build_report(MODEL, {}, date=DATE)
+    validate(report)
+    assert report["answers"] == [] and report["case"] == {"evidence": {}}
+    doc = parse(report_html(report))
+    assert doc.sections == list(SECTIONS)
+    assert "No answers" in " ".join(doc.text["answers"])
+    assert all(item["moves"] == [] for item in report["why"])
+    assert render(report, "pdf").startswith(b"%PDF")
+
+
+# --- PDF -----------------------------------------------------------------------------------------
+
+
+def pdf_pages(pdf: bytes, folder: Path, dpi: int = 50) -> list[Path]:
+    path = folder / "report.pdf"
+    path.write_bytes(pdf)
+    subprocess.run(
+        ["pdftoppm", "-r", str(dpi), "-png", str(path), str(folder / "page")], check=True
+    )
+    return sorted(folder.glob("page-*.png"))
+
+
+def pdf_text(pdf: bytes, folder: Path) -> str:
+    path = folder / "text.pdf"
+    path.write_bytes(pdf)
+    return subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True
+    ).stdout
+
+
+def test_pdf_pages_are_a4_not_blank_numbered_and_in_order(tmp_path):
+    report = build_report(MODEL, FLAGGED, date=DATE, case_id=UNICODE_ID)
+    pdf = report_pdf(report)
+    assert pdf.startswith(b"%PDF") and pdf == report_pdf(report)  # reproducible
+    pages = pdf_pages(pdf, tmp_path)
+    assert len(pages) >= 1
+    for page in pages:
+        image = Image.open(page).convert("L")
+        assert abs(image.width / image.height - 210 / 297) < 0.01  # A4
+        assert ImageStat.Stat(image).var[0] > 100, f"{page.name} looks blank"
+    text = pdf_text(pdf, tmp_path)
+    for n in range(1, len(pages) + 1):
+        assert f"page {n} of {len(pages)}" in text
+    flat = " ".join(text.split())
+    assert "Zoë Ωμέγα №7 ✓" in flat  # unicode survives (DejaVu Sans)
+    assert "Not medical advice and not a diagnosis" in flat
+    order = [
+        "Red flags (read these first)",
+        "Your answers",
+        "Causes ranked",
+        "What moved the top causes",
+        "Questions or trials worth trying next",
+        "What the source says about remedies",
+        "The case, for reproduction",
+    ]
+    positions = [flat.index(title) for title in order]
+    assert positions == sorted(positions)
+    top = report["causes"]["rows"][0]
+    assert f"{top['label']} {top['posterior']:.3f} {top['low']:.3f} to {top['high']:.3f}" in flat
+    for flag in report["red_flags"]:
+        assert flat.index(flag["id"]) < flat.index("Causes ranked")
+
+
+def test_report_page_png_for_the_readme(tmp_path):
+    """The first page of the example case's PDF at 100 dpi: docs/report-page.png."""
+    report = example_report(title="crampnet report: tests/data/example_case.json")
+    pages = pdf_pages(render(report, "pdf"), tmp_path, dpi=100)
+    PAGE_PNG.parent.mkdir(exist_ok=True)
+    shutil.copyfile(pages[0], PAGE_PNG)
+    image = Image.open(PAGE_PNG)
+    assert image.size == (827, 1170)
+    assert ImageStat.Stat(image.convert("L")).var[0] > 100
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def built_model_once(monkeypatch):
+    """``crampnet`` builds its model on every call (seconds); reuse the one built here."""
+    monkeypatch.setattr("model.cli.load_model", lambda priors=None: MODEL)
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_writes_each_format_from_the_suffix(tmp_path, capsys):
+    case = tmp_path / "case.json"
+    case.write_text(
+        json.dumps({"id": UNICODE_ID, **json.loads(EXAMPLE.read_text())}, ensure_ascii=False),
+        encoding="utf-8",
+    )
+    for suffix in ("json", "html", "pdf"):
+        out = tmp_path / f"out.{suffix}"
+        code, _, err = run(capsys, "report", str(case), "-o", str(out), "--date", DATE)
+        assert code == 0, err
+        assert f"wrote {out}" in err
+    got = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
+    expected = example_report(case_id=UNICODE_ID)
+    assert got == json.loads(report_json(expected))
+    assert got["title"] == f"crampnet report: {UNICODE_ID}"
+    assert (tmp_path / "out.html").read_text(encoding="utf-8") == report_html(expected)
+    assert (tmp_path / "out.pdf").read_bytes().startswith(b"%PDF")
+    code, _, _ = run(
+        capsys,
+        "report",
+        str(case),
+        "-o",
+        str(tmp_path / "x.dat"),
+        "--format",
+        "json",
+        "--date",
+        DATE,
+    )
+    assert code == 0 and json.loads((tmp_path / "x.dat").read_text(encoding="utf-8")) == got
+
+
+def test_cli_errors_are_one_line_with_file_and_line(tmp_path, capsys):
+    case = tmp_path / "bad.json"
+    case.write_text('{"evidence": {\n  "leg_cramp_sid": "left"\n}}\n', encoding="utf-8")
+    code, _, err = run(capsys, "report", str(case), "-o", str(tmp_path / "r.html"))
+    assert code == 2
+    assert err.strip().count("\n") == 0
+    assert f"{case}:2: unknown variable 'leg_cramp_sid'" in err
+    assert not (tmp_path / "r.html").exists()
+    code, _, err = run(capsys, "report", str(EXAMPLE), "-o", str(tmp_path / "r.txt"))
+    assert code == 2 and "cannot tell the report format" in err and ".pdf" in err
+    code, _, err = run(
+        capsys, "report", str(EXAMPLE), "-o", str(tmp_path / "r.html"), "--date", "x"
+    )
+    assert code == 2 and "YYYY-MM-DD" in err
+
+
+def write_cases(path: Path) -> list[dict]:
+    rows = [
+        {"id": "Anna Müller", "leg_cramp_side": "left", "nocturnal_cramps": "yes"},
+        {"id": "bad", "leg_cramp_side": "right", "nocturnal_cramps": "maybe"},
+        {"id": "", "leg_cramp_side": "both", "neurological_condition": "yes"},
+        {"id": "impossible", "leg_cramp_side": "none", "left_leg_cramps": "yes"},
+        {"id": "../../Anna Müller", "leg_cramp_side": "", "nocturnal_cramps": ""},
+    ]
+    columns = [
+        "id",
+        "leg_cramp_side",
+        "nocturnal_cramps",
+        "neurological_condition",
+        "left_leg_cramps",
+    ]
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    return rows
+
+
+def test_cli_batch_accounts_for_every_row_and_exits_3(tmp_path, capsys):
+    table = tmp_path / "cases.csv"
+    rows = write_cases(table)
+    out = tmp_path / "reports"
+    code, _, err = run(capsys, "report", str(table), "-o", str(out), "--date", DATE)
+    assert code == 3
+    assert f"{table}:row 2 (line 3): " in err and "'maybe'" in err
+    assert f"{table}:row 4 (line 5): " in err and "cannot all be true" in err
+    files = sorted(p.name for p in out.iterdir())
+    assert files == ["Anna-Muller-2.html", "Anna-Muller.html", "index.html", "row-3.html"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cases.csv", "reports"]
+    doc = parse((out / "index.html").read_text(encoding="utf-8"))
+    body = [r for r in (out / "index.html").read_text(encoding="utf-8").split("<tr")[2:]]
+    assert len(body) == len(rows)
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert sorted(doc.urls) == sorted(f for f in files if f != "index.html")
+    expected = diagnose({"leg_cramp_side": "left", "nocturnal_cramps": "yes"}, model=MODEL)
+    top = expected.ranked()[0]
+    label = f"{PRIORS.nodes[top['cause']].label}: {top['state']} {top['posterior']:.3f}"
+    assert label in index
+    assert "neurological" in body[2] and "row-3.html" in body[2]
+    assert "no report" in body[1] and "no report" in body[3]
+    report = parse((out / "Anna-Muller.html").read_text(encoding="utf-8"))
+    assert report.cells["causes"][0][2] == f"{top['posterior']:.3f}"
+
+
+def test_cli_batch_json_lines_to_json_reports(tmp_path, capsys):
+    table = tmp_path / "cases.jsonl"
+    table.write_text(
+        '{"id": "a", "leg_cramp_side": "left"}\n{"id": "b", "calcium_trial": "improved"}\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    code, _, err = run(
+        capsys, "report", str(table), "-o", str(out), "--format", "json", "--date", DATE
+    )
+    assert code == 0, err
+    for case_id, evidence in (
+        ("a", {"leg_cramp_side": "left"}),
+        ("b", {"calcium_trial": "improved"}),
+    ):
+        got = json.loads((out / f"{case_id}.json").read_text(encoding="utf-8"))
+        validate(got)
+        assert got == json.loads(
+            report_json(build_report(MODEL, evidence, date=DATE, case_id=case_id))
+        )
+    code, _, err = run(capsys, "report", str(table), "-o", str(table), "--date", DATE)
+    assert code == 2 and "not a directory" in err
