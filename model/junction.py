@@ -152,21 +152,50 @@ def _product(tree: JunctionTree, i: int, operands: list[tuple[tuple[str, ...], n
 
     Elementwise multiplication with broadcasting beats a many-operand einsum here: every
     operand's variables lie inside the clique, so nothing is summed until the projection.
+    The shared (unbatched) tables are multiplied once, not once per row. The batched ones
+    (likelihoods, messages, absorbed answers) are multiplied pairwise, the pair with the
+    smallest joint shape first (:func:`_pairing`), so that few products reach the full
+    clique: the two meet in one full-size product at the end.
     """
     clique = tree.cliques[i]
-    shared = batched = None
-    # The shared (unbatched) tables are multiplied once, not once per row; the batched ones
-    # (likelihoods, messages: small) are multiplied together smallest first; the two meet
-    # in a single full-size product at the end.
+    shared = None
+    batched: list[np.ndarray] = []
     for scope, array in sorted(operands, key=lambda op: op[1].size):
         aligned = align(array, scope, clique)
         if array.ndim == len(scope):
             shared = aligned if shared is None else shared * aligned
         else:
-            batched = aligned if batched is None else batched * aligned
-    if shared is None or batched is None:
-        return shared if batched is None else batched
-    return batched * shared
+            batched.append(aligned)
+    if len(batched) > 2:
+        for a, b in _pairing(tuple(x.shape[x.ndim - len(clique) :] for x in batched)):
+            batched.append(batched[a] * batched[b])
+        batched = batched[-1:]
+    elif len(batched) == 2:
+        batched = [batched[0] * batched[1]]
+    if shared is None or not batched:
+        return shared if not batched else batched[0]
+    return batched[0] * shared
+
+
+def _pairing(shapes: tuple[tuple[int, ...], ...]) -> list[tuple[int, int]]:
+    """The order in which to multiply arrays of these (broadcastable) shapes: each step names
+    two live arrays, whose product is appended to the list; greedy on the product's size.
+    Cached by shapes, so a structure's plan is worked out once."""
+    plan = _PLANS.get(shapes)
+    if plan is None:
+        live = dict(enumerate(shapes))
+        plan, n = [], len(shapes)
+        while len(live) > 1:
+            _, a, b = min(
+                (math.prod(map(max, live[a], live[b])), a, b) for a in live for b in live if a < b
+            )
+            plan.append((a, b))
+            live[n] = tuple(map(max, live.pop(a), live.pop(b)))
+            n += 1
+        if len(_PLANS) > 65536:
+            _PLANS.clear()
+        _PLANS[shapes] = plan
+    return plan
 
 
 def _normalise(message: np.ndarray, n_axes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -299,6 +328,7 @@ def _projection(tree: JunctionTree, dims: tuple[int, ...], kept: tuple[int, ...]
 
 
 _PROJECTIONS: dict[tuple, np.ndarray] = {}  # 0/1 matrices by table shape, shared by all trees
+_PLANS: dict[tuple, list[tuple[int, int]]] = {}  # pairwise product orders, by shapes
 _LAYOUTS: dict[tuple, tuple] = {}  # how to view a table on a clique's axes, by scopes
 
 
