@@ -23,6 +23,7 @@ from model.evidence import check_evidence
 CHUNK = 32768
 GROUP_MIN = 16  # rows sharing one answer pattern worth a structure of their own
 HEAVY_CAUSES = 6  # a question whose answer couples this many causes is heavy
+SPLIT_CAUSES = 8  # rows are also grouped by their answer to a question coupling this many
 POOL = 512  # rows per batch (a pattern's rows, or mixed patterns on the union of answers)
 
 
@@ -60,9 +61,9 @@ def score_array(
     }
     # answers to questions with many parents couple many causes (a big clique): rows that
     # share which of those they answer are pooled together, so most batches avoid them
-    heavy = np.array(
-        [len(_cause_ancestors(engine, c)) >= HEAVY_CAUSES for c in columns], dtype=bool
-    )
+    coupled = np.array([len(_cause_ancestors(engine, c)) for c in columns], dtype=int)
+    heavy = coupled >= HEAVY_CAUSES
+    split = coupled >= SPLIT_CAUSES
     jobs = jobs or default_jobs()
 
     def score_rows(rows: np.ndarray, chunk: np.ndarray, marginals: dict, log_z: np.ndarray):
@@ -84,7 +85,7 @@ def score_array(
             marginals = {t: np.empty((len(chunk), engine.card[t])) for t in targets}
             log_z = np.empty(len(chunk))
             # groups hold disjoint rows: the threads write to disjoint parts of the arrays
-            groups = _groups(chunk >= 0, heavy)
+            groups = _groups(chunk, heavy, split)
             n = len(groups)
             run = pool.map if pool else map
             done = run(score_rows, groups, [chunk] * n, [marginals] * n, [log_z] * n)
@@ -121,11 +122,15 @@ def _cause_ancestors(engine: Engine, variable: str) -> set[str]:
     return seen & causes
 
 
-def _groups(answered: np.ndarray, heavy: np.ndarray) -> list[np.ndarray]:
+def _groups(chunk: np.ndarray, heavy: np.ndarray, split: np.ndarray) -> list[np.ndarray]:
     """Row indices grouped by which columns they answer: each group runs on a structure
     pruned to its own answers. Patterns with few rows are pooled by which heavy columns they
     answer (on the union of their columns), so a file where every row differs still runs
-    in a few large batches, most of them clear of the biggest cliques."""
+    in a few large batches, most of them clear of the biggest cliques. Within a group, rows
+    giving the same answers to the heavy columns are kept together where there are enough
+    of them: an answer shared by a whole batch is sliced out of the tables, not multiplied
+    in row by row, and a heavy answer's factor spans the largest clique."""
+    answered = chunk >= 0
     patterns, inverse = _unique_rows(answered)
     counts = np.bincount(inverse, minlength=len(patterns))
     groups = [np.flatnonzero(inverse == k) for k in np.flatnonzero(counts >= GROUP_MIN)]
@@ -133,8 +138,22 @@ def _groups(answered: np.ndarray, heavy: np.ndarray) -> list[np.ndarray]:
     if len(rest):
         kinds, which = _unique_rows(answered[rest][:, heavy])
         groups += [rest[which == k] for k in range(len(kinds))]
+    if split.any():
+        groups = [part for g in groups for part in _by_heavy_answers(chunk, g, split)]
     # bounded batches: rows x clique tables stay small enough for the caches
     return [g[k : k + POOL] for g in groups for k in range(0, len(g), POOL) if len(g)]
+
+
+def _by_heavy_answers(chunk: np.ndarray, rows: np.ndarray, heavy: np.ndarray) -> list:
+    """``rows`` split by their answers to the heavy columns: one part per answer combination
+    held by at least ``GROUP_MIN`` rows, plus one part for the others."""
+    values = np.ascontiguousarray(chunk[rows][:, heavy])
+    keys = values.view(np.dtype((np.void, values.itemsize * values.shape[1]))).ravel()
+    _, inverse = np.unique(keys, return_inverse=True)
+    counts = np.bincount(inverse.ravel())
+    common = counts[inverse.ravel()] >= GROUP_MIN
+    parts = [rows[inverse.ravel() == k] for k in np.flatnonzero(counts >= GROUP_MIN)]
+    return parts + ([rows[~common]] if (~common).any() else [])
 
 
 def score_cases(
