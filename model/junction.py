@@ -148,14 +148,23 @@ def align(table: np.ndarray, scope: tuple[str, ...], onto: tuple[str, ...]) -> n
 
 
 def _product(tree: JunctionTree, i: int, operands: list[tuple[tuple[str, ...], np.ndarray]]):
-    """The product of labelled arrays laid out on clique ``i``'s axes, by broadcasting.
+    """The product of labelled arrays laid out on clique ``i``'s axes, by broadcasting."""
+    batched, shared = _factors(tree, i, operands)
+    if shared is None or batched is None:
+        return shared if batched is None else batched
+    return batched * shared
+
+
+def _factors(tree: JunctionTree, i: int, operands: list[tuple[tuple[str, ...], np.ndarray]]):
+    """The operands' product on clique ``i``'s axes as two factors, ``(batched, shared)``
+    (either may be None), whose product it is.
 
     Elementwise multiplication with broadcasting beats a many-operand einsum here: every
     operand's variables lie inside the clique, so nothing is summed until the projection.
     The shared (unbatched) tables are multiplied once, not once per row. The batched ones
     (likelihoods, messages, absorbed answers) are multiplied pairwise, the pair with the
     smallest joint shape first (:func:`_pairing`), so that few products reach the full
-    clique: the two meet in one full-size product at the end.
+    clique. The two are left apart: :func:`_project` folds the shared one into its matrix.
     """
     clique = tree.cliques[i]
     shared = None
@@ -172,9 +181,7 @@ def _product(tree: JunctionTree, i: int, operands: list[tuple[tuple[str, ...], n
         batched = batched[-1:]
     elif len(batched) == 2:
         batched = [batched[0] * batched[1]]
-    if shared is None or not batched:
-        return shared if not batched else batched[0]
-    return batched[0] * shared
+    return (batched[0] if batched else None), shared
 
 
 def _pairing(shapes: tuple[tuple[int, ...], ...]) -> list[tuple[int, int]]:
@@ -196,13 +203,6 @@ def _pairing(shapes: tuple[tuple[int, ...], ...]) -> list[tuple[int, int]]:
             _PLANS.clear()
         _PLANS[shapes] = plan
     return plan
-
-
-def _normalise(message: np.ndarray, n_axes: int) -> tuple[np.ndarray, np.ndarray]:
-    axes = tuple(range(message.ndim - n_axes, message.ndim))
-    total = message.sum(axis=axes, keepdims=True) if axes else message[..., None][..., 0]
-    safe = np.where(total > 0, total, 1.0)
-    return message / safe, total.reshape(total.shape[: message.ndim - n_axes])
 
 
 def clique_potentials(
@@ -259,58 +259,102 @@ def propagate(
         local[home].append((scope, factor))
     messages: dict[tuple[int, int], tuple[tuple[str, ...], np.ndarray]] = {}
     log_z: np.ndarray | float = 0.0
+    homes = {tree.home[v] for v in targets}
+    by_home: dict[int, list[str]] = {}
+    for v in targets:
+        by_home.setdefault(tree.home[v], []).append(v)
+    # per clique, once believed: its normalised sums onto each separator towards a child
+    # that leads to a target, and its targets' marginals (beliefs are never formed whole)
+    seps: dict[tuple[int, int], np.ndarray] = {}
+    found: dict[str, np.ndarray] = {}
 
     def incoming(i: int, but: int | None = None) -> list:
         return [messages[(k, i)] for k in tree.neighbours[i] if k != but]
 
-    beliefs: dict[int, np.ndarray] = {}
-
-    def believe(i: int) -> np.ndarray:
-        belief, total = _normalise(_product(tree, i, local[i] + incoming(i)), len(tree.cliques[i]))
-        beliefs[i] = belief
+    def believe(i: int, came: int | None) -> np.ndarray:
+        children = [k for k in tree.neighbours[i] if k != came and _leads_to(tree, k, i, homes)]
+        ontos = [tree.separator(i, k) for k in children] + [(v,) for v in by_home.get(i, [])]
+        *sums, total = _project(tree, i, _factors(tree, i, local[i] + incoming(i)), ontos)
+        safe = np.where(total > 0, total, 1.0)
+        for k, projected in zip(children, sums, strict=False):
+            seps[(i, k)] = _per_total(projected, safe)
+        for v, projected in zip(by_home.get(i, []), sums[len(children) :], strict=True):
+            found[v] = _per_total(projected, safe)
         return total
 
     with np.errstate(divide="ignore", invalid="ignore"):
         for child, parent in tree.collect:
             sep = tree.separator(child, parent)
-            product = _product(tree, child, local[child] + incoming(child, parent))
-            message, total = _normalise(_marginal(tree, child, product, sep), len(sep))
-            messages[(child, parent)] = (sep, message)
+            factors = _factors(tree, child, local[child] + incoming(child, parent))
+            projected, total = _project(tree, child, factors, [sep])
+            messages[(child, parent)] = (sep, _per_total(projected, np.where(total > 0, total, 1)))
             log_z = log_z + np.log(total)
-        log_z = log_z + np.log(believe(tree.root))
-        homes = {tree.home[v] for v in targets}
+        log_z = log_z + np.log(believe(tree.root, None))
         for child, parent in reversed(tree.collect):
             if not _leads_to(tree, child, parent, homes):
                 continue
             sep = tree.separator(parent, child)
             up = messages[(child, parent)][1]
-            total = _marginal(tree, parent, beliefs[parent], sep)
+            total = seps[(parent, child)]
             shape = np.broadcast_shapes(total.shape, up.shape)
             down = np.divide(total, up, out=np.zeros(shape), where=up > 0)
             messages[(parent, child)] = (sep, down)
-            believe(child)
-        marginals: dict[str, np.ndarray] = {}
-        by_home: dict[int, list[str]] = {}
-        for v in targets:
-            by_home.setdefault(tree.home[v], []).append(v)
+            believe(child, parent)
         possible = np.isfinite(log_z)[..., None]
-        for i, group in by_home.items():
-            for v, marginal in _marginals(tree, i, beliefs[i], group).items():
-                marginals[v] = np.where(possible, marginal, np.nan)
+        marginals = {v: np.where(possible, found[v], np.nan) for v in targets}
     return marginals, np.asarray(log_z)
 
 
-def _marginal(tree: JunctionTree, i: int, table: np.ndarray, onto: tuple[str, ...]):
-    """Sum a clique table onto some of its variables: one matmul with a cached 0/1 matrix
-    (numpy's multi-axis sum is many times slower on these small, many-axis tables)."""
+def _per_total(projected: np.ndarray, safe: np.ndarray) -> np.ndarray:
+    """``projected`` (batch axes, then its own) divided by its row's total, ``safe`` (the
+    total with zeros, from impossible evidence, replaced by ones: all zeros stay zeros)."""
+    return projected / safe.reshape(safe.shape + (1,) * (projected.ndim - safe.ndim))
+
+
+def _project(
+    tree: JunctionTree,
+    i: int,
+    factors: tuple[np.ndarray | None, np.ndarray | None],
+    ontos: list[tuple[str, ...]],
+) -> list[np.ndarray]:
+    """Sums of the product ``batched * shared`` (see :func:`_factors`) onto each of
+    ``ontos`` (tuples of the clique's variables), then its total: one matmul of the batched
+    factor with the cached 0/1 projection matrices weighted by the shared one, so that the
+    full product is never formed (numpy's multi-axis sums are many times slower on these
+    small, many-axis tables)."""
     clique = tree.cliques[i]
-    if onto == clique:
-        return table
-    dims = table.shape[table.ndim - len(clique) :]
-    kept = [a for a, v in enumerate(clique) if v in onto]
-    batch = table.shape[: table.ndim - len(clique)]
-    flat = table.reshape(batch + (-1,)) @ _projection(tree, dims, tuple(kept))
-    return flat.reshape(batch + tuple(dims[a] for a in kept))
+    batched, shared = factors
+    n = len(clique)
+    shapes = [f.shape[f.ndim - n :] for f in factors if f is not None]
+    dims = tuple(map(max, *shapes)) if len(shapes) > 1 else shapes[0]
+    key = (clique, dims, tuple(ontos))
+    found = _PROJECTIONS.get(key)
+    if found is None:
+        kept = [tuple(clique.index(v) for v in onto) for onto in ontos]
+        parts = [_projection(tree, dims, k) for k in kept] + [np.ones((math.prod(dims), 1))]
+        bounds = np.cumsum([0] + [p.shape[1] for p in parts])
+        cuts = [
+            (int(a), int(b), tuple(dims[x] for x in k))
+            for a, b, k in zip(bounds[:-2], bounds[1:-1], kept, strict=True)
+        ]
+        found = _PROJECTIONS[key] = (np.concatenate(parts, axis=1), cuts)
+    matrix, cuts = found
+    batch: tuple[int, ...] = () if batched is None else batched.shape[: batched.ndim - n]
+    if batched is None:
+        flat = shared.reshape(-1) @ matrix  # shared spans dims when it stands alone
+    elif shared is not None and math.prod(batch) < matrix.shape[1]:  # few rows: multiply
+        flat = (batched * shared).reshape(batch + (-1,)) @ matrix
+    else:
+        if shared is not None:  # weigh the matrix once rather than every row
+            if shared.shape != dims:
+                shared = np.broadcast_to(shared, dims)
+            matrix = matrix * shared.reshape(-1, 1)
+        if batched.shape[batched.ndim - n :] != dims:
+            batched = np.broadcast_to(batched, batch + dims)
+        flat = batched.reshape(batch + (-1,)) @ matrix
+    out = [flat[..., a:b].reshape(batch + shape) for a, b, shape in cuts]
+    out.append(flat[..., -1])
+    return out
 
 
 def _projection(tree: JunctionTree, dims: tuple[int, ...], kept: tuple[int, ...]) -> np.ndarray:
@@ -330,26 +374,6 @@ def _projection(tree: JunctionTree, dims: tuple[int, ...], kept: tuple[int, ...]
 _PROJECTIONS: dict[tuple, np.ndarray] = {}  # 0/1 matrices by table shape, shared by all trees
 _PLANS: dict[tuple, list[tuple[int, int]]] = {}  # pairwise product orders, by shapes
 _LAYOUTS: dict[tuple, tuple] = {}  # how to view a table on a clique's axes, by scopes
-
-
-def _marginals(tree: JunctionTree, i: int, table: np.ndarray, targets: list[str]):
-    """Several one-variable marginals of one clique table, read in a single matmul."""
-    clique = tree.cliques[i]
-    dims = table.shape[table.ndim - len(clique) :]
-    batch = table.shape[: table.ndim - len(clique)]
-    positions = tuple(clique.index(v) for v in targets)
-    key = (dims, positions, "many")
-    matrix = _PROJECTIONS.get(key)
-    if matrix is None:
-        matrix = np.concatenate([_projection(tree, dims, (k,)) for k in positions], axis=1)
-        _PROJECTIONS[key] = matrix
-    flat = table.reshape(batch + (-1,)) @ matrix
-    out, start = {}, 0
-    for v in targets:
-        size = dims[clique.index(v)]
-        out[v] = flat[..., start : start + size]
-        start += size
-    return out
 
 
 def _leads_to(tree: JunctionTree, child: int, parent: int, homes: set[int]) -> bool:
