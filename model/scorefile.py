@@ -25,6 +25,7 @@ import os
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -325,14 +326,19 @@ def score_file(
     total = _count_rows(source, in_fmt) if progress else None
     rows = failed = 0
     writer = None
+    # one thread reads the next chunk and writes the last while this one is scored
+    io = ThreadPoolExecutor(1)
     try:
         writer = WRITERS[out_fmt](partial, columns, list(first.columns))
         with tqdm(
             total=total, unit=" rows", disable=not progress, file=sys.stderr, delay=0.5
         ) as bar:
-            for frame in _chain(first, frames):
+            written = None
+            for frame in _ahead(io, _chain(first, frames)):
                 scored = score_frame(model, frame, nodes, intervals=intervals, draws=draws)
-                writer.write(scored.frame)
+                if written is not None:
+                    written.result()  # in order, and a writer's error surfaces here
+                written = io.submit(writer.write, scored.frame)
                 for number in frame.index[~pd.isna(scored.errors)]:
                     failed += 1
                     if on_error is not None:
@@ -340,10 +346,13 @@ def score_file(
                         on_error(f"{where(source, in_fmt, int(number))}: {message}")
                 rows += len(frame)
                 bar.update(len(frame))
+            if written is not None:
+                written.result()
         writer.close()
         writer = None
         os.replace(partial, output)
     finally:
+        io.shutdown(wait=True, cancel_futures=True)
         if writer is not None:
             writer.close()
         if partial.exists():
@@ -354,6 +363,14 @@ def score_file(
 def _chain(first: pd.DataFrame, rest: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     yield first
     yield from rest
+
+
+def _ahead(io: ThreadPoolExecutor, frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """``frames``, each read on ``io`` while the one before it is being scored."""
+    pending = io.submit(next, frames, None)
+    while (frame := pending.result()) is not None:
+        pending = io.submit(next, frames, None)
+        yield frame
 
 
 # --- the command -------------------------------------------------------------------------------
