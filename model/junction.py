@@ -327,10 +327,15 @@ def _project(
     n = len(clique)
     shapes = [f.shape[f.ndim - n :] for f in factors if f is not None]
     dims = tuple(map(max, *shapes)) if len(shapes) > 1 else shapes[0]
-    key = (clique, dims, tuple(ontos))
+    where = (clique, tuple(ontos))
+    kept = _KEPT.get(where)
+    if kept is None:  # positions, so that cliques of the same shape share matrices
+        if len(_KEPT) > 65536:
+            _KEPT.clear()
+        kept = _KEPT[where] = tuple(tuple(clique.index(v) for v in onto) for onto in ontos)
+    key = (dims, kept, "project")
     found = _PROJECTIONS.get(key)
     if found is None:
-        kept = [tuple(clique.index(v) for v in onto) for onto in ontos]
         parts = [_projection(tree, dims, k) for k in kept] + [np.ones((math.prod(dims), 1))]
         bounds = np.cumsum([0] + [p.shape[1] for p in parts])
         cuts = [
@@ -372,6 +377,7 @@ def _projection(tree: JunctionTree, dims: tuple[int, ...], kept: tuple[int, ...]
 
 
 _PROJECTIONS: dict[tuple, np.ndarray] = {}  # 0/1 matrices by table shape, shared by all trees
+_KEPT: dict[tuple, tuple] = {}  # positions of each onto's variables, by clique and ontos
 _PLANS: dict[tuple, list[tuple[int, int]]] = {}  # pairwise product orders, by shapes
 _LAYOUTS: dict[tuple, tuple] = {}  # how to view a table on a clique's axes, by scopes
 
