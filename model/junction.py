@@ -168,7 +168,7 @@ def _factors(tree: JunctionTree, i: int, operands: list[tuple[tuple[str, ...], n
     """
     clique = tree.cliques[i]
     shared = None
-    batched: list[np.ndarray] = []
+    batched: list[np.ndarray | None] = []
     for scope, array in sorted(operands, key=lambda op: op[1].size):
         aligned = align(array, scope, clique)
         if array.ndim == len(scope):
@@ -178,6 +178,7 @@ def _factors(tree: JunctionTree, i: int, operands: list[tuple[tuple[str, ...], n
     if len(batched) > 2:
         for a, b in _pairing(tuple(x.shape[x.ndim - len(clique) :] for x in batched)):
             batched.append(batched[a] * batched[b])
+            batched[a] = batched[b] = None  # freed as soon as used: a batch of draws is big
         batched = batched[-1:]
     elif len(batched) == 2:
         batched = [batched[0] * batched[1]]
@@ -333,8 +334,8 @@ def _project(
         if len(_KEPT) > 65536:
             _KEPT.clear()
         kept = _KEPT[where] = tuple(tuple(clique.index(v) for v in onto) for onto in ontos)
-    key = (dims, kept, "project")
-    found = _PROJECTIONS.get(key)
+    key = (dims, kept)
+    found = _PROJECTED.get(key)
     if found is None:
         parts = [_projection(tree, dims, k) for k in kept] + [np.ones((math.prod(dims), 1))]
         bounds = np.cumsum([0] + [p.shape[1] for p in parts])
@@ -342,7 +343,10 @@ def _project(
             (int(a), int(b), tuple(dims[x] for x in k))
             for a, b, k in zip(bounds[:-2], bounds[1:-1], kept, strict=True)
         ]
-        found = _PROJECTIONS[key] = (np.concatenate(parts, axis=1), cuts)
+        matrix = np.concatenate(parts, axis=1)
+        if sum(m.nbytes for m, _ in _PROJECTED.values()) > PROJECTED_BYTES:
+            _PROJECTED.clear()
+        found = _PROJECTED[key] = (matrix, cuts)
     matrix, cuts = found
     batch: tuple[int, ...] = () if batched is None else batched.shape[: batched.ndim - n]
     if batched is None:
@@ -377,6 +381,8 @@ def _projection(tree: JunctionTree, dims: tuple[int, ...], kept: tuple[int, ...]
 
 
 _PROJECTIONS: dict[tuple, np.ndarray] = {}  # 0/1 matrices by table shape, shared by all trees
+PROJECTED_BYTES = 32 * 2**20  # the joined matrices kept (cleared beyond this)
+_PROJECTED: dict[tuple, tuple] = {}  # joined projections + where each part lies, by layout
 _KEPT: dict[tuple, tuple] = {}  # positions of each onto's variables, by clique and ontos
 _PLANS: dict[tuple, list[tuple[int, int]]] = {}  # pairwise product orders, by shapes
 _LAYOUTS: dict[tuple, tuple] = {}  # how to view a table on a clique's axes, by scopes
