@@ -130,6 +130,7 @@ def _claims(args: argparse.Namespace, model: CrampModel) -> int:
 
 
 def _validate(args: argparse.Namespace, model: CrampModel) -> int:
+    model.network  # noqa: B018 - builds the pgmpy network: its check_model runs too
     print(f"ok: {len(model.priors.nodes)} nodes, sha256 {model.priors.sha256}")
     return 0
 

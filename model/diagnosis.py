@@ -26,15 +26,21 @@ NOISE = 1e-12  # the engine is exact to about 1e-15; smaller moves are rounding,
 
 @dataclass(frozen=True, eq=False)
 class CrampModel:
-    """The validated priors, the pgmpy network built from them, and the compiled engine."""
+    """The validated priors, the compiled engine, and the pgmpy network built from them
+    (on first use: inference runs on the engine, the network serves export, pgmpy's own
+    checks and the reference)."""
 
     priors: Priors
-    network: object = field(repr=False)
     engine: Engine = field(repr=False)
 
     @classmethod
     def from_priors(cls, priors: Priors) -> CrampModel:
-        return cls(priors=priors, network=build_network(priors), engine=Engine.from_priors(priors))
+        return cls(priors=priors, engine=Engine.from_priors(priors))
+
+    @cached_property
+    def network(self):
+        """The checked pgmpy ``DiscreteBayesianNetwork`` (``check_model`` has run)."""
+        return build_network(self.priors)
 
     @property
     def causes(self) -> list[str]:

@@ -2,7 +2,8 @@
 
 pgmpy stays the model's representation: its ``check_model`` validates the built tables, its
 writers give BIF and XMLBIF for GeNIe, Hugin, Netica or pyAgrum users, and its inference is
-the reference the faster engine is tested against.
+the reference the faster engine is tested against. pgmpy is imported when a network is first
+built (importing it takes over a second, which a command that only scores cases need not pay).
 """
 
 from __future__ import annotations
@@ -10,15 +11,14 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from model.cpt import expand
 from model.priors import Priors
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", FutureWarning)
-    from pgmpy.factors.discrete import TabularCPD
+if TYPE_CHECKING:
     from pgmpy.models import DiscreteBayesianNetwork
 
 EXPORT_FORMATS = ("bif", "xmlbif")
@@ -32,6 +32,11 @@ def node_tables(priors: Priors) -> dict[str, np.ndarray]:
 
 def build_network(priors: Priors) -> DiscreteBayesianNetwork:
     """A checked pgmpy ``DiscreteBayesianNetwork`` with one ``TabularCPD`` per node."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        from pgmpy.factors.discrete import TabularCPD
+        from pgmpy.models import DiscreteBayesianNetwork
+
     network = DiscreteBayesianNetwork()
     network.add_nodes_from(priors.nodes)
     network.add_edges_from((p, n) for n, spec in priors.nodes.items() for p in spec.parents)
