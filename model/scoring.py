@@ -25,6 +25,7 @@ GROUP_MIN = 16  # rows sharing one answer pattern worth a structure of their own
 HEAVY_CAUSES = 6  # a question whose answer couples this many causes is heavy
 SPLIT_CAUSES = 8  # rows are also grouped by their answer to a question coupling this many
 POOL = 512  # rows per batch (a pattern's rows, or mixed patterns on the union of answers)
+POOL_THREADED = 2048  # with several threads: bigger batches hold the GIL for less of the time
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def score_array(
             marginals = {t: np.empty((len(chunk), engine.card[t])) for t in targets}
             log_z = np.empty(len(chunk))
             # groups hold disjoint rows: the threads write to disjoint parts of the arrays
-            groups = _groups(chunk, heavy, split)
+            groups = _groups(chunk, heavy, split, POOL if jobs == 1 else POOL_THREADED)
             n = len(groups)
             run = pool.map if pool else map
             done = run(score_rows, groups, [chunk] * n, [marginals] * n, [log_z] * n)
@@ -122,7 +123,9 @@ def _cause_ancestors(engine: Engine, variable: str) -> set[str]:
     return seen & causes
 
 
-def _groups(chunk: np.ndarray, heavy: np.ndarray, split: np.ndarray) -> list[np.ndarray]:
+def _groups(
+    chunk: np.ndarray, heavy: np.ndarray, split: np.ndarray, pool: int = POOL
+) -> list[np.ndarray]:
     """Row indices grouped by which columns they answer: each group runs on a structure
     pruned to its own answers. Patterns with few rows are pooled by which heavy columns they
     answer (on the union of their columns), so a file where every row differs still runs
@@ -141,7 +144,7 @@ def _groups(chunk: np.ndarray, heavy: np.ndarray, split: np.ndarray) -> list[np.
     if split.any():
         groups = [part for g in groups for part in _by_heavy_answers(chunk, g, split)]
     # bounded batches: rows x clique tables stay small enough for the caches
-    return [g[k : k + POOL] for g in groups for k in range(0, len(g), POOL) if len(g)]
+    return [g[k : k + pool] for g in groups for k in range(0, len(g), pool) if len(g)]
 
 
 def _by_heavy_answers(chunk: np.ndarray, rows: np.ndarray, heavy: np.ndarray) -> list:
