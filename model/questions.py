@@ -132,7 +132,11 @@ def rank_questions(
                 "score": max(gain, 0.0) - cost_weight * cost,
             }
         )
-    return sorted(results, key=lambda r: (-r["score"], -r["max_change"], r["variable"]))
+    # rounded so that ties differing only in the last bits (summation order) keep one order
+    return sorted(
+        results,
+        key=lambda r: (-round(r["score"], 12), -round(r["max_change"], 12), r["variable"]),
+    )
 
 
 def _summed_entropy(rows: np.ndarray) -> np.ndarray:

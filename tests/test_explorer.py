@@ -125,8 +125,8 @@ def test_view_scores_the_scenario_and_ranks_questions():
     assert v.diagnosis.interventions == {"calcium_supplements": "yes", "magnesium": "low"}
     asked = {q["variable"] for q in v.questions}
     assert not asked & SCENARIOS["do"].answered()
-    scores = [q["score"] for q in v.questions]
-    assert scores == sorted(scores, reverse=True)
+    scores = [q["score"] for q in v.questions]  # best first; within 1e-12 counts as tied
+    assert all(a >= b - 1e-12 for a, b in zip(scores, scores[1:], strict=False))
 
 
 def test_view_raises_on_impossible_or_contradictory_answers():

@@ -197,7 +197,8 @@ def test_ranking_rules_on_the_real_model(model: CrampModel, data: st.DataObject)
 
     for ranking in (free, costly):
         scores = [r["score"] for r in ranking]
-        assert scores == sorted(scores, reverse=True)
+        # best first; scores within 1e-12 count as tied (ordered by the next keys)
+        assert all(a >= b - 1e-12 for a, b in zip(scores, scores[1:], strict=False))
         assert all(r["info_gain"] >= 0.0 for r in ranking)
         assert all(0.0 <= r["max_change"] <= 1.0 for r in ranking)
 
