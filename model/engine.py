@@ -119,6 +119,7 @@ class Engine:
         self.draws: int | None = drawn[0] if drawn else None  # tables with a leading draw axis
         self._structures: OrderedDict[tuple, Structure] = OrderedDict()
         self._folds: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._fold_bytes = 0  # what the folds hold
         self._drawn: dict[tuple[int, int], Engine] = {}
 
     @classmethod
@@ -275,8 +276,9 @@ class Engine:
                 table = self._folds.get(recipe)
                 if table is None:
                     table = self._folds[recipe] = _sum_product(holding, v, merged)
-                    while sum(t.nbytes for t in self._folds.values()) > FOLD_CACHE_BYTES:
-                        self._folds.popitem(last=False)  # least recently used first
+                    self._fold_bytes += table.nbytes
+                    while self._fold_bytes > FOLD_CACHE_BYTES:  # least recently used first
+                        self._fold_bytes -= self._folds.popitem(last=False)[1].nbytes
                 else:
                     self._folds.move_to_end(recipe)
                 for i in list(holders[v]):

@@ -162,9 +162,10 @@ def _factors(tree: JunctionTree, i: int, operands: list[tuple[tuple[str, ...], n
     Elementwise multiplication with broadcasting beats a many-operand einsum here: every
     operand's variables lie inside the clique, so nothing is summed until the projection.
     The shared (unbatched) tables are multiplied once, not once per row. The batched ones
-    (likelihoods, messages, absorbed answers) are multiplied pairwise, the pair with the
-    smallest joint shape first (:func:`_pairing`), so that few products reach the full
-    clique. The two are left apart: :func:`_project` folds the shared one into its matrix.
+    (likelihoods, messages, absorbed answers) are multiplied smallest first or, for big
+    batches, pairwise, the pair with the smallest joint shape first (:func:`_pairing`), so
+    that few products reach the full clique. The two are left apart: :func:`_project`
+    folds the shared one into its matrix.
     """
     clique = tree.cliques[i]
     shared = None
@@ -175,7 +176,13 @@ def _factors(tree: JunctionTree, i: int, operands: list[tuple[tuple[str, ...], n
             shared = aligned if shared is None else shared * aligned
         else:
             batched.append(aligned)
-    if len(batched) > 2:
+    rows = max((math.prod(x.shape[: x.ndim - len(clique)]) for x in batched), default=0)
+    if len(batched) > 2 and rows < PAIRING_ROWS:  # a few rows: planning would cost more
+        product = batched[0]
+        for x in batched[1:]:
+            product = product * x
+        batched = [product]
+    elif len(batched) > 2:
         for a, b in _pairing(tuple(x.shape[x.ndim - len(clique) :] for x in batched)):
             batched.append(batched[a] * batched[b])
             batched[a] = batched[b] = None  # freed as soon as used: a batch of draws is big
@@ -381,6 +388,7 @@ def _projection(tree: JunctionTree, dims: tuple[int, ...], kept: tuple[int, ...]
 
 
 _PROJECTIONS: dict[tuple, np.ndarray] = {}  # 0/1 matrices by table shape, shared by all trees
+PAIRING_ROWS = 32  # batches smaller than this multiply in order of size, unplanned
 PROJECTED_BYTES = 32 * 2**20  # the joined matrices kept (cleared beyond this)
 _PROJECTED: dict[tuple, tuple] = {}  # joined projections + where each part lies, by layout
 _KEPT: dict[tuple, tuple] = {}  # positions of each onto's variables, by clique and ontos
