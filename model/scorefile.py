@@ -129,7 +129,7 @@ def score_frame(
         marginals[t][~scored] = np.nan
     masks = flag_masks(priors, {c: codes[:, j] for j, c in enumerate(nodes)}, marginals, n)
     flags = _flag_lists(list(masks), [masks[f] & scored for f in masks], n)
-    columns: dict[str, object] = {c: frame[c].to_numpy() for c in frame.columns}
+    columns: dict[str, object] = {c: frame[c] for c in frame.columns}  # kept as read
     if intervals:
         bounds = _interval_bounds(model, nodes, codes, scored, draws, seed)
     for name, cause, state, kind in probability_columns(model, intervals):
