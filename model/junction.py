@@ -341,6 +341,18 @@ def _project(
         if len(_KEPT) > 65536:
             _KEPT.clear()
         kept = _KEPT[where] = tuple(tuple(clique.index(v) for v in onto) for onto in ontos)
+    batch: tuple[int, ...] = () if batched is None else batched.shape[: batched.ndim - n]
+    if batched is None or (shared is not None and math.prod(batch) < SMALL_BATCH):
+        # one row or a few: form the product and sum it onto each onto with the matrices
+        # shared by every clique of this shape (no joined matrix to build for a new tree)
+        table = shared if batched is None else batched * shared
+        flat = table.reshape(batch + (-1,))
+        out = [
+            (flat @ _projection(tree, dims, k)).reshape(batch + tuple(dims[x] for x in k))
+            for k in kept
+        ]
+        out.append(flat.sum(axis=-1))
+        return out
     key = (dims, kept)
     found = _PROJECTED.get(key)
     if found is None:
@@ -355,19 +367,13 @@ def _project(
             _PROJECTED.clear()
         found = _PROJECTED[key] = (matrix, cuts)
     matrix, cuts = found
-    batch: tuple[int, ...] = () if batched is None else batched.shape[: batched.ndim - n]
-    if batched is None:
-        flat = shared.reshape(-1) @ matrix  # shared spans dims when it stands alone
-    elif shared is not None and math.prod(batch) < matrix.shape[1]:  # few rows: multiply
-        flat = (batched * shared).reshape(batch + (-1,)) @ matrix
-    else:
-        if shared is not None:  # weigh the matrix once rather than every row
-            if shared.shape != dims:
-                shared = np.broadcast_to(shared, dims)
-            matrix = matrix * shared.reshape(-1, 1)
-        if batched.shape[batched.ndim - n :] != dims:
-            batched = np.broadcast_to(batched, batch + dims)
-        flat = batched.reshape(batch + (-1,)) @ matrix
+    if shared is not None:  # weigh the matrix once rather than every row
+        if shared.shape != dims:
+            shared = np.broadcast_to(shared, dims)
+        matrix = matrix * shared.reshape(-1, 1)
+    if batched.shape[batched.ndim - n :] != dims:
+        batched = np.broadcast_to(batched, batch + dims)
+    flat = batched.reshape(batch + (-1,)) @ matrix
     out = [flat[..., a:b].reshape(batch + shape) for a, b, shape in cuts]
     out.append(flat[..., -1])
     return out
@@ -388,6 +394,7 @@ def _projection(tree: JunctionTree, dims: tuple[int, ...], kept: tuple[int, ...]
 
 
 _PROJECTIONS: dict[tuple, np.ndarray] = {}  # 0/1 matrices by table shape, shared by all trees
+SMALL_BATCH = 32  # fewer rows than this: products formed, per-onto matrices (see _project)
 PAIRING_ROWS = 32  # batches smaller than this multiply in order of size, unplanned
 PROJECTED_BYTES = 32 * 2**20  # the joined matrices kept (cleared beyond this)
 _PROJECTED: dict[tuple, tuple] = {}  # joined projections + where each part lies, by layout
