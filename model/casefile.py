@@ -65,17 +65,25 @@ PRIVATE_PREFIX = "_"  # a column named "_anything" is the user's own: kept, neve
 def file_format(path: str | Path, fmt: str | None = None) -> str:
     """The table format of ``path``: ``fmt`` if given, else from the suffix (.csv, .jsonl or
     .ndjson, .parquet); a :class:`UsageError` naming the choices otherwise."""
+    return format_of(path, fmt, SUFFIXES, "format")
+
+
+def format_of(path: str | Path, fmt: str | None, suffixes: dict[str, str], what: str) -> str:
+    """``fmt`` if it is one of the formats ``suffixes`` names, else the format of the suffix
+    of ``path``; a :class:`UsageError` naming the choices otherwise (``what``: which format,
+    as the message should call it)."""
+    formats = list(dict.fromkeys(suffixes.values()))
     if fmt is not None:
-        if fmt not in FORMATS:
-            raise UsageError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+        if fmt not in formats:
+            raise UsageError(f"{what} must be one of {', '.join(formats)}, got {fmt!r}")
         return fmt
     suffix = Path(path).suffix.lower()
-    if suffix not in SUFFIXES:
+    if suffix not in suffixes:
         raise UsageError(
-            f"{path}: cannot tell the format from the suffix {suffix or '(none)'!r}; use "
-            f"{', '.join(SUFFIXES)} or give the format ({', '.join(FORMATS)})"
+            f"{path}: cannot tell the {what} from the suffix {suffix or '(none)'!r}; use "
+            f"{', '.join(suffixes)} or give the format ({', '.join(formats)})"
         )
-    return SUFFIXES[suffix]
+    return suffixes[suffix]
 
 
 def where(path: str | Path, fmt: str, number: int) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from model.errors import UsageError
+from model.casefile import format_of
 from model.report import report_json
 from model.report_html import report_html
 from model.report_pdf import report_pdf
@@ -17,22 +17,12 @@ MIME = {"html": "text/html", "pdf": "application/pdf", "json": "application/json
 
 def check_format(fmt: str) -> str:
     """``fmt`` if it is a report format; a :class:`UsageError` naming the choices otherwise."""
-    if fmt not in FORMATS:
-        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    return fmt
+    return format_of("", fmt, SUFFIXES, "report format")
 
 
 def output_format(path: str | Path, fmt: str | None = None) -> str:
     """``fmt`` if given, else the format the suffix of ``path`` names."""
-    if fmt is not None:
-        return check_format(fmt)
-    suffix = Path(path).suffix.lower()
-    if suffix not in SUFFIXES:
-        raise UsageError(
-            f"{path}: cannot tell the report format from the suffix {suffix or '(none)'!r}; "
-            f"use {', '.join(SUFFIXES)} or --format {'|'.join(FORMATS)}"
-        )
-    return SUFFIXES[suffix]
+    return format_of(path, fmt, SUFFIXES, "report format")
 
 
 def render(report: Mapping, fmt: str) -> bytes:
