@@ -101,15 +101,28 @@ def default_jobs() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
 
-def _unique_rows(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct rows of a boolean matrix and each row's index among them: rows packed into
-    bytes and compared as one value each (``np.unique(axis=0)`` is far slower)."""
-    packed = np.ascontiguousarray(np.packbits(mask, axis=1))
-    keys = packed.view(np.dtype((np.void, max(packed.shape[1], 1)))).ravel()
-    if packed.shape[1] == 0:
-        keys = np.zeros(len(mask), dtype=np.int8)
+def _unique_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of a boolean or integer matrix and each row's index among them: rows
+    viewed as bytes (booleans packed into bits) and compared as one value each
+    (``np.unique(axis=0)`` is far slower)."""
+    rows = np.packbits(matrix, axis=1) if matrix.dtype == bool else matrix
+    rows = np.ascontiguousarray(rows)
+    width = rows.itemsize * rows.shape[1]
+    if width == 0:
+        keys = np.zeros(len(matrix), dtype=np.int8)
+    else:
+        keys = rows.view(np.dtype((np.void, width))).ravel()
     unique, inverse = np.unique(keys, return_inverse=True)
     return unique, inverse.ravel()
+
+
+def _common(matrix: np.ndarray, rows: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """``rows`` grouped by their row of ``matrix``: one part per distinct row held by at
+    least ``GROUP_MIN`` of them, and the rows left over."""
+    patterns, inverse = _unique_rows(matrix)
+    counts = np.bincount(inverse, minlength=len(patterns))
+    parts = [rows[inverse == k] for k in np.flatnonzero(counts >= GROUP_MIN)]
+    return parts, rows[counts[inverse] < GROUP_MIN]
 
 
 def _cause_ancestors(engine: Engine, variable: str) -> set[str]:
@@ -134,10 +147,7 @@ def _groups(
     of them: an answer shared by a whole batch is sliced out of the tables, not multiplied
     in row by row, and a heavy answer's factor spans the largest clique."""
     answered = chunk >= 0
-    patterns, inverse = _unique_rows(answered)
-    counts = np.bincount(inverse, minlength=len(patterns))
-    groups = [np.flatnonzero(inverse == k) for k in np.flatnonzero(counts >= GROUP_MIN)]
-    rest = np.flatnonzero(counts[inverse] < GROUP_MIN)
+    groups, rest = _common(answered, np.arange(len(chunk)))
     if len(rest):
         kinds, which = _unique_rows(answered[rest][:, heavy])
         groups += [rest[which == k] for k in range(len(kinds))]
@@ -150,13 +160,8 @@ def _groups(
 def _by_heavy_answers(chunk: np.ndarray, rows: np.ndarray, heavy: np.ndarray) -> list:
     """``rows`` split by their answers to the heavy columns: one part per answer combination
     held by at least ``GROUP_MIN`` rows, plus one part for the others."""
-    values = np.ascontiguousarray(chunk[rows][:, heavy])
-    keys = values.view(np.dtype((np.void, values.itemsize * values.shape[1]))).ravel()
-    _, inverse = np.unique(keys, return_inverse=True)
-    counts = np.bincount(inverse.ravel())
-    common = counts[inverse.ravel()] >= GROUP_MIN
-    parts = [rows[inverse.ravel() == k] for k in np.flatnonzero(counts >= GROUP_MIN)]
-    return parts + ([rows[~common]] if (~common).any() else [])
+    parts, rest = _common(chunk[rows][:, heavy], rows)
+    return parts + ([rest] if len(rest) else [])
 
 
 def score_cases(
