@@ -41,7 +41,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel
 from scipy.special import betaincinv
 
 from model.cpt import expand
@@ -49,6 +48,7 @@ from model.diagnosis import CrampModel
 from model.engine import Engine
 from model.errors import EvidenceError, ImpossibleEvidenceError, UsageError
 from model.evidence import check_evidence
+from model.learning import learnable
 from model.priors import Priors
 from model.schema import DeterministicCPD, Node, Param, Row
 
@@ -113,65 +113,60 @@ def _live(row: Row) -> list[str]:
 
 
 def parameters(priors: Priors) -> list[Parameter]:
-    """Every free number of the priors, in the order the priors declare them.
-
-    Walks each node's ``cpd`` the way :func:`model.priors.claim_references` walks claims,
-    keeping the :class:`Param` and :class:`Row` objects themselves (the ``value`` hook of
-    :func:`model.cpt.expand` is called with them).
+    """Every free number of the priors, in the order the priors declare them: the numbers
+    of :func:`model.learning.learnable` (the :class:`Param` and :class:`Row` objects
+    themselves, which the ``value`` hook of :func:`model.cpt.expand` is called with), a row
+    split into its free entries; numbers fixed at 0 or 1, or held with infinite confidence,
+    are left out.
     """
     out: list[Parameter] = []
-
-    def visit(node_id: str, node: Node, path: tuple, value: object, given: tuple) -> None:
-        if isinstance(value, Param):
-            if 0.0 < value.p < 1.0 and np.isfinite(value.confidence):
+    for (node_id, *rest), item in learnable(priors).items():
+        node, path = priors.nodes[node_id], ("cpd", *rest)
+        if isinstance(item, Param):
+            if 0.0 < item.p < 1.0 and np.isfinite(item.confidence):
+                given = _given(node, rest)
                 out.append(
                     Parameter(
                         node_id,
                         path,
-                        value.p,
-                        value.confidence,
-                        tuple(value.claims),
-                        value.elicited,
+                        item.p,
+                        item.confidence,
+                        tuple(item.claims),
+                        item.elicited,
                         given,
-                        source=value,
+                        source=item,
                     )
                 )
-        elif isinstance(value, Row):
-            live = _live(value)
-            if len(live) < 2 or not np.isfinite(value.confidence):
-                return
-            ordered = [s for s in node.states if s in live]
-            for state in ordered[:1] if len(live) == 2 else ordered:
-                out.append(
-                    Parameter(
-                        node_id,
-                        path,
-                        value.probs[state],
-                        value.confidence,
-                        tuple(value.claims),
-                        value.elicited,
-                        tuple(value.when.items()),
-                        state=state,
-                        source=value,
-                    )
+            continue
+        live = _live(item)
+        if len(live) < 2 or not np.isfinite(item.confidence):
+            continue
+        ordered = [s for s in node.states if s in live]
+        for state in ordered[:1] if len(live) == 2 else ordered:
+            out.append(
+                Parameter(
+                    node_id,
+                    path,
+                    item.probs[state],
+                    item.confidence,
+                    tuple(item.claims),
+                    item.elicited,
+                    tuple(item.when.items()),
+                    state=state,
+                    source=item,
                 )
-        elif isinstance(value, BaseModel):
-            for name in type(value).model_fields:
-                visit(node_id, node, (*path, name), getattr(value, name), given)
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                # cpd.links.<parent>.<parent state>: the parent state a link concerns
-                at_link = len(path) == 3 and path[:2] == ("cpd", "links")
-                visit(node_id, node, (*path, key), item, ((path[2], key),) if at_link else given)
-        elif isinstance(value, list):
-            for i, item in enumerate(value):
-                inter = path == ("cpd", "interactions")
-                visit(node_id, node, (*path, i), item, tuple(item.when.items()) if inter else given)
-
-    for node_id, node in priors.nodes.items():
-        if not isinstance(node.cpd, DeterministicCPD):
-            visit(node_id, node, ("cpd",), node.cpd, ())
+            )
     return out
+
+
+def _given(node: Node, rest: list) -> tuple[tuple[str, str], ...]:
+    """The parent states a noisy-OR number concerns: a link's parent state, an
+    interaction's states; none for a leak or an uninformative constant."""
+    if rest[0] == "links":
+        return ((rest[1], rest[2]),)
+    if rest[0] == "interactions":
+        return tuple(node.cpd.interactions[rest[1]].when.items())
+    return ()
 
 
 def interval(value: float, confidence: float, level: float = LEVEL) -> tuple[float, float]:
