@@ -147,7 +147,9 @@ def align(table: np.ndarray, scope: tuple[str, ...], onto: tuple[str, ...]) -> n
     return table.transpose(order)[index]
 
 
-def _product(tree: JunctionTree, i: int, operands: list[tuple[tuple[str, ...], np.ndarray]]):
+def clique_product(
+    tree: JunctionTree, i: int, operands: list[tuple[tuple[str, ...], np.ndarray]]
+) -> np.ndarray:
     """The product of labelled arrays laid out on clique ``i``'s axes, by broadcasting."""
     batched, shared = _factors(tree, i, operands)
     if shared is None or batched is None:
@@ -233,7 +235,7 @@ def clique_potentials(
         operands += [
             ((v,), np.ones(sizes.get(v, tree.card[v]))) for v in clique if v not in covered
         ]
-        potentials.append(np.ascontiguousarray(_product(tree, i, operands)))
+        potentials.append(np.ascontiguousarray(clique_product(tree, i, operands)))
     return potentials
 
 
@@ -348,7 +350,7 @@ def _project(
         table = shared if batched is None else batched * shared
         flat = table.reshape(batch + (-1,))
         out = [
-            (flat @ _projection(tree, dims, k)).reshape(batch + tuple(dims[x] for x in k))
+            (flat @ projection(tree, dims, k)).reshape(batch + tuple(dims[x] for x in k))
             for k in kept
         ]
         out.append(flat.sum(axis=-1))
@@ -356,7 +358,7 @@ def _project(
     key = (dims, kept)
     found = _PROJECTED.get(key)
     if found is None:
-        parts = [_projection(tree, dims, k) for k in kept] + [np.ones((math.prod(dims), 1))]
+        parts = [projection(tree, dims, k) for k in kept] + [np.ones((math.prod(dims), 1))]
         bounds = np.cumsum([0] + [p.shape[1] for p in parts])
         cuts = [
             (int(a), int(b), tuple(dims[x] for x in k))
@@ -379,7 +381,9 @@ def _project(
     return out
 
 
-def _projection(tree: JunctionTree, dims: tuple[int, ...], kept: tuple[int, ...]) -> np.ndarray:
+def projection(tree: JunctionTree, dims: tuple[int, ...], kept: tuple[int, ...]) -> np.ndarray:
+    """The 0/1 matrix that sums a flattened table of shape ``dims`` onto its axes ``kept``
+    (cached by shape and shared by every tree: callers must not write to it)."""
     key = (dims, kept)
     matrix = _PROJECTIONS.get(key)
     if matrix is None:

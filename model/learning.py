@@ -49,7 +49,14 @@ import numpy as np
 from scipy.special import xlogy
 
 from model.cpt import expand
-from model.junction import JunctionTree, align, clique_potentials, compile_tree
+from model.junction import (
+    JunctionTree,
+    align,
+    clique_potentials,
+    clique_product,
+    compile_tree,
+    projection,
+)
 from model.priors import Priors
 from model.schema import DeterministicCPD, NoisyOrCPD, Param, Row, TableCPD
 
@@ -136,7 +143,6 @@ class FamilyCounts:
         self.children: dict[int, list[int]] = {i: [] for i in range(len(self.tree.cliques))}
         for child, parent in self.tree.collect:
             self.children[parent].append(child)
-        self._projections: dict[tuple, np.ndarray] = {}
 
     def count(
         self,
@@ -179,38 +185,17 @@ class FamilyCounts:
         summed = table.sum(axis=tuple(a for a, v in enumerate(scope) if v not in family))
         return summed.transpose([kept.index(v) for v in family])
 
-    def _product(self, i: int, operands: list[tuple[tuple[str, ...], np.ndarray]]) -> np.ndarray:
-        """The product on clique ``i``'s axes: the small batched operands first, the shared
-        clique table last, so only one full-size product is formed."""
-        clique = self.tree.cliques[i]
-        shared, batched = None, None
-        for scope, array in sorted(operands, key=lambda op: op[1].size):
-            aligned = align(array, scope, clique)
-            if array.ndim == len(scope):
-                shared = aligned if shared is None else shared * aligned
-            else:
-                batched = aligned if batched is None else batched * aligned
-        if shared is None or batched is None:
-            return shared if batched is None else batched
-        return batched * shared
-
     def _sum_onto(self, i: int, table: np.ndarray, onto: tuple[str, ...]) -> np.ndarray:
-        """Sum a clique table onto some of its variables (in clique order): one matmul with a
-        0/1 matrix, much faster than numpy's sum over many small axes."""
+        """Sum a clique table onto some of its variables (in clique order): one matmul with
+        the junction tree's cached 0/1 matrix, much faster than numpy's sum over many small
+        axes."""
         clique = self.tree.cliques[i]
         if onto == clique:
             return table
         batch = table.shape[: table.ndim - len(clique)]
         dims = tuple(self.card[v] for v in clique)
         kept = tuple(a for a, v in enumerate(clique) if v in onto)
-        key = (dims, kept)
-        if key not in self._projections:
-            grid = np.indices(dims).reshape(len(dims), -1)
-            target = np.ravel_multi_index(grid[list(kept)], [dims[a] for a in kept]) if kept else 0
-            matrix = np.zeros((grid.shape[1], math.prod([dims[a] for a in kept])))
-            matrix[np.arange(grid.shape[1]), target] = 1.0
-            self._projections[key] = matrix
-        flat = np.ascontiguousarray(table).reshape(*batch, -1) @ self._projections[key]
+        flat = np.ascontiguousarray(table).reshape(*batch, -1) @ projection(self.tree, dims, kept)
         return flat.reshape(*batch, *(dims[a] for a in kept))
 
     def _propagate(self, potentials, likelihoods, rows: int) -> tuple[list[np.ndarray], np.ndarray]:
@@ -225,15 +210,16 @@ class FamilyCounts:
         log_z = np.zeros(rows)
         with np.errstate(divide="ignore", invalid="ignore"):
             for child, parent in tree.collect:
-                product[child] = self._product(
-                    child, local[child] + [up[k] for k in self.children[child]]
+                product[child] = clique_product(
+                    self.tree, child, local[child] + [up[k] for k in self.children[child]]
                 )
                 sep = tree.separator(child, parent)
                 message, total = _normalise(self._sum_onto(child, product[child], sep), len(sep))
                 up[child] = (sep, message)
                 log_z = log_z + np.log(total)
             root = tree.root
-            product[root] = self._product(root, local[root] + [up[k] for k in self.children[root]])
+            incoming = [up[k] for k in self.children[root]]
+            product[root] = clique_product(self.tree, root, local[root] + incoming)
             beliefs = {}
             beliefs[root], total = _normalise(product[root], len(tree.cliques[root]))
             log_z = log_z + np.log(total)
