@@ -175,13 +175,6 @@ class Evaluation:
         }
 
 
-def abnormal_states(priors: Priors, causes: Sequence[str]) -> list[tuple[str, str]]:
-    """(cause, state) for every state of ``causes`` other than its normal state."""
-    return [
-        (c, s) for c in causes for s in priors.nodes[c].states if s != priors.nodes[c].normal_state
-    ]
-
-
 def evaluate_posteriors(
     priors: Priors,
     posterior: Mapping[str, np.ndarray],
@@ -195,7 +188,7 @@ def evaluate_posteriors(
     """Metrics of posteriors ``(cases, n_states)`` per cause against truth codes (``-1``:
     unknown), with the prior marginal ``(n_states,)`` per cause as the no-answer baseline."""
     causes = list(posterior)
-    states = abnormal_states(priors, causes)
+    states = priors.abnormal_states(causes)
     index = {c: priors.nodes[c].states for c in causes}
     n = len(next(iter(posterior.values()))) if causes else 0
     rows, reliability, pooled_y, pooled_p, pooled_prior = [], {}, [], [], []

@@ -53,12 +53,7 @@ class CrampModel:
 
     def abnormal_states(self) -> list[tuple[str, str]]:
         """Every (cause, state) other than the cause's normal state, in priors order."""
-        return [
-            (c, s)
-            for c in self.causes
-            for s in self.priors.nodes[c].states
-            if s != self.priors.nodes[c].normal_state
-        ]
+        return self.priors.abnormal_states()
 
     @cached_property
     def prior(self) -> Posteriors:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,16 @@ class Priors:
     def ids(self, kind: str | None = None) -> list[str]:
         """Node ids (of one kind, if given) in the order the priors declare them."""
         return [k for k, n in self.nodes.items() if kind is None or n.kind == kind]
+
+    def abnormal_states(self, causes: Iterable[str] | None = None) -> list[tuple[str, str]]:
+        """Every (cause, state) other than the cause's normal state, for ``causes`` (all
+        causes by default), in priors order."""
+        return [
+            (c, s)
+            for c in (self.ids("cause") if causes is None else causes)
+            for s in self.nodes[c].states
+            if s != self.nodes[c].normal_state
+        ]
 
     def questions(self) -> dict[str, list[str]]:
         """Answerable nodes (context and findings) by their ``group``, in priors order."""
