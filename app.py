@@ -1,8 +1,12 @@
 """crampnet what-if explorer: answers in, ranked causes with uncertainty, why, what to ask next.
 
-A thin page over ``model`` (``model.explorer`` computes every number shown here; this file
-only lays them out). Answers live in the URL so a scenario can be bookmarked and shared.
-Run with ``make run`` (binds to 127.0.0.1).
+A thin page over ``model`` (``model.explorer`` computes every number shown here and
+``model.wording`` every sentence; this file only lays them out). Answers live in the URL so a
+scenario can be bookmarked and shared. Run with ``make run`` (binds to 127.0.0.1).
+
+What a person waits for is kept small: only the open tab is computed and sent (tabs rerun on
+change), no chart is animated or laid out in the browser by graphviz, and nothing from the
+URL is rendered as markdown (``st.text`` only).
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ import pandas as pd
 import streamlit as st
 
 from model import CrampnetError, default_model, diagnose
-from model.charts import causes_chart, signed_bars
+from model.charts import causes_chart, neighbourhood_chart, side_by_side, signed_bars
 from model.explorer import (
+    PAGE_DRAWS,
     case_json,
     cause_rows,
     compare,
+    neighbourhood,
     network_dot,
     node_claims,
     node_table,
@@ -30,9 +36,25 @@ from model.explorer import (
 from model.report import build_report
 from model.report_render import MIME, render
 from model.scenario import B_PREFIX, Scenario, from_query, to_query
+from model.wording import (
+    GLOSSARY,
+    answer_label,
+    arrow,
+    cause_label,
+    cause_table,
+    escape_markdown,
+    intervention_label,
+    markdown_table,
+    next_step,
+    signed,
+    state_word,
+    summarise,
+)
 
 NOT_ANSWERED = "not answered"
 PROBABLY = "probably "
+TOP = "top"  # the Why tab's "follow the current top cause" choice
+TABS = ["Causes", "Interview", "Why", "Ask next", "What-if", "Network", "Download"]
 
 st.set_page_config(page_title="crampnet: cramp causes explorer", layout="wide")
 
@@ -45,7 +67,8 @@ def get_model():
 @st.cache_resource(max_entries=64)
 def cached_view(_model, answers: tuple, probably: tuple, do: tuple, cost_weight: float):
     """One view per scenario, shared read-only: reruns that change no answer reuse it."""
-    return view(_model, Scenario(dict(answers), dict(probably), dict(do)), cost_weight=cost_weight)
+    scenario = Scenario(dict(answers), dict(probably), dict(do))
+    return view(_model, scenario, cost_weight=cost_weight, draws=PAGE_DRAWS)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -56,6 +79,11 @@ def report_file(case: str, fmt: str, day: str) -> bytes:
         get_model(), answers["evidence"], answers.get("soft_evidence"), answers.get("do"), date=day
     )
     return render(report, fmt)
+
+
+def md(text: str) -> str:
+    """Text from the priors, escaped for a markdown element: shown as written."""
+    return escape_markdown(text)
 
 
 def options(node) -> list[str]:
@@ -78,16 +106,14 @@ def shown_choice(scenario: Scenario, node_id: str) -> str:
     return NOT_ANSWERED
 
 
-def answer_text(value: object) -> str:
-    """A sure answer as its state; a soft one as 'probably <most likely state>'."""
-    if isinstance(value, str):
-        return value
-    return PROBABLY + max(value, key=value.get)
-
-
 def answer(node_id: str, state: str) -> None:
-    """Callback of an 'ask next' button: answer the question in scenario A."""
+    """Callback of an answer button (Ask next, Interview): answer in scenario A."""
     st.session_state[f"q_{node_id}"] = state
+
+
+def skip(node_id: str) -> None:
+    """Callback of the interview's "skip": leave the question unanswered, ask the next."""
+    st.session_state["skipped"] = [*st.session_state.get("skipped", []), node_id]
 
 
 def reset_b() -> None:
@@ -102,46 +128,95 @@ def reset() -> None:
     for key in list(st.session_state):
         if key.startswith(("q_", "b_", "do_")):
             del st.session_state[key]
+    st.session_state["skipped"] = []
     st.query_params.clear()
+
+
+def restrict(scenario: Scenario, allowed: set[str], prefix: str) -> tuple[Scenario, list[str]]:
+    """``scenario`` without what this page cannot show, and a message for each dropped part."""
+    kept, problems = Scenario(), []
+    for how, answers in (("sure", scenario.evidence), ("probably", scenario.probably)):
+        for node_id, state in answers.items():
+            if node_id in allowed and (prefix or node_id in questions_a):
+                kept = kept.with_answer(node_id, state, how=how)
+            else:
+                problems.append(
+                    f"ignored {prefix}{node_id}: '{priors.nodes[node_id].label}' is not a "
+                    "question this page asks"
+                    + (" in scenario B" if prefix else " (causes can be set in What-if)")
+                )
+    for node_id, state in scenario.do.items():
+        if prefix and node_id in allowed:
+            kept = kept.with_answer(node_id, state, how="do")
+        else:
+            problems.append(
+                f"ignored {prefix}do.{node_id}: interventions belong to scenario B (What-if tab)"
+                if not prefix
+                else f"ignored b.do.{node_id}: not something scenario B can set"
+            )
+    return kept, problems
 
 
 started = time.perf_counter()
 model = get_model()
 priors = model.priors
+questions_a = [n for ids in priors.questions().values() for n in ids]
+settable_b = questions_a + model.causes
 
 # --- scenario A from the URL and the sidebar ----------------------------------------------
-url_a, url_problems = from_query(priors, st.query_params.to_dict())
-url_b, problems_b = from_query(priors, st.query_params.to_dict(), B_PREFIX)
+params = st.query_params.to_dict()
+url_a, url_problems = from_query(priors, params)
+url_b, problems_b = from_query(priors, params, B_PREFIX)
+url_a, dropped_a = restrict(url_a, set(questions_a), "")
+url_b, dropped_b = restrict(url_b, set(settable_b), B_PREFIX)
 for node_id in priors.nodes:
     st.session_state.setdefault(f"q_{node_id}", shown_choice(url_a, node_id))
 
 scenario_a = Scenario()
 with st.sidebar:
     st.header("Your answers")
-    st.caption("Leave a question 'not answered' if you do not know; 'probably' is a softer answer.")
+    answered_now = sum(st.session_state[f"q_{n}"] != NOT_ANSWERED for n in questions_a)
+    st.markdown(f"**{answered_now} of {len(questions_a)} answered.**")
+    st.caption(
+        "Leave a question 'not answered' if you do not know; 'probably' is a softer answer. "
+        "The Interview tab asks the most useful question for you."
+    )
     st.button("Reset all answers", on_click=reset, width="stretch")
     for title, node_ids in priors.questions().items():
-        with st.expander(title, expanded=title.startswith("Where")):
+        done = sum(st.session_state[f"q_{n}"] != NOT_ANSWERED for n in node_ids)
+        with st.expander(
+            f"{title} ({done} of {len(node_ids)} answered)",
+            expanded=title.startswith("Where"),
+            key=f"group_{node_ids[0]}",
+        ):
             for node_id in node_ids:
                 node = priors.nodes[node_id]
-                help_text = node.question + (f"\n\n{node.help}" if node.help else "")
-                choice = st.selectbox(node.label, options(node), key=f"q_{node_id}", help=help_text)
+                help_text = md(node.question + (f"\n\n{node.help}" if node.help else ""))
+                choice = st.selectbox(
+                    node.label,
+                    options(node),
+                    key=f"q_{node_id}",
+                    help=help_text,
+                    format_func=state_word,
+                )
                 scenario_a = read_choice(scenario_a, node_id, choice)
 
-# --- the notice and red flags come before any number ---------------------------------------
+# --- the notice, problems with the link and red flags come before any number --------------
 st.title("crampnet: what might be behind your cramps?")
-st.warning(priors.meta.notice, icon=":material/warning:")
-for problem in url_problems + problems_b:
-    st.info(f"From the link: {problem}")
-asked = {n for ids in priors.questions().values() for n in ids}
-for node_id, state in {**url_a.evidence, **url_a.probably}.items():
-    if node_id not in asked:
-        st.info(f"From the link: ignored {node_id}={state}: not a question of this page")
-for node_id, state in url_a.do.items():
-    st.info(
-        f"From the link: ignored do.{node_id}={state}: interventions belong to scenario B "
-        "(What-if tab)"
-    )
+st.caption(
+    "Answer in the sidebar (on a narrow screen, open it with the arrow button at the top "
+    "left) or let the Interview tab ask you one question at a time."
+)
+st.warning(md(priors.meta.notice), icon=":material/warning:")
+# kept for the session: the link is rewritten after the first run, its problems stay shown
+link_problems = st.session_state.setdefault(
+    "link_problems", url_problems + problems_b + dropped_a + dropped_b
+)
+if link_problems:
+    with st.container(border=True):
+        st.markdown("**Some parts of the link were ignored** (the rest of it was used):")
+        for problem in link_problems:
+            st.text(problem)  # plain text: nothing from a URL is rendered as markdown
 
 cost_weight = st.session_state.get("cost_weight", 0.0)
 try:
@@ -153,232 +228,371 @@ try:
         cost_weight,
     )
 except CrampnetError as exc:
-    st.error(f"These answers cannot be scored together: {exc}")
+    st.error(f"These answers cannot be scored together: {md(str(exc))}")
     st.caption("Change one of the answers named above; the other answers are kept.")
     st.stop()
 
-st.subheader("Red flags")
-if shown.diagnosis.red_flags:
-    for flag in shown.diagnosis.red_flags:
-        st.error(f"**{flag['id']}**: {flag['message']}", icon=":material/flag:")
+flags = shown.diagnosis.red_flags
+st.subheader("Red flags" + (f" ({len(flags)})" if flags else ""))
+if flags:
+    for flag in flags:
+        st.error(f"**{md(flag['title'])}.** {md(flag['message'])}", icon=":material/flag:")
 else:
     st.success("No red flag raised by these answers. That is not a clean bill of health.")
 
 st.query_params.from_dict({**to_query(scenario_a), **to_query(url_b, B_PREFIX)})
 
-causes_tab, why_tab, next_tab, whatif_tab, network_tab, download_tab = st.tabs(
-    ["Causes", "Why", "Ask next", "What-if", "Network", "Download"]
+ranked = shown.diagnosis.ranked()
+top = ranked[0]
+top_why = why(model, shown, top["cause"], top["state"])
+summary = summarise(
+    priors,
+    ranked,
+    shown.intervals,
+    top_why["contributions"],
+    shown.questions,
+    len(scenario_a.answered()),
 )
+st.subheader("In short")
+st.markdown(md(summary.text))
+with st.expander("What the words mean"):
+    for term, meaning in GLOSSARY:
+        st.markdown(f"**{md(term)}**: {md(meaning)}")
+
+tabs = dict(zip(TABS, st.tabs(TABS, key="view", on_change="rerun"), strict=True))
 
 # --- ranked causes -------------------------------------------------------------------------
-with causes_tab:
-    table = cause_rows(model, shown)
-    st.caption(
-        "Bars: posterior probability of each cause state; whiskers: 90% interval from the "
-        "uncertainty of the elicited numbers; black tick: the prior, before any answer."
-    )
-    st.vega_lite_chart(causes_chart(table), width="stretch")
-    for row in table.head(3).itertuples():
-        st.metric(
-            row.cause,
-            f"{row.posterior:.3f}",
-            f"{row.change:+.3f} from prior",
-            delta_color="off",
-            help=f"90% interval {row.low:.3f} to {row.high:.3f}; prior {row.prior:.3f}",
+with tabs["Causes"]:
+    if tabs["Causes"].open:
+        table = cause_rows(model, shown)
+        st.caption(
+            "Bars: how probable each cause is with your answers (the number beside it); black "
+            "line: the 90% interval from the uncertainty of the model's own numbers; thick "
+            "black tick: the probability before any answer."
         )
-    st.dataframe(
-        table[["cause", "posterior", "low", "high", "prior", "change"]],
-        hide_index=True,
-        width="stretch",
-        column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns[2:]},
-    )
+        st.vega_lite_chart(causes_chart(table), width="stretch")
+        for row, col in zip(table.head(3).itertuples(), st.columns(3), strict=False):
+            col.metric(
+                row.cause,
+                f"{row.posterior:.3f}",
+                f"{signed(row.change)} from {row.prior:.3f} before any answer",
+                delta_color="off",
+                delta_arrow=arrow(row.change),
+                help=f"90% interval {row.low:.3f} to {row.high:.3f}",
+            )
+        st.markdown(markdown_table(cause_table(table)))
+
+
+# --- interview ----------------------------------------------------------------------------
+with tabs["Interview"]:
+    if tabs["Interview"].open:
+        step = next_step(
+            priors,
+            shown.questions,
+            len(scenario_a.answered()),
+            skipped=frozenset(st.session_state.get("skipped", [])),
+        )
+        st.markdown(f"**{step.progress}.**")
+        if step.done:
+            st.success(md(step.reason))
+        else:
+            st.subheader(md(step.question))
+            about = "a trial" + (f" of about {step.cost:g} days" if step.cost else "")
+            st.caption(
+                md(f"{step.label}: {about if step.kind == 'trial' else 'a question'}. ")
+                + md("Asked first because its answer is expected to tell the most.")
+            )
+            with st.container(horizontal=True):
+                for state in step.states:
+                    st.button(
+                        state_word(state),
+                        key=f"iv_{step.variable}_{state}",
+                        on_click=answer,
+                        args=(step.variable, state),
+                        type="primary",
+                        width=180,
+                    )
+                st.button(
+                    "I don't know (skip)",
+                    key=f"iv_skip_{step.variable}",
+                    on_click=skip,
+                    args=(step.variable,),
+                    width=180,
+                )
 
 # --- why -----------------------------------------------------------------------------------
-with why_tab:
-    ids = list(table["id"])
-    chosen = st.selectbox("Explain which cause?", ids, key="why_cause")
-    cause, state = chosen.split("=")
-    reason = why(model, shown, cause, state)
-    st.metric(
-        f"{priors.nodes[cause].label}: {state}",
-        f"{reason['posterior']:.3f}",
-        f"{reason['posterior'] - reason['prior']:+.3f} from prior {reason['prior']:.3f}",
-        delta_color="off",
-    )
-    if reason["contributions"]:
-        moves = pd.DataFrame(
-            [
-                {
-                    "answer": f"{c['variable']} = {answer_text(c['answer'])}",
-                    "change": c["delta"],
-                    "without this answer": c["without"],
-                }
-                for c in reason["contributions"]
-            ]
+with tabs["Why"]:
+    if tabs["Why"].open:
+        choices = [TOP, *(f"{r['cause']}={r['state']}" for r in ranked)]
+        chosen = st.selectbox(
+            "Explain which cause?",
+            choices,
+            key="why_cause",
+            format_func=lambda c: (
+                f"the current top cause ({summary.label})"
+                if c == TOP
+                else cause_label(priors, *c.split("="))
+            ),
         )
-        moves = moves.sort_values("change", key=abs, ascending=False, ignore_index=True)
-        chart = signed_bars(moves, "change", "answer", "change in probability made by the answer")
-        st.vega_lite_chart(chart, width="stretch")
-        st.dataframe(moves, hide_index=True, width="stretch")
-    else:
-        st.info("No answers yet: this is the prior.")
-    st.markdown(
-        "**What the source claims on the links involved** (paraphrased; one page's opinion)"
-    )
-    for claim in reason["claims"]:
-        st.markdown(
-            f"- **{claim['id']}** ({claim['section']}): {claim['text']}  \n"
-            f"  _links: {', '.join(claim['links'])}_"
+        cause, state = (top["cause"], top["state"]) if chosen == TOP else chosen.split("=")
+        reason = top_why if chosen == TOP else why(model, shown, cause, state)
+        change = reason["posterior"] - reason["prior"]
+        st.metric(
+            cause_label(priors, cause, state),
+            f"{reason['posterior']:.3f}",
+            f"{signed(change)} from {reason['prior']:.3f} before any answer",
+            delta_color="off",
+            delta_arrow=arrow(change),
         )
-    if not reason["claims"]:
-        st.caption("No answer is linked to this cause yet.")
+        if reason["contributions"]:
+            moves = pd.DataFrame(
+                [
+                    {
+                        "answer": answer_label(priors, c["variable"], c["answer"]),
+                        "change": c["delta"],
+                        "without this answer": c["without"],
+                    }
+                    for c in reason["contributions"]
+                ]
+            )
+            moves = moves.sort_values("change", key=abs, ascending=False, ignore_index=True)
+            st.caption(
+                "Each bar: how much this answer moves the probability, found by taking that "
+                "one answer back and keeping the others. Answers overlap and reinforce or "
+                "weaken each other, so the bars need not add up to the whole change from "
+                "before any answer."
+            )
+            st.vega_lite_chart(
+                signed_bars(moves, "change", "answer", "change made by the answer"),
+                width="stretch",
+            )
+        else:
+            st.info("No answers yet: this is the probability before any answer.")
+        st.markdown("**What the source claims on the links involved** (paraphrased; one page)")
+        for claim in reason["claims"]:
+            links = ", ".join(
+                f"{priors.nodes[a].label} \u2192 {priors.nodes[b].label}"
+                for a, b in (link.split(" -> ") for link in claim["links"])
+            )
+            st.markdown(
+                f"- **{claim['id']}** ({md(claim['section'])}): {md(claim['text'])}  \n"
+                f"  _links: {md(links)}_"
+            )
+        if not reason["claims"]:
+            st.caption("No answer is linked to this cause yet.")
 
 # --- ask next ------------------------------------------------------------------------------
-with next_tab:
-    st.slider(
-        "Weigh information against effort (bits given up per day a trial takes)",
-        0.0,
-        0.2,
-        key="cost_weight",
-        step=0.01,
-        help="0: rank by information alone. Higher: prefer quick questions to trials of days.",
-    )
-    ranked = pd.DataFrame(
-        shown.questions,
-        columns=[
-            "variable",
-            "label",
-            "info_gain",
-            "max_change",
-            "max_change_detail",
-            "cost",
-            "score",
-        ],
-    )
-    if ranked.empty:
-        st.info("Every question is answered: nothing left to ask.")
-    top = ranked.head(8)
-    for row in top.itertuples():
-        detail = row.max_change_detail or {}
-        cols = st.columns([3, 1, 1, 4])
-        cols[0].markdown(f"**{row.label}**  \n{priors.nodes[row.variable].question}")
-        cols[1].metric("information", f"{row.info_gain:.3f} bits")
-        cols[2].metric("largest change", f"{row.max_change:.3f}")
-        with cols[3]:
-            if detail:
-                st.caption(
-                    f"answer '{detail['answer']}' would move {detail['cause']}={detail['state']} "
-                    f"from {detail['before']:.2f} to {detail['after']:.2f}"
-                    + (f"; takes about {row.cost:g} days" if row.cost else "")
+with tabs["Ask next"]:
+    if tabs["Ask next"].open:
+        st.slider(
+            "Weigh information against effort (bits given up per day a trial takes)",
+            0.0,
+            0.2,
+            key="cost_weight",
+            step=0.01,
+            help="0: rank by information alone. Higher: prefer quick questions to trials.",
+        )
+        if not shown.questions:
+            st.info("Every question is answered: nothing left to ask.")
+        for q in shown.questions[:8]:
+            node = priors.nodes[q["variable"]]
+            detail = q["max_change_detail"]
+            with st.container(border=True):
+                st.markdown(f"**{md(node.label)}**: {md(node.question)}")
+                said = f"Expected information {q['info_gain']:.3f} bits"
+                if node.cost:
+                    said += f"; a trial of about {node.cost:g} days"
+                if detail:
+                    said += (
+                        f". The answer '{state_word(detail['answer'])}' would move "
+                        f"{cause_label(priors, detail['cause'], detail['state'])} from "
+                        f"{detail['before']:.2f} to {detail['after']:.2f}"
+                    )
+                st.caption(md(said + "."))
+                with st.container(horizontal=True):
+                    for s in node.states:
+                        st.button(
+                            state_word(s),
+                            key=f"ask_{q['variable']}_{s}",
+                            on_click=answer,
+                            args=(q["variable"], s),
+                        )
+        if shown.questions:
+            st.table(
+                pd.DataFrame(
+                    {
+                        "question or trial": [
+                            priors.nodes[q["variable"]].label for q in shown.questions
+                        ],
+                        "information (bits)": [q["info_gain"] for q in shown.questions],
+                        "largest change": [q["max_change"] for q in shown.questions],
+                        "effort (days)": [q["cost"] for q in shown.questions],
+                        "score": [q["score"] for q in shown.questions],
+                    }
                 )
-            buttons = st.columns(len(priors.nodes[row.variable].states))
-            for b, s in zip(buttons, priors.nodes[row.variable].states, strict=True):
-                b.button(s, key=f"ask_{row.variable}_{s}", on_click=answer, args=(row.variable, s))
-    st.dataframe(
-        ranked[["label", "info_gain", "max_change", "cost", "score"]],
-        hide_index=True,
-        width="stretch",
-    )
+                .style.format(precision=3)
+                .format("{:g}", subset=["effort (days)"])
+                .hide(axis="index")
+            )
 
 # --- what-if -------------------------------------------------------------------------------
-with whatif_tab:
-    st.markdown(
-        "Scenario **B** is a copy of your answers (A) with the changes you pick below. For a "
-        "habit you could change, choose **if you started** (an intervention): then the model "
-        "does not infer what led to it, as it would if you had only observed it."
-    )
-    st.button("Reset B to a plain copy of A", on_click=reset_b)
-    overrides = Scenario()  # what B changes, kept in the URL with the prefix b.
-    changed = st.multiselect(
-        "Questions to change in B",
-        [n for ids in priors.questions().values() for n in ids] + model.causes,
-        default=[n for n in url_b.answered()],
-        format_func=lambda n: priors.nodes[n].label,
-        key="b_changed",
-    )
-    for node_id in changed:
-        node = priors.nodes[node_id]
-        cols = st.columns([3, 2])
-        start = url_b.do.get(node_id) or shown_choice(url_b, node_id)
-        if start == NOT_ANSWERED:
-            start = shown_choice(scenario_a, node_id)
-        st.session_state.setdefault(f"b_{node_id}", start)
-        st.session_state.setdefault(f"do_{node_id}", node_id in url_b.do)
-        choice = cols[0].selectbox(node.label, options(node), key=f"b_{node_id}")
-        intervene = cols[1].toggle("if you started / set (intervention)", key=f"do_{node_id}")
-        overrides = read_choice(overrides, node_id, choice, how="do" if intervene else "sure")
-    scenario_b = scenario_a
-    for node_id in changed:
-        how = (
-            "do"
-            if node_id in overrides.do
-            else "probably"
-            if node_id in overrides.probably
-            else "sure"
+with tabs["What-if"]:
+    if tabs["What-if"].open:
+        st.markdown(
+            "Scenario **B** is a copy of your answers (A) with the changes you pick below. "
+            "Switch on **make it so** for a habit you could change: the model then treats it "
+            "as your doing (an intervention) and does not infer what usually leads to it."
         )
-        state = {**overrides.evidence, **overrides.probably, **overrides.do}.get(node_id)
-        scenario_b = scenario_b.with_answer(node_id, state, how=how)
-    st.query_params.from_dict({**to_query(scenario_a), **to_query(overrides, B_PREFIX)})
-    try:
-        shown_b = diagnose(
-            scenario_b.evidence, scenario_b.soft_evidence(priors), do=scenario_b.do, model=model
+        st.button("Reset B to a plain copy of A", on_click=reset_b)
+        overrides = Scenario()  # what B changes, kept in the URL with the prefix b.
+        changed = st.multiselect(
+            "What to change in B",
+            settable_b,
+            default=[n for n in url_b.answered()],
+            format_func=lambda n: priors.nodes[n].label,
+            key="b_changed",
         )
-        deltas = compare(model, shown.diagnosis, shown_b)
-        st.vega_lite_chart(signed_bars(deltas, "change", "cause", "B minus A"), width="stretch")
-        st.dataframe(deltas[["cause", "A", "B", "change"]], hide_index=True, width="stretch")
-        for flag in shown_b.red_flags:
-            st.error(
-                f"Scenario B red flag **{flag['id']}**: {flag['message']}", icon=":material/flag:"
+        for node_id in changed:
+            node = priors.nodes[node_id]
+            cols = st.columns([3, 2])
+            start = url_b.do.get(node_id) or shown_choice(url_b, node_id)
+            if start == NOT_ANSWERED:
+                start = shown_choice(scenario_a, node_id)
+            st.session_state.setdefault(f"b_{node_id}", start)
+            st.session_state.setdefault(f"do_{node_id}", node_id in url_b.do)
+            choice = cols[0].selectbox(
+                f"B: {node.label}", options(node), key=f"b_{node_id}", format_func=state_word
             )
-    except CrampnetError as exc:
-        st.error(f"Scenario B cannot be scored: {exc}")
+            intervene = cols[1].toggle(
+                "make it so (intervention)",
+                key=f"do_{node_id}",
+                help="On: as if you changed it yourself. Off: as if you had only noticed it.",
+            )
+            if intervene and choice not in (NOT_ANSWERED,) and not choice.startswith(PROBABLY):
+                cols[1].caption(md(intervention_label(priors, node_id, choice)))
+            overrides = read_choice(overrides, node_id, choice, how="do" if intervene else "sure")
+        scenario_b = scenario_a
+        for node_id in changed:
+            how = (
+                "do"
+                if node_id in overrides.do
+                else "probably"
+                if node_id in overrides.probably
+                else "sure"
+            )
+            state = {**overrides.evidence, **overrides.probably, **overrides.do}.get(node_id)
+            scenario_b = scenario_b.with_answer(node_id, state, how=how)
+        st.query_params.from_dict({**to_query(scenario_a), **to_query(overrides, B_PREFIX)})
+        try:
+            shown_b = diagnose(
+                scenario_b.evidence, scenario_b.soft_evidence(priors), do=scenario_b.do, model=model
+            )
+            deltas = compare(model, shown.diagnosis, shown_b)
+            if scenario_b == scenario_a:
+                st.info("B is the same as A: pick what to change above to compare.")
+            else:
+                moved = deltas[deltas["change"].abs() >= 0.0005]
+                if moved.empty:
+                    st.info("B differs from A, but no cause moves by 0.001 or more.")
+                else:
+                    st.vega_lite_chart(side_by_side(moved), width="stretch")
+                st.table(
+                    deltas[["cause", "A", "B", "change"]]
+                    .rename(columns={"A": "A: your answers", "B": "B: with the changes"})
+                    .style.format(precision=3)
+                    .format(signed, subset=["change"])
+                    .hide(axis="index")
+                )
+            for flag in shown_b.red_flags if scenario_b != scenario_a else []:
+                st.error(
+                    f"Scenario B red flag: **{md(flag['title'])}.** {md(flag['message'])}",
+                    icon=":material/flag:",
+                )
+        except CrampnetError as exc:
+            st.error(f"Scenario B cannot be scored: {md(str(exc))}")
 
-# --- the network ---------------------------------------------------------------------------
-with network_tab:
-    mode = st.radio("Shade causes by", ["posterior", "change"], horizontal=True, key="net_mode")
-    st.caption("Bold border: answered; double purple border: set by intervention; dashed: hidden.")
-    st.graphviz_chart(network_dot(model, shown, mode=mode), width="stretch")
-    node_id = st.selectbox(
-        "Show the table of",
-        list(priors.nodes),
-        format_func=lambda n: priors.nodes[n].label,
-        key="net_node",
-    )
-    st.dataframe(node_table(model, node_id), hide_index=True, width="stretch")
-    for claim in node_claims(model, node_id):
-        st.markdown(f"- **{claim['id']}** ({claim['section']}): {claim['text']}")
+# --- the network, around one cause ---------------------------------------------------------
+with tabs["Network"]:
+    if tabs["Network"].open:
+        centre = st.selectbox(
+            "Show the links of",
+            model.causes,
+            index=model.causes.index(top["cause"]),
+            format_func=lambda n: priors.nodes[n].label,
+            key="net_cause",
+        )
+        st.caption(
+            "Left: what raises it (risk factors). Right: what it makes likelier (findings; "
+            "'hidden' ones are worked out from your answers). Each names a state and its "
+            "probability with your answers; squares are answered, circles not."
+        )
+        nodes, links = neighbourhood(model, shown, centre)
+        st.vega_lite_chart(neighbourhood_chart(nodes, links), width="stretch")
+        node_id = st.selectbox(
+            "Show the table of",
+            list(priors.nodes),
+            index=list(priors.nodes).index(centre),
+            format_func=lambda n: priors.nodes[n].label,
+            key="net_node",
+        )
+        spec = priors.nodes[node_id]
+        st.caption(
+            md(
+                f"How probable each state of '{spec.label}' is for every combination of "
+                "what it depends on (one row each)."
+            )
+        )
+        table = node_table(model, node_id)
+        for parent in spec.parents:
+            table[parent] = table[parent].map(state_word)
+        table = table.rename(
+            columns={
+                **{p: priors.nodes[p].label for p in spec.parents},
+                **{f"P({s})": f"P({state_word(s)})" for s in spec.states},
+            }
+        )
+        st.dataframe(table, hide_index=True, width="stretch", height=320)
+        for claim in node_claims(model, node_id):
+            st.markdown(f"- **{claim['id']}** ({md(claim['section'])}): {md(claim['text'])}")
+        st.download_button(
+            "Download the whole network (Graphviz DOT)",
+            network_dot(model, shown),
+            file_name="crampnet-network.dot",
+            mime="text/vnd.graphviz",
+        )
 
 # --- download ------------------------------------------------------------------------------
-with download_tab:
-    st.download_button(
-        "Download this case and its posterior (JSON)",
-        case_json(model, shown),
-        file_name="crampnet-case.json",
-        mime="application/json",
-    )
-    st.caption("Re-score it with `crampnet diagnose` (the 'case' part is a case file).")
-    case = json.dumps(shown.scenario.to_case(priors), ensure_ascii=False)
-    today = dt.date.today().isoformat()
-    for fmt, label in (("html", "report (HTML)"), ("pdf", "report (PDF)")):
+with tabs["Download"]:
+    if tabs["Download"].open:
         st.download_button(
-            f"Download the {label}",
-            partial(report_file, case, fmt, today),  # built only when clicked, then cached
-            file_name=f"crampnet-report.{fmt}",
-            mime=MIME[fmt],
-            key=f"report_{fmt}",
-            on_click="ignore",
+            "Download this case and its posterior (JSON)",
+            case_json(model, shown),
+            file_name="crampnet-case.json",
+            mime="application/json",
         )
-    st.caption(
-        "The report is what `crampnet report CASE.json -o report.pdf` writes: the notice and "
-        "red flags first, your answers, the ranked causes with 90% intervals, what moved them "
-        "and the source's claims, the next questions, the source's remedy claims (not advice) "
-        "and the case itself."
-    )
+        st.caption("Re-score it with `crampnet diagnose` (the 'case' part is a case file).")
+        case = json.dumps(shown.scenario.to_case(priors), ensure_ascii=False)
+        today = dt.date.today().isoformat()
+        for fmt, label in (("html", "report (HTML)"), ("pdf", "report (PDF)")):
+            st.download_button(
+                f"Download the {label}",
+                partial(report_file, case, fmt, today),  # built only when clicked, then cached
+                file_name=f"crampnet-report.{fmt}",
+                mime=MIME[fmt],
+                key=f"report_{fmt}",
+                on_click="ignore",
+            )
+        st.caption(
+            "The report is what `crampnet report CASE.json -o report.pdf` writes: the notice "
+            "and red flags first, your answers, the ranked causes with 90% intervals, what "
+            "moved them and the source's claims, the next questions, the source's remedy "
+            "claims (not advice) and the case itself."
+        )
 
 with st.expander("Debug: timings and model identity"):
     server_ms = (time.perf_counter() - started) * 1000
     st.metric("server time for this rerun", f"{server_ms:.0f} ms")
     st.caption(
-        f"Model {priors.meta.name} {priors.meta.version}, priors sha256 {priors.sha256}. "
-        "The 150 ms target is measured in `make bench`."
+        f"Model {md(priors.meta.name)} {md(priors.meta.version)}, priors sha256 "
+        f"{priors.sha256}. The targets are measured in `make bench`."
     )

@@ -11,6 +11,9 @@ evidence plus each possible answer in one batch, and this module reports:
   joint configurations of the twelve causes per hypothetical answer.)
 - ``max_change``: the largest change of any abnormal cause state any answer could bring
   (GeNIe reports both), with the answer, the cause state, and the before and after values.
+- ``top_change``: the largest change any answer could bring to the cause state that is the
+  most probable abnormal one now (the explorer's interview stops when no question could move
+  it much).
 - ``score = info_gain - cost_weight * cost``: ``cost`` is the node's effort in days from
   ``priors/`` (a trial takes days, a question costs nothing); ``cost_weight`` is in bits per
   day, 0 by default (pure information).
@@ -95,6 +98,7 @@ def rank_questions(
         batch, _ = engine.query(causes, rows, do)
         after_rows = np.concatenate([batch[c] for c in causes], axis=1)
     h_before = _summed_entropy(before[None, :])[0]
+    top = int(np.argmax(np.where(abnormal, before, -np.inf)))
     results = []
     for q, index, derived, queried, first in plan:
         p = marginals[q][0]
@@ -129,6 +133,7 @@ def rank_questions(
                 "info_gain": max(gain, 0.0),
                 "max_change": float(np.abs(change).max()) if change.size else 0.0,
                 "max_change_detail": detail,
+                "top_change": float(np.abs(change[:, top]).max()) if change.size else 0.0,
                 "score": max(gain, 0.0) - cost_weight * cost,
             }
         )

@@ -79,7 +79,7 @@ def flag_masks(
 
 
 def raised_flags(priors: Priors, evidence: Evidence, posterior: Posteriors) -> list[dict]:
-    """The raised flags in file order, each ``{"id", "message", "claims"}``: one case run
+    """The raised flags in file order, each ``{"id", "title", "message", "claims"}``: one case run
     through :func:`flag_masks` (``posterior`` must hold every :func:`flag_targets` variable)."""
     codes = {
         v: np.array([priors.nodes[v].states.index(s)])
@@ -92,7 +92,7 @@ def raised_flags(priors: Priors, evidence: Evidence, posterior: Posteriors) -> l
     }
     masks = flag_masks(priors, codes, marginals, 1)
     return [
-        {"id": flag_id, "message": flag.message, "claims": list(flag.claims)}
+        {"id": flag_id, "title": flag.title, "message": flag.message, "claims": list(flag.claims)}
         for flag_id, flag in priors.red_flags.items()
         if masks[flag_id][0]
     ]

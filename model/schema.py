@@ -267,6 +267,7 @@ class Condition(_Strict):
 class RedFlag(_Strict):
     """A rule over the answers (and posteriors) that a person must see before any number."""
 
+    title: str = Field(min_length=1, description="a few plain words a person reads first")
     message: str
     claims: list[str] = Field(min_length=1)
     when_any: list[Condition] = Field(min_length=1)
