@@ -20,6 +20,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -262,7 +263,7 @@ def time_answers(browser, url: str, answers, *, width: int = 1400) -> dict:
     try:
         for label, option in answers:
             try:
-                waits.append(timed(page, lambda: choose(page, label, option)))
+                waits.append(timed(page, partial(choose, page, label, option)))
             except Exception as exc:
                 raise RuntimeError(f"answering {label!r} with {option!r}: {exc}") from exc
     finally:

@@ -302,15 +302,15 @@ def markdown_table(table: pd.DataFrame) -> str:
 
 def cause_table(rows: pd.DataFrame) -> pd.DataFrame:
     """The Causes table in words: each cause state's probability with the answers, its 90%
-    interval, before any answer, and the change (signed, zero unsigned)."""
+    interval and before any answer. Narrow enough for a phone: the words of the verbal scale
+    are in the summary and the glossary, the changes in the metrics and the Why tab."""
     return pd.DataFrame(
         {
             "cause": rows["cause"],
-            "with your answers": [f"{p:.3f} ({likelihood_word(p)})" for p in rows["posterior"]],
+            "now": [f"{p:.3f}" for p in rows["posterior"]],
             "90% interval": [
-                f"{a:.3f} to {b:.3f}" for a, b in zip(rows["low"], rows["high"], strict=True)
+                f"{a:.2f}–{b:.2f}" for a, b in zip(rows["low"], rows["high"], strict=True)
             ],
-            "before any answer": [f"{p:.3f}" for p in rows["prior"]],
-            "change": [signed(c) for c in rows["change"]],
+            "before answers": [f"{p:.3f}" for p in rows["prior"]],
         }
     )

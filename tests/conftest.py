@@ -8,7 +8,9 @@ shares no inference code with crampnet (only the tables themselves).
 from __future__ import annotations
 
 import os
+import sys
 import warnings
+from pathlib import Path
 
 import pyagrum as gum
 import pytest
@@ -16,6 +18,8 @@ from hypothesis import settings
 
 from model import CrampModel, load_model
 from model.reference import fill_pyagrum_cpt, to_pyagrum
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `bench` helpers, as in make
 
 __all__ = ["fill_pyagrum_cpt", "to_pyagrum"]  # shared with the tests that import them from here
 

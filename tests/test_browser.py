@@ -1,15 +1,16 @@
-"""The explorer in a real browser: ``streamlit run app.py`` driven by headless Chromium.
+"""The explorer in a real browser: ``streamlit run app.py`` driven by headless Debian chromium.
 
-What it needs: Debian's ``chromium`` at /usr/bin/chromium (``apt-get install -y chromium``;
-``.ci/run`` installs it) and the Python ``playwright`` package (a dev dependency). It does not
-use ``playwright install``: it launches the system Chromium. Without /usr/bin/chromium the
-test fails rather than skips, so CI cannot pass without having looked at the page.
+What it needs: Debian's ``chromium`` at /usr/bin/chromium (``make test`` installs it through
+``make browser`` when it can) and the Python packages ``playwright`` and
+``axe-playwright-python`` (dev dependencies; the latter carries axe-core's own script). It
+does not use ``playwright install``. Without /usr/bin/chromium the tests fail rather than
+skip, so no run can pass without having looked at the page.
 
-The session fixture starts the app on a free local port, polls ``/_stcore/health`` until the
-server answers, and stops it at the end. The test answers two questions in the sidebar, waits
-until the page shows the model's posterior for them (computed in this process), answers the
-top "Ask next" question with its first button, downloads the case JSON and compares its
-posterior with ``diagnose``, and saves a screenshot to ``docs/explorer.png``.
+The story: answers in the sidebar, then through the interview; every view is visited; the
+summary and the Why tab follow the top cause; no label in a chart is cut off or shows an id;
+What-if shows A and B with a legend; axe-core finds no serious or critical violation in any
+view, at 1400 px and at 390 px. Screenshots go to a temporary folder, or to ``docs/`` with
+``UPDATE_SCREENSHOTS=1`` (``make docs``), for the README.
 """
 
 from __future__ import annotations
@@ -17,187 +18,282 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from bench.browser import ROOT, choose, chromium, missing_browser, open_page, streamlit_server
 from model import default_model, diagnose
-from model.explorer import cause_rows, view
+from model.explorer import PAGE_DRAWS, cause_rows, view
 from model.scenario import Scenario
+from model.wording import answer_label, cause_label, state_word
 
-ROOT = Path(__file__).parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCREENSHOT = ROOT / "docs" / "explorer.png"
 TIMEOUT_MS = 30_000
-START_TIMEOUT_S = 60
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+VIEWS = ["Causes", "Interview", "Why", "Ask next", "What-if", "Network", "Download"]
+MODEL = default_model()
+PRIORS = MODEL.priors
+# the internal ids a person must never read: node ids and states with an underscore
+IDS = {n for n in PRIORS.nodes if "_" in n} | {
+    s for spec in PRIORS.nodes.values() for s in spec.states if "_" in s
+}
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory) -> Iterator[str]:
-    """The app served by ``streamlit run`` on 127.0.0.1; yields its base URL."""
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
-    env = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--server.headless",
-        "true",
-    ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"streamlit exited with {process.returncode}:\n{log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                    if answer.status == 200 and answer.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"streamlit not healthy after {START_TIMEOUT_S} s:\n{log_path.read_text()}"
-                )
-            time.sleep(0.25)
+    with streamlit_server(ROOT / "app.py", tmp_path_factory.mktemp("streamlit") / "log") as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="session")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(
-            "Debian chromium is missing: apt-get install -y chromium (.ci/run installs it)",
-            pytrace=False,
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    problem = missing_browser()
+    if problem:
+        pytest.fail(problem, pytrace=False)
+    with chromium() as b:
+        yield b
 
 
-@pytest.fixture
-def page(browser, server):
-    context = browser.new_context(viewport={"width": 1400, "height": 3000}, accept_downloads=True)
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    page.goto(server)
-    yield page
-    context.close()
+@pytest.fixture(scope="session")
+def shots(tmp_path_factory) -> Path:
+    if os.environ.get("UPDATE_SCREENSHOTS"):
+        return ROOT / "docs"
+    return tmp_path_factory.mktemp("screenshots")
 
 
-def choose(page, label: str, option: str) -> None:
-    """Pick ``option`` in the Streamlit selectbox labelled ``label`` (a combobox and listbox)."""
-    page.get_by_role("combobox", name=label, exact=True).click()
-    page.get_by_role("listbox").get_by_role("option", name=option, exact=True).click()
-    expect_value(page.get_by_role("combobox", name=label, exact=True), option)
+def open_app(browser, server, width=1400, query=""):
+    page, _ = open_page(browser, f"{server}/{query}", width=width, height=2400)
+    page.context.set_default_timeout(TIMEOUT_MS)
+    return page
 
 
-def expect_value(locator, value: str) -> None:
+def shown(scenario: Scenario):
+    return view(MODEL, scenario, draws=PAGE_DRAWS)
+
+
+def top_label(scenario: Scenario) -> str:
+    top = shown(scenario).diagnosis.ranked()[0]
+    return cause_label(PRIORS, top["cause"], top["state"])
+
+
+def open_view(page, name: str) -> None:
     from playwright.sync_api import expect
 
-    expect(locator).to_have_value(value)
+    page.get_by_role("tab", name=name, exact=True).click()
+    expect(page.get_by_role("tab", name=name, exact=True)).to_have_attribute(
+        "aria-selected", "true"
+    )
+    expect(page.locator('[data-testid="stApp"]')).to_have_attribute(
+        "data-test-script-state", "notRunning"
+    )
 
 
-def top_posterior(scenario: Scenario) -> str:
-    """The first metric of the Causes tab: the most probable cause state, 3 decimals."""
-    return f"{cause_rows(default_model(), view(default_model(), scenario)).iloc[0].posterior:.3f}"
+def chart_texts(page, index: int = 0) -> list[str]:
+    """Every text drawn in a Vega-Lite chart (multi-line labels joined by spaces)."""
+    chart = page.locator('[data-testid="stVegaLiteChart"]').nth(index)
+    chart.locator("svg text").first.wait_for()
+    return chart.evaluate(
+        """(el) => [...el.querySelectorAll('svg text')].map((t) => {
+             const spans = [...t.querySelectorAll('tspan')];
+             return spans.length ? spans.map((s) => s.textContent).join(' ') : t.textContent;
+           })"""
+    )
 
 
-def test_answers_ask_next_download_and_screenshot(page, tmp_path):
+def assert_labels_whole(texts: list[str], labels: list[str]) -> None:
+    """Each label appears whole (wrapped lines joined), nothing ends in an ellipsis."""
+    assert not [t for t in texts if t.endswith("…")], texts
+    joined = {" ".join(t.split()) for t in texts}
+    missing = [label for label in labels if " ".join(label.split()) not in joined]
+    assert not missing, (missing, sorted(joined))
+
+
+def assert_no_ids(page) -> None:
+    """No internal id (``calcium_trial``, ``not_tried``) in the main area's visible text."""
+    text = page.locator('[data-testid="stMain"]').inner_text()
+    body = text.split("Debug: timings")[0]  # the debug expander names files and hashes
+    seen = sorted(IDS & set(re.findall(r"[a-z_]+", body)))
+    assert not seen, seen
+
+
+def assert_accessible(page, where: str) -> None:
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    bad = [
+        (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert not bad, f"{where}: {bad}"
+
+
+def test_a_whole_story_in_a_real_browser(browser, server, shots, tmp_path):
     from playwright.sync_api import expect
 
     expect.set_options(timeout=TIMEOUT_MS)
-    model = default_model()
-    priors = model.priors
+    page = open_app(browser, server)
+    main = page.locator('[data-testid="stMain"]')
     first_metric = page.locator('[data-testid="stMetricValue"]').first
-    expect(first_metric).to_have_text(top_posterior(Scenario()))
-    expect(page.get_by_text(priors.meta.notice[:40])).to_be_visible()
 
-    # two answers in the sidebar
-    choose(page, priors.nodes["leg_cramp_side"].label, "left")
-    scenario = Scenario(evidence={"leg_cramp_side": "left"})
-    expect(first_metric).to_have_text(top_posterior(scenario))
-    choose(page, priors.nodes["nocturnal_cramps"].label, "yes")
-    scenario = scenario.with_answer("nocturnal_cramps", "yes")
-    expect(first_metric).to_have_text(top_posterior(scenario))
+    # before any answer: the notice, then the summary naming the most probable cause
+    expect(page.get_by_text(PRIORS.meta.notice[:40])).to_be_visible()
+    scenario = Scenario()
+    expect(main).to_contain_text(f"The most common is {top_label(scenario)}")
+
+    # answers in the sidebar
+    for node, state in (("leg_cramp_side", "left"), ("nocturnal_cramps", "yes")):
+        choose(page, PRIORS.nodes[node].label, state_word(state))
+        scenario = scenario.with_answer(node, state)
+        expected = cause_rows(MODEL, shown(scenario)).iloc[0]
+        expect(first_metric).to_have_text(f"{expected.posterior:.3f}")
+        expect(main).to_contain_text(f"Your answers point most to {top_label(scenario)}")
     expect(page).to_have_url(re.compile(r"leg_cramp_side=left"))
-    expect(page).to_have_url(re.compile(r"nocturnal_cramps=yes"))
-
-    # the screenshot: the Causes tab after the answers, chart drawn
-    expect(page.locator('[data-testid="stVegaLiteChart"]').first).to_be_visible()
+    expect(page.get_by_text("2 of 49 answered.")).to_be_visible()
+    rows = cause_rows(MODEL, shown(scenario))
+    assert_labels_whole(chart_texts(page), list(rows["cause"]))
+    assert_no_ids(page)
+    assert_accessible(page, "Causes")
     page.evaluate("document.activeElement && document.activeElement.blur()")
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT))
-    assert 0 < SCREENSHOT.stat().st_size < 1_000_000
+    page.screenshot(path=str(shots / "explorer.png"), full_page=False)
 
-    # the top "Ask next" question, answered with its first button
-    top = view(model, scenario).questions[0]
-    var, state = top["variable"], priors.nodes[top["variable"]].states[0]
-    page.get_by_role("tab", name="Ask next").click()
-    panel = page.get_by_role("tabpanel", name="Ask next")
-    expect(panel.locator("strong").first).to_have_text(top["label"])
-    button = panel.locator('[data-testid="stButton"] button').first
-    expect(button).to_have_text(state)
-    expect(page.locator(f".st-key-ask_{var}_{state} button")).to_have_text(state)
-    button.click()
-    scenario = scenario.with_answer(var, state)
-    page.get_by_role("tab", name="Causes").click()
-    expect(first_metric).to_have_text(top_posterior(scenario))
-    expect(page).to_have_url(re.compile(rf"{var}={state}"))
+    # Why follows the top cause, with every answer's label whole
+    open_view(page, "Why")
+    reason = shown(scenario).diagnosis.ranked()[0]
+    panel = page.get_by_role("tabpanel", name="Why")
+    expect(panel.locator('[data-testid="stMetricLabel"]').first).to_have_text(top_label(scenario))
+    expect(panel).to_contain_text("need not add up")
+    labels = [answer_label(PRIORS, n, s) for n, s in scenario.evidence.items()]
+    assert_labels_whole(chart_texts(page), labels)
+    assert_no_ids(page)
+    assert_accessible(page, "Why")
+    assert reason["cause"] == "calcium"
 
-    # the download is the case and the model's posterior for it
-    page.get_by_role("tab", name="Download").click()
+    # toe cramps when still for long make another cause the top one: Why follows it
+    for node in ("toe_cramps", "cramps_when_immobile"):
+        choose(page, PRIORS.nodes[node].label, "yes")
+        scenario = scenario.with_answer(node, "yes")
+    new_top = top_label(scenario)
+    assert new_top != cause_label(PRIORS, "calcium", "low")
+    expect(panel.locator('[data-testid="stMetricLabel"]').first).to_have_text(new_top)
+
+    # the interview asks the most useful question; its buttons answer it
+    open_view(page, "Interview")
+    interview = page.get_by_role("tabpanel", name="Interview")
+    for _ in range(3):
+        q = shown(scenario).questions[0]
+        node = PRIORS.nodes[q["variable"]]
+        answered = len(scenario.answered())
+        expect(interview).to_contain_text(
+            f"{answered} answered, {len(shown(scenario).questions)} left"
+        )
+        expect(interview.get_by_role("heading")).to_contain_text(node.question)
+        states = [s for s in node.states if s != "not_tried"]
+        interview.get_by_role("button", name=state_word(states[-1]), exact=True).click()
+        scenario = scenario.with_answer(q["variable"], states[-1])
+        expect(page).to_have_url(re.compile(rf"{q['variable']}={states[-1]}"))
+    expected = cause_rows(MODEL, shown(scenario)).iloc[0]
+    expect(main).to_contain_text(f"Your answers point most to {top_label(scenario)}")
+    assert_no_ids(page)
+    assert_accessible(page, "Interview")
+
+    # ask next: full labels, answers in words
+    open_view(page, "Ask next")
+    ask = page.get_by_role("tabpanel", name="Ask next")
+    for q in shown(scenario).questions[:3]:
+        expect(ask).to_contain_text(PRIORS.nodes[q["variable"]].label)
+    assert_no_ids(page)
+    assert_accessible(page, "Ask next")
+
+    # what-if: B changes one answer; A and B side by side with a legend
+    open_view(page, "What-if")
+    whatif = page.get_by_role("tabpanel", name="What-if")
+    expect(whatif).to_contain_text("B is the same as A")
+    pick = page.get_by_role("combobox", name="What to change in B")
+    pick.click()
+    pick.fill(PRIORS.nodes["nocturnal_cramps"].label)  # the long list is virtual: filter it
+    page.get_by_role("option", name=PRIORS.nodes["nocturnal_cramps"].label, exact=True).click()
+    page.keyboard.press("Escape")
+    choose(page, f"B: {PRIORS.nodes['nocturnal_cramps'].label}", "no")
+    texts = chart_texts(page)
+    assert_labels_whole(texts, ["A: your answers", "B: with the changes"])
+    b = diagnose(
+        {**scenario.evidence, "nocturnal_cramps": "no"},
+        model=MODEL,
+    )
+    moved = [
+        cause_label(PRIORS, c, s)
+        for c, s in MODEL.abnormal_states()
+        if abs(b.posterior[c][s] - shown(scenario).diagnosis.posterior[c][s]) >= 0.0005
+    ]
+    assert moved
+    assert_labels_whole(texts, moved)
+    assert_no_ids(page)
+    assert_accessible(page, "What-if")
+
+    # network: the top cause with its links, states named
+    open_view(page, "Network")
+    top = shown(scenario).diagnosis.ranked()[0]
+    texts = chart_texts(page)
+    assert any(t.startswith(cause_label(PRIORS, top["cause"], top["state"])) for t in texts)
+    assert_accessible(page, "Network")
+
+    # download: the case and the model's posterior for it
+    open_view(page, "Download")
+    assert_accessible(page, "Download")
     with page.expect_download() as info:
         page.get_by_role("button", name=re.compile("Download this case")).click()
-    download = info.value
-    assert download.suggested_filename == "crampnet-case.json"
     path = tmp_path / "case.json"
-    download.save_as(path)
+    info.value.save_as(path)
     payload = json.loads(path.read_text(encoding="utf-8"))
     assert payload["case"] == {"evidence": scenario.evidence}
-    expected = diagnose(scenario.evidence, model=model).posterior
-    for cause, dist in expected.items():
+    expected_posterior = diagnose(scenario.evidence, model=MODEL).posterior
+    for cause, dist in expected_posterior.items():
         for s, value in dist.items():
             assert payload["result"]["posterior"][cause][s] == pytest.approx(value, abs=1e-9)
+    page.context.close()
+
+
+def test_a_phone_sized_page_is_usable(browser, server, shots):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    page = open_app(browser, server, width=390, query="?leg_cramp_side=left&nocturnal_cramps=yes")
+    scenario = Scenario({"leg_cramp_side": "left", "nocturnal_cramps": "yes"})
+    main = page.locator('[data-testid="stMain"]')
+    expect(main).to_contain_text(f"Your answers point most to {top_label(scenario)}")
+    expect(main).to_contain_text("Interview tab")
+    rows = cause_rows(MODEL, shown(scenario))
+    assert_labels_whole(chart_texts(page), list(rows["cause"]))
+    # nothing wider than the screen in the main area
+    overflow = main.evaluate("(el) => el.scrollWidth - el.clientWidth")
+    assert overflow <= 1, f"the main area is {overflow} px wider than the screen"
+    assert_accessible(page, "Causes at 390 px")
+    page.screenshot(path=str(shots / "explorer-phone.png"), full_page=False)
+    # the interview answers inline, with buttons a thumb can hit
+    open_view(page, "Interview")
+    button = page.get_by_role("tabpanel", name="Interview").get_by_role("button").first
+    box = button.bounding_box()
+    assert box and box["height"] >= 32 and box["width"] >= 120
+    assert_accessible(page, "Interview at 390 px")
+    page.context.close()
+
+
+def test_a_hostile_link_renders_nothing_from_the_url(browser, server):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    query = (
+        "?%5BClick%20here%5D(http%3A%2F%2Fexample.org)=yes"
+        "&!%5Bt%5D(http%3A%2F%2Fexample.org%2Ft.png)=yes&b.left_leg_cramps=yes"
+        "&leg_cramp_side=left"
+    )
+    page = open_app(browser, server, query=query)
+    main = page.locator('[data-testid="stMain"]')
+    expect(main).to_contain_text("Some parts of the link were ignored")
+    expect(main).to_contain_text("b.left_leg_cramps")
+    assert main.locator('a[href^="http://example.org"]').count() == 0
+    assert main.locator('img[src^="http://example.org"]').count() == 0
+    fetched = page.evaluate("performance.getEntriesByType('resource').map((e) => e.name)")
+    assert not [u for u in fetched if "example.org" in u]
+    page.context.close()
