@@ -269,3 +269,86 @@ def time_answers(browser, url: str, answers, *, width: int = 1400) -> dict:
     finally:
         page.context.close()
     return {"load_ms": load_ms, "answer_ms": waits}
+
+
+def _summary(values: list[float]) -> dict:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+    return {"n": len(values), "median_ms": median, "min_ms": ordered[0], "max_ms": ordered[-1]}
+
+
+def _explorer_actions(browser, url: str) -> dict[str, list[float]]:
+    """Tab switches, Ask-next clicks and resets in the explorer, each timed to the settle."""
+    from playwright.sync_api import expect
+
+    page, _ = open_page(browser, url)
+    out: dict[str, list[float]] = {"tab_switch": [], "ask_next_click": [], "reset": []}
+    try:
+        for _ in range(2):
+            choose(page, *APP_ANSWERS[0])
+            for name in ("Why", "Ask next", "What-if", "Network", "Interview", "Causes"):
+                tab = page.get_by_role("tab", name=name, exact=True)
+                out["tab_switch"].append(timed(page, tab.click))
+            tab = page.get_by_role("tab", name="Ask next", exact=True)
+            timed(page, tab.click)
+            for _ in range(3):
+                panel = page.get_by_role("tabpanel", name="Ask next")
+                button = panel.locator('[data-testid="stButton"] button').first
+                expect(button).to_be_visible()
+                out["ask_next_click"].append(timed(page, button.click))
+            reset = page.get_by_role("button", name="Reset all answers")
+            out["reset"].append(timed(page, reset.click))
+            page.get_by_role("tab", name="Causes", exact=True).click()
+    finally:
+        page.context.close()
+    return out
+
+
+def browser_section(log=print, loads: int = 3) -> dict:
+    """``bench.json``'s ``browser`` section: what a person waits in headless chromium for the
+    explorer and for a bare page of a dozen selectboxes, measured the same way in one run."""
+    import tempfile
+
+    result: dict = {
+        "method": (
+            "headless Debian chromium through playwright on this machine; each wait from the "
+            "click event on the option (or tab, button) to the first animation frame after "
+            "the page's last server message and script state notRunning, timed in the page "
+            f"(quiet window {QUIET_MS} ms, not counted). Initial load: navigation start to "
+            "the same settle. Bare page: bench/bare_page.py, 12 selectboxes in the sidebar."
+        ),
+        "answers": len(APP_ANSWERS),
+    }
+    with tempfile.TemporaryDirectory() as tmp, chromium() as browser:
+        for name, script, answers in (
+            ("bare", ROOT / "bench" / "bare_page.py", BARE_ANSWERS),
+            ("app", ROOT / "app.py", APP_ANSWERS),
+        ):
+            log(f"browser: {name} page, {loads} loads and {len(answers)} answers")
+            with streamlit_server(script, Path(tmp) / f"{name}.log") as url:
+                load, waits = [], []
+                for k in range(loads):
+                    timing = time_answers(browser, url, answers if k == 0 else ())
+                    load.append(timing["load_ms"])
+                    waits += timing["answer_ms"]
+                result[name] = {"load": _summary(load), "answer": _summary(waits)}
+                if name == "app":
+                    log("browser: tab switches, ask-next clicks and resets")
+                    for action, values in _explorer_actions(browser, url).items():
+                        result[name][action] = _summary(values)
+    bare = result["bare"]["answer"]["median_ms"]
+    result["ratio_answer_median"] = result["app"]["answer"]["median_ms"] / bare
+    result["ratio_by_action"] = {
+        action: result["app"][action]["median_ms"] / bare
+        for action in ("answer", "tab_switch", "ask_next_click", "reset")
+    }
+    result["target_ratio"] = 2.0
+    result["met"] = max(result["ratio_by_action"].values()) <= result["target_ratio"]
+    return result
+
+
+if __name__ == "__main__":  # python bench/browser.py: this section alone, printed
+    import json
+
+    print(json.dumps(browser_section(log=lambda m: print(m, file=sys.stderr)), indent=2))
