@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run test docs format clean
+.PHONY: run test docs format clean system
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,14 +22,27 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) --server.headless true
 
-test: $(VENV)/.installed-dev
+# System packages the tests need that no package registry for Python carries: Debian's
+# chromium for the real-browser tests (playwright cannot download a browser here) and poppler's
+# pdftoppm for the PDF pages. Installed with apt-get as root or through passwordless sudo;
+# otherwise one line says what to run.
+SYSTEM_PACKAGES := chromium fonts-dejavu-core poppler-utils
+system:
+	@if [ -x /usr/bin/chromium ] && command -v pdftoppm >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO=sudo; \
+	else echo "make: the tests need Debian packages: run 'sudo apt-get install $(SYSTEM_PACKAGES)' once, then make test again" >&2; exit 1; fi; \
+	$$SUDO apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES)
+
+test: $(VENV)/.installed-dev system
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 # Time the engine against pgmpy and pyAgrum (a few minutes): a table on stdout, bench.json.
 .PHONY: bench
-bench: $(VENV)/.installed-dev
+bench: $(VENV)/.installed-dev system
 	$(BIN)/python bench/run.py
 
 # Run every notebook at full size and keep an HTML copy of each under docs/notebooks/.
@@ -43,6 +56,7 @@ notebooks: $(VENV)/.installed-dev
 docs: $(VENV)/.installed-dev
 	$(BIN)/crampnet claims --markdown > docs/claims.md
 	UPDATE_README=1 $(BIN)/python -m pytest -q tests/test_readme.py
+	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/test_browser.py
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .
