@@ -129,6 +129,7 @@ def reset() -> None:
         if key.startswith(("q_", "b_", "do_")):
             del st.session_state[key]
     st.session_state["skipped"] = []
+    st.session_state["link_problems"] = []
     st.query_params.clear()
 
 
@@ -158,6 +159,11 @@ def restrict(scenario: Scenario, allowed: set[str], prefix: str) -> tuple[Scenar
 
 
 started = time.perf_counter()
+# Streamlit forgets a widget's value after a run that does not draw it, and a closed tab draws
+# nothing: re-set these so the effort weight and a pinned Why cause survive a tab switch.
+for kept in ("cost_weight", "why_cause"):
+    if kept in st.session_state:
+        st.session_state[kept] = st.session_state[kept]
 model = get_model()
 priors = model.priors
 questions_a = [n for ids in priors.questions().values() for n in ids]
@@ -533,7 +539,7 @@ with tabs["Network"]:
             list(priors.nodes),
             index=list(priors.nodes).index(centre),
             format_func=lambda n: priors.nodes[n].label,
-            key="net_node",
+            key=f"net_node_{centre}",  # a new centre shows its own table first
         )
         spec = priors.nodes[node_id]
         st.caption(

@@ -37,11 +37,14 @@ def _records(table: pd.DataFrame) -> list[dict]:
     return table.to_dict(orient="records")
 
 
-def _label_axis(field: str, order: list[str]) -> dict:
+def _label_axis(field: str, order: str) -> dict:
+    """A label axis sorted by the data's ``order`` field, so that the spec stays the same when
+    only the numbers change: the browser then updates the chart's data instead of building
+    the chart anew."""
     return {
         "field": field,
         "type": "nominal",
-        "sort": order,
+        "sort": {"field": order, "order": "ascending"},
         "title": None,
         "axis": {
             "labelExpr": "split(datum.label, '\\n')",
@@ -63,7 +66,8 @@ def causes_chart(table: pd.DataFrame) -> dict:
     whisker, the prior as a black tick; in the table's order (most probable first)."""
     data = _wrapped(table, "cause")
     data["shown"] = [f"{p:.2f}" for p in table["posterior"]]
-    y = _label_axis("cause", list(data["cause"]))
+    data["rank"] = range(len(data))
+    y = _label_axis("cause", "rank")
     x = {
         "field": "posterior",
         "type": "quantitative",
@@ -122,7 +126,8 @@ def signed_bars(table: pd.DataFrame, value: str, label: str, title: str) -> dict
         f"{v:+.3f}".replace("-", "\u2212") if round(v, 3) else "0.000" for v in table[value]
     ]
     data["side"] = ["up" if v > 0 else "down" for v in table[value]]
-    y = _label_axis(label, list(data[label]))
+    data["rank"] = range(len(data))
+    y = _label_axis(label, "rank")
     x = {"field": value, "type": "quantitative", "title": title, "axis": {"tickCount": 6}}
     top = max(0.05, float(table[value].abs().max()) * 1.35) if len(table) else 1.0
     x["scale"] = {"domain": [-top, top]}

@@ -89,5 +89,8 @@ def from_query(
         except EvidenceError as exc:
             problems.append(f"ignored {key}={value}: {exc}")
             continue
+        if name in scenario.answered():  # e.g. female=yes and do.female=no: the first one holds
+            problems.append(f"ignored {key}={value}: {name!r} is already set earlier in the link")
+            continue
         scenario = scenario.with_answer(name, value, how=how)
     return scenario, problems

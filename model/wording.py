@@ -68,7 +68,7 @@ GLOSSARY: tuple[tuple[str, str], ...] = (
     ),
 )
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:=])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:=&])")  # & starts "&copy;"
 
 
 def escape_markdown(text: str) -> str:

@@ -162,3 +162,13 @@ def test_url_round_trip_of_any_scenario(a, b):
         bare = key.removeprefix(DO_PREFIX)
         assert bare in a.answered()
         assert value.removeprefix(PROBABLY) in PRIORS.nodes[bare].states
+
+
+def test_a_node_given_twice_keeps_the_first_and_reports_the_second():
+    params = {"female": "yes", "do.female": "no", "b.do.toe_cramps": "yes", "b.toe_cramps": "~no"}
+    a, problems = from_query(PRIORS, params)
+    assert a == Scenario(evidence={"female": "yes"})
+    assert len(problems) == 1 and problems[0].startswith("ignored do.female=no: ")
+    b, problems_b = from_query(PRIORS, params, B_PREFIX)
+    assert b == Scenario(do={"toe_cramps": "yes"})
+    assert len(problems_b) == 1 and problems_b[0].startswith("ignored b.toe_cramps=no: ")
