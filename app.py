@@ -54,6 +54,7 @@ from model.wording import (
 NOT_ANSWERED = "not answered"
 PROBABLY = "probably "
 TOP = "top"  # the Why tab's "follow the current top cause" choice
+ASK_SHOWN = 5  # questions drawn with answer buttons in Ask next; the table lists them all
 TABS = ["Causes", "Interview", "Why", "Ask next", "What-if", "Network", "Download"]
 
 st.set_page_config(page_title="crampnet: cramp causes explorer", layout="wide")
@@ -400,7 +401,7 @@ with tabs["Ask next"]:
         )
         if not shown.questions:
             st.info("Every question is answered: nothing left to ask.")
-        for q in shown.questions[:8]:
+        for q in shown.questions[:ASK_SHOWN]:
             node = priors.nodes[q["variable"]]
             detail = q["max_change_detail"]
             with st.container(border=True):

@@ -692,10 +692,10 @@ def assert_ask_next(tab, scenario: Scenario, cost_weight: float = 0.0) -> list[d
     assert list(table["score"]) == pytest.approx([q["score"] for q in expected])
     keys = [b.key for b in tab.button]
     assert keys == [
-        f"ask_{q['variable']}_{s}" for q in expected[:8] for s in PRIORS.nodes[q["variable"]].states
+        f"ask_{q['variable']}_{s}" for q in expected[:5] for s in PRIORS.nodes[q["variable"]].states
     ]
     assert [b.label for b in tab.button] == [
-        state_word(s) for q in expected[:8] for s in PRIORS.nodes[q["variable"]].states
+        state_word(s) for q in expected[:5] for s in PRIORS.nodes[q["variable"]].states
     ]
     for q, block_md, block_caption in zip(expected, tab.markdown, tab.caption, strict=False):
         node = PRIORS.nodes[q["variable"]]
