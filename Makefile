@@ -56,7 +56,7 @@ notebooks: $(VENV)/.installed-dev
 docs: $(VENV)/.installed-dev
 	$(BIN)/crampnet claims --markdown > docs/claims.md
 	UPDATE_README=1 $(BIN)/python -m pytest -q tests/test_readme.py
-	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/test_browser.py
+	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/test_browser.py tests/test_report.py -k "browser or phone or page_png"
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .

@@ -112,6 +112,18 @@ def answer(node_id: str, state: str) -> None:
     st.session_state[f"q_{node_id}"] = state
 
 
+def answer_buttons(prefix: str, node_id: str, states, **style) -> None:
+    """One button per answer (keys ``{prefix}_{node}_{state}``), each answering in scenario A."""
+    for state in states:
+        st.button(
+            state_word(state),
+            key=f"{prefix}_{node_id}_{state}",
+            on_click=answer,
+            args=(node_id, state),
+            **style,
+        )
+
+
 def skip(node_id: str) -> None:
     """Callback of the interview's "skip": leave the question unanswered, ask the next."""
     st.session_state["skipped"] = [*st.session_state.get("skipped", []), node_id]
@@ -310,15 +322,7 @@ with tabs["Interview"]:
                 + md("Asked first because its answer is expected to tell the most.")
             )
             with st.container(horizontal=True):
-                for state in step.states:
-                    st.button(
-                        state_word(state),
-                        key=f"iv_{step.variable}_{state}",
-                        on_click=answer,
-                        args=(step.variable, state),
-                        type="primary",
-                        width=180,
-                    )
+                answer_buttons("iv", step.variable, step.states, type="primary", width=180)
                 st.button(
                     "I don't know (skip)",
                     key=f"iv_skip_{step.variable}",
@@ -417,13 +421,7 @@ with tabs["Ask next"]:
                     )
                 st.caption(md(said + "."))
                 with st.container(horizontal=True):
-                    for s in node.states:
-                        st.button(
-                            state_word(s),
-                            key=f"ask_{q['variable']}_{s}",
-                            on_click=answer,
-                            args=(q["variable"], s),
-                        )
+                    answer_buttons("ask", q["variable"], node.states)
         if shown.questions:
             st.table(
                 pd.DataFrame(

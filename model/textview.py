@@ -26,7 +26,7 @@ def format_diagnosis(diagnosis: Diagnosis, model: CrampModel, *, rows: int = 14)
     out = [_wrap("NOTICE: " + model.priors.meta.notice, hang=""), ""]
     if diagnosis.red_flags:
         out.append("RED FLAGS (read these first):")
-        out += [_wrap(f"! [{f['id']}] {f['message']}", "  ") for f in diagnosis.red_flags]
+        out += [_wrap(f"! {f['title']}. {f['message']}", "  ") for f in diagnosis.red_flags]
     else:
         out.append("Red flags: none raised by these answers.")
     out.append("")
