@@ -24,6 +24,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from pdfpages import pdf_text
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.proto.Metric_pb2 import Metric as MetricProto
 from streamlit.testing.v1 import AppTest
@@ -985,7 +986,6 @@ def test_download_tab_offers_the_case(monkeypatch):
 def test_download_tab_offers_the_report_as_html_and_pdf_with_the_page_numbers(
     monkeypatch, tmp_path
 ):
-    import subprocess
 
     from model.report import build_report
     from model.report_html import report_html
@@ -1021,13 +1021,7 @@ def test_download_tab_offers_the_report_as_html_and_pdf_with_the_page_numbers(
 
     pdf = built["crampnet-report.pdf"][0]()
     assert pdf.startswith(b"%PDF")
-    (tmp_path / "r.pdf").write_bytes(pdf)
-    text = subprocess.run(
-        ["pdftotext", "-layout", str(tmp_path / "r.pdf"), "-"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    text = pdf_text(pdf)
     flat = " ".join(text.split())
     top = rows.iloc[0]
     assert f"{top.cause} {top.posterior:.3f}" in flat

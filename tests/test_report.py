@@ -2,7 +2,7 @@
 
 The JSON validates against ``docs/report.schema.json``; the HTML parses, keeps the required
 section order and holds the numbers ``view`` / ``diagnose`` give, and loads nothing from the
-network; the PDF turns into non-blank PNG pages with ``pdftoppm`` and numbers its pages; a
+network; the PDF turns into non-blank PNG pages with pypdfium2 and numbers its pages; a
 unicode case and an empty case both render; a case table gives one report per usable row and
 an index that accounts for every row. With ``UPDATE_SCREENSHOTS=1`` it also
 writes ``docs/report-page.png`` for the README.
@@ -15,7 +15,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import jsonschema
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pdfpages import pdf_pages, pdf_text
 from PIL import Image, ImageStat
 
 from model import EvidenceError, ImpossibleEvidenceError, default_model, diagnose
@@ -300,23 +300,6 @@ def test_empty_case_renders_everywhere():
 # --- PDF -----------------------------------------------------------------------------------------
 
 
-def pdf_pages(pdf: bytes, folder: Path, dpi: int = 50) -> list[Path]:
-    path = folder / "report.pdf"
-    path.write_bytes(pdf)
-    subprocess.run(
-        ["pdftoppm", "-r", str(dpi), "-png", str(path), str(folder / "page")], check=True
-    )
-    return sorted(folder.glob("page-*.png"))
-
-
-def pdf_text(pdf: bytes, folder: Path) -> str:
-    path = folder / "text.pdf"
-    path.write_bytes(pdf)
-    return subprocess.run(
-        ["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True
-    ).stdout
-
-
 def test_pdf_pages_are_a4_not_blank_numbered_and_in_order(tmp_path):
     report = build_report(MODEL, FLAGGED, date=DATE, case_id=UNICODE_ID)
     pdf = report_pdf(report)
@@ -327,7 +310,7 @@ def test_pdf_pages_are_a4_not_blank_numbered_and_in_order(tmp_path):
         image = Image.open(page).convert("L")
         assert abs(image.width / image.height - 210 / 297) < 0.01  # A4
         assert ImageStat.Stat(image).var[0] > 100, f"{page.name} looks blank"
-    text = pdf_text(pdf, tmp_path)
+    text = pdf_text(pdf)
     for n in range(1, len(pages) + 1):
         assert f"page {n} of {len(pages)}" in text
     flat = " ".join(text.split())
