@@ -54,6 +54,7 @@ from model.wording import (
 NOT_ANSWERED = "not answered"
 PROBABLY = "probably "
 TOP = "top"  # the Why tab's "follow the current top cause" choice
+FULL_RERUN = "full_rerun"  # set by a callback inside the tabs: rerun the whole page
 ASK_SHOWN = 5  # questions drawn with answer buttons in Ask next; the table lists them all
 TABS = ["Causes", "Interview", "Why", "Ask next", "What-if", "Network", "Download"]
 
@@ -110,6 +111,12 @@ def shown_choice(scenario: Scenario, node_id: str) -> str:
 def answer(node_id: str, state: str) -> None:
     """Callback of an answer button (Ask next, Interview): answer in scenario A."""
     st.session_state[f"q_{node_id}"] = state
+    st.session_state[FULL_RERUN] = True
+
+
+def whole_page() -> None:
+    """Callback of a widget inside the tabs whose change the rest of the page shows."""
+    st.session_state[FULL_RERUN] = True
 
 
 def answer_buttons(prefix: str, node_id: str, states, **style) -> None:
@@ -278,321 +285,336 @@ with st.expander("What the words mean"):
     for term, meaning in GLOSSARY:
         st.markdown(f"**{md(term)}**: {md(meaning)}")
 
-tabs = dict(zip(TABS, st.tabs(TABS, key="view", on_change="rerun"), strict=True))
 
-# --- ranked causes -------------------------------------------------------------------------
-with tabs["Causes"]:
-    if tabs["Causes"].open:
-        table = cause_rows(model, shown)
-        st.caption(
-            "Bars: how probable each cause is with your answers (the number beside it); black "
-            "line: the 90% interval from the uncertainty of the model's own numbers; thick "
-            "black tick: the probability before any answer."
-        )
-        st.vega_lite_chart(causes_chart(table), width="stretch")
-        for row, col in zip(table.head(3).itertuples(), st.columns(3), strict=False):
-            col.metric(
-                row.cause,
-                f"{row.posterior:.3f}",
-                f"{signed(row.change)} from {row.prior:.3f} before any answer",
-                delta_color="off",
-                delta_arrow=arrow(row.change),
-                help=f"90% interval {row.low:.3f} to {row.high:.3f}",
-            )
-        st.markdown(markdown_table(cause_table(table)))
+@st.fragment
+def results() -> None:
+    """The tabs. A fragment: switching tabs, pinning a cause or building scenario B reruns only
+    this part, not the sidebar of 49 questions; an answer given here asks for a full rerun."""
+    if st.session_state.pop(FULL_RERUN, False):
+        st.rerun()  # an answer or the effort weight changed: the sidebar and summary follow
 
+    tabs = dict(zip(TABS, st.tabs(TABS, key="view", on_change="rerun"), strict=True))
 
-# --- interview ----------------------------------------------------------------------------
-with tabs["Interview"]:
-    if tabs["Interview"].open:
-        step = next_step(
-            priors,
-            shown.questions,
-            len(scenario_a.answered()),
-            skipped=frozenset(st.session_state.get("skipped", [])),
-        )
-        st.markdown(f"**{step.progress}.**")
-        if step.done:
-            st.success(md(step.reason))
-        else:
-            st.subheader(md(step.question))
-            about = "a trial" + (f" of about {step.cost:g} days" if step.cost else "")
+    # --- ranked causes -------------------------------------------------------------------------
+    with tabs["Causes"]:
+        if tabs["Causes"].open:
+            table = cause_rows(model, shown)
             st.caption(
-                md(f"{step.label}: {about if step.kind == 'trial' else 'a question'}. ")
-                + md("Asked first because its answer is expected to tell the most.")
+                "Bars: how probable each cause is with your answers (the number beside it); black "
+                "line: the 90% interval from the uncertainty of the model's own numbers; thick "
+                "black tick: the probability before any answer."
             )
-            with st.container(horizontal=True):
-                answer_buttons("iv", step.variable, step.states, type="primary", width=180)
-                st.button(
-                    "I don't know (skip)",
-                    key=f"iv_skip_{step.variable}",
-                    on_click=skip,
-                    args=(step.variable,),
-                    width=180,
+            st.vega_lite_chart(causes_chart(table), width="stretch")
+            for row, col in zip(table.head(3).itertuples(), st.columns(3), strict=False):
+                col.metric(
+                    row.cause,
+                    f"{row.posterior:.3f}",
+                    f"{signed(row.change)} from {row.prior:.3f} before any answer",
+                    delta_color="off",
+                    delta_arrow=arrow(row.change),
+                    help=f"90% interval {row.low:.3f} to {row.high:.3f}",
                 )
+            st.markdown(markdown_table(cause_table(table)))
 
-# --- why -----------------------------------------------------------------------------------
-with tabs["Why"]:
-    if tabs["Why"].open:
-        choices = [TOP, *(f"{r['cause']}={r['state']}" for r in ranked)]
-        chosen = st.selectbox(
-            "Explain which cause?",
-            choices,
-            key="why_cause",
-            format_func=lambda c: (
-                f"the current top cause ({summary.label})"
-                if c == TOP
-                else cause_label(priors, *c.split("="))
-            ),
-        )
-        cause, state = (top["cause"], top["state"]) if chosen == TOP else chosen.split("=")
-        reason = top_why if chosen == TOP else why(model, shown, cause, state)
-        change = reason["posterior"] - reason["prior"]
-        st.metric(
-            cause_label(priors, cause, state),
-            f"{reason['posterior']:.3f}",
-            f"{signed(change)} from {reason['prior']:.3f} before any answer",
-            delta_color="off",
-            delta_arrow=arrow(change),
-        )
-        if reason["contributions"]:
-            moves = pd.DataFrame(
-                [
-                    {
-                        "answer": answer_label(priors, c["variable"], c["answer"]),
-                        "change": c["delta"],
-                        "without this answer": c["without"],
-                    }
-                    for c in reason["contributions"]
-                ]
+    # --- interview ----------------------------------------------------------------------------
+    with tabs["Interview"]:
+        if tabs["Interview"].open:
+            step = next_step(
+                priors,
+                shown.questions,
+                len(scenario_a.answered()),
+                skipped=frozenset(st.session_state.get("skipped", [])),
             )
-            moves = moves.sort_values("change", key=abs, ascending=False, ignore_index=True)
-            st.caption(
-                "Each bar: how much this answer moves the probability, found by taking that "
-                "one answer back and keeping the others. Answers overlap and reinforce or "
-                "weaken each other, so the bars need not add up to the whole change from "
-                "before any answer."
-            )
-            st.vega_lite_chart(
-                signed_bars(moves, "change", "answer", "change made by the answer"),
-                width="stretch",
-            )
-        else:
-            st.info("No answers yet: this is the probability before any answer.")
-        st.markdown("**What the source claims on the links involved** (paraphrased; one page)")
-        for claim in reason["claims"]:
-            links = ", ".join(
-                f"{priors.nodes[a].label} \u2192 {priors.nodes[b].label}"
-                for a, b in (link.split(" -> ") for link in claim["links"])
-            )
-            st.markdown(
-                f"- **{claim['id']}** ({md(claim['section'])}): {md(claim['text'])}  \n"
-                f"  _links: {md(links)}_"
-            )
-        if not reason["claims"]:
-            st.caption("No answer is linked to this cause yet.")
-
-# --- ask next ------------------------------------------------------------------------------
-with tabs["Ask next"]:
-    if tabs["Ask next"].open:
-        st.slider(
-            "Weigh information against effort (bits given up per day a trial takes)",
-            0.0,
-            0.2,
-            key="cost_weight",
-            step=0.01,
-            help="0: rank by information alone. Higher: prefer quick questions to trials.",
-        )
-        if not shown.questions:
-            st.info("Every question is answered: nothing left to ask.")
-        for q in shown.questions[:ASK_SHOWN]:
-            node = priors.nodes[q["variable"]]
-            detail = q["max_change_detail"]
-            with st.container(border=True):
-                st.markdown(f"**{md(node.label)}**: {md(node.question)}")
-                said = f"Expected information {q['info_gain']:.3f} bits"
-                if node.cost:
-                    said += f"; a trial of about {node.cost:g} days"
-                if detail:
-                    said += (
-                        f". The answer '{state_word(detail['answer'])}' would move "
-                        f"{cause_label(priors, detail['cause'], detail['state'])} from "
-                        f"{detail['before']:.2f} to {detail['after']:.2f}"
-                    )
-                st.caption(md(said + "."))
-                with st.container(horizontal=True):
-                    answer_buttons("ask", q["variable"], node.states)
-        if shown.questions:
-            st.table(
-                pd.DataFrame(
-                    {
-                        "question or trial": [
-                            priors.nodes[q["variable"]].label for q in shown.questions
-                        ],
-                        "information (bits)": [q["info_gain"] for q in shown.questions],
-                        "largest change": [q["max_change"] for q in shown.questions],
-                        "effort (days)": [q["cost"] for q in shown.questions],
-                        "score": [q["score"] for q in shown.questions],
-                    }
-                )
-                .style.format(precision=3)
-                .format("{:g}", subset=["effort (days)"])
-                .hide(axis="index")
-            )
-
-# --- what-if -------------------------------------------------------------------------------
-with tabs["What-if"]:
-    if tabs["What-if"].open:
-        st.markdown(
-            "Scenario **B** is a copy of your answers (A) with the changes you pick below. "
-            "Switch on **make it so** for a habit you could change: the model then treats it "
-            "as your doing (an intervention) and does not infer what usually leads to it."
-        )
-        st.button("Reset B to a plain copy of A", on_click=reset_b)
-        overrides = Scenario()  # what B changes, kept in the URL with the prefix b.
-        changed = st.multiselect(
-            "What to change in B",
-            settable_b,
-            default=[n for n in url_b.answered()],
-            format_func=lambda n: priors.nodes[n].label,
-            key="b_changed",
-        )
-        for node_id in changed:
-            node = priors.nodes[node_id]
-            cols = st.columns([3, 2])
-            start = url_b.do.get(node_id) or shown_choice(url_b, node_id)
-            if start == NOT_ANSWERED:
-                start = shown_choice(scenario_a, node_id)
-            st.session_state.setdefault(f"b_{node_id}", start)
-            st.session_state.setdefault(f"do_{node_id}", node_id in url_b.do)
-            choice = cols[0].selectbox(
-                f"B: {node.label}", options(node), key=f"b_{node_id}", format_func=state_word
-            )
-            intervene = cols[1].toggle(
-                "make it so (intervention)",
-                key=f"do_{node_id}",
-                help="On: as if you changed it yourself. Off: as if you had only noticed it.",
-            )
-            if intervene and choice not in (NOT_ANSWERED,) and not choice.startswith(PROBABLY):
-                cols[1].caption(md(intervention_label(priors, node_id, choice)))
-            overrides = read_choice(overrides, node_id, choice, how="do" if intervene else "sure")
-        scenario_b = scenario_a
-        for node_id in changed:
-            how = (
-                "do"
-                if node_id in overrides.do
-                else "probably"
-                if node_id in overrides.probably
-                else "sure"
-            )
-            state = {**overrides.evidence, **overrides.probably, **overrides.do}.get(node_id)
-            scenario_b = scenario_b.with_answer(node_id, state, how=how)
-        st.query_params.from_dict({**to_query(scenario_a), **to_query(overrides, B_PREFIX)})
-        try:
-            shown_b = diagnose(
-                scenario_b.evidence, scenario_b.soft_evidence(priors), do=scenario_b.do, model=model
-            )
-            deltas = compare(model, shown.diagnosis, shown_b)
-            if scenario_b == scenario_a:
-                st.info("B is the same as A: pick what to change above to compare.")
+            st.markdown(f"**{step.progress}.**")
+            if step.done:
+                st.success(md(step.reason))
             else:
-                moved = deltas[deltas["change"].abs() >= 0.0005]
-                if moved.empty:
-                    st.info("B differs from A, but no cause moves by 0.001 or more.")
-                else:
-                    st.vega_lite_chart(side_by_side(moved), width="stretch")
+                st.subheader(md(step.question))
+                about = "a trial" + (f" of about {step.cost:g} days" if step.cost else "")
+                st.caption(
+                    md(f"{step.label}: {about if step.kind == 'trial' else 'a question'}. ")
+                    + md("Asked first because its answer is expected to tell the most.")
+                )
+                with st.container(horizontal=True):
+                    answer_buttons("iv", step.variable, step.states, type="primary", width=180)
+                    st.button(
+                        "I don't know (skip)",
+                        key=f"iv_skip_{step.variable}",
+                        on_click=skip,
+                        args=(step.variable,),
+                        width=180,
+                    )
+
+    # --- why -----------------------------------------------------------------------------------
+    with tabs["Why"]:
+        if tabs["Why"].open:
+            choices = [TOP, *(f"{r['cause']}={r['state']}" for r in ranked)]
+            chosen = st.selectbox(
+                "Explain which cause?",
+                choices,
+                key="why_cause",
+                format_func=lambda c: (
+                    f"the current top cause ({summary.label})"
+                    if c == TOP
+                    else cause_label(priors, *c.split("="))
+                ),
+            )
+            cause, state = (top["cause"], top["state"]) if chosen == TOP else chosen.split("=")
+            reason = top_why if chosen == TOP else why(model, shown, cause, state)
+            change = reason["posterior"] - reason["prior"]
+            st.metric(
+                cause_label(priors, cause, state),
+                f"{reason['posterior']:.3f}",
+                f"{signed(change)} from {reason['prior']:.3f} before any answer",
+                delta_color="off",
+                delta_arrow=arrow(change),
+            )
+            if reason["contributions"]:
+                moves = pd.DataFrame(
+                    [
+                        {
+                            "answer": answer_label(priors, c["variable"], c["answer"]),
+                            "change": c["delta"],
+                            "without this answer": c["without"],
+                        }
+                        for c in reason["contributions"]
+                    ]
+                )
+                moves = moves.sort_values("change", key=abs, ascending=False, ignore_index=True)
+                st.caption(
+                    "Each bar: how much this answer moves the probability, found by taking that "
+                    "one answer back and keeping the others. Answers overlap and reinforce or "
+                    "weaken each other, so the bars need not add up to the whole change from "
+                    "before any answer."
+                )
+                st.vega_lite_chart(
+                    signed_bars(moves, "change", "answer", "change made by the answer"),
+                    width="stretch",
+                )
+            else:
+                st.info("No answers yet: this is the probability before any answer.")
+            st.markdown("**What the source claims on the links involved** (paraphrased; one page)")
+            for claim in reason["claims"]:
+                links = ", ".join(
+                    f"{priors.nodes[a].label} \u2192 {priors.nodes[b].label}"
+                    for a, b in (link.split(" -> ") for link in claim["links"])
+                )
+                st.markdown(
+                    f"- **{claim['id']}** ({md(claim['section'])}): {md(claim['text'])}  \n"
+                    f"  _links: {md(links)}_"
+                )
+            if not reason["claims"]:
+                st.caption("No answer is linked to this cause yet.")
+
+    # --- ask next ------------------------------------------------------------------------------
+    with tabs["Ask next"]:
+        if tabs["Ask next"].open:
+            st.slider(
+                "Weigh information against effort (bits given up per day a trial takes)",
+                0.0,
+                0.2,
+                key="cost_weight",
+                step=0.01,
+                help="0: rank by information alone. Higher: prefer quick questions to trials.",
+            )
+            if not shown.questions:
+                st.info("Every question is answered: nothing left to ask.")
+            for q in shown.questions[:ASK_SHOWN]:
+                node = priors.nodes[q["variable"]]
+                detail = q["max_change_detail"]
+                with st.container(border=True):
+                    st.markdown(f"**{md(node.label)}**: {md(node.question)}")
+                    said = f"Expected information {q['info_gain']:.3f} bits"
+                    if node.cost:
+                        said += f"; a trial of about {node.cost:g} days"
+                    if detail:
+                        said += (
+                            f". The answer '{state_word(detail['answer'])}' would move "
+                            f"{cause_label(priors, detail['cause'], detail['state'])} from "
+                            f"{detail['before']:.2f} to {detail['after']:.2f}"
+                        )
+                    st.caption(md(said + "."))
+                    with st.container(horizontal=True):
+                        answer_buttons("ask", q["variable"], node.states)
+            if shown.questions:
                 st.table(
-                    deltas[["cause", "A", "B", "change"]]
-                    .rename(columns={"A": "A: your answers", "B": "B: with the changes"})
+                    pd.DataFrame(
+                        {
+                            "question or trial": [
+                                priors.nodes[q["variable"]].label for q in shown.questions
+                            ],
+                            "information (bits)": [q["info_gain"] for q in shown.questions],
+                            "largest change": [q["max_change"] for q in shown.questions],
+                            "effort (days)": [q["cost"] for q in shown.questions],
+                            "score": [q["score"] for q in shown.questions],
+                        }
+                    )
                     .style.format(precision=3)
-                    .format(signed, subset=["change"])
+                    .format("{:g}", subset=["effort (days)"])
                     .hide(axis="index")
                 )
-            for flag in shown_b.red_flags if scenario_b != scenario_a else []:
-                st.error(
-                    f"Scenario B red flag: **{md(flag['title'])}.** {md(flag['message'])}",
-                    icon=":material/flag:",
+
+    # --- what-if -------------------------------------------------------------------------------
+    with tabs["What-if"]:
+        if tabs["What-if"].open:
+            st.markdown(
+                "Scenario **B** is a copy of your answers (A) with the changes you pick below. "
+                "Switch on **make it so** for a habit you could change: the model then treats it "
+                "as your doing (an intervention) and does not infer what usually leads to it."
+            )
+            st.button("Reset B to a plain copy of A", on_click=reset_b)
+            overrides = Scenario()  # what B changes, kept in the URL with the prefix b.
+            changed = st.multiselect(
+                "What to change in B",
+                settable_b,
+                default=[n for n in url_b.answered()],
+                format_func=lambda n: priors.nodes[n].label,
+                key="b_changed",
+            )
+            for node_id in changed:
+                node = priors.nodes[node_id]
+                cols = st.columns([3, 2])
+                start = url_b.do.get(node_id) or shown_choice(url_b, node_id)
+                if start == NOT_ANSWERED:
+                    start = shown_choice(scenario_a, node_id)
+                st.session_state.setdefault(f"b_{node_id}", start)
+                st.session_state.setdefault(f"do_{node_id}", node_id in url_b.do)
+                choice = cols[0].selectbox(
+                    f"B: {node.label}", options(node), key=f"b_{node_id}", format_func=state_word
                 )
-        except CrampnetError as exc:
-            st.error(f"Scenario B cannot be scored: {md(str(exc))}")
+                intervene = cols[1].toggle(
+                    "make it so (intervention)",
+                    key=f"do_{node_id}",
+                    help="On: as if you changed it yourself. Off: as if you had only noticed it.",
+                )
+                if intervene and choice not in (NOT_ANSWERED,) and not choice.startswith(PROBABLY):
+                    cols[1].caption(md(intervention_label(priors, node_id, choice)))
+                overrides = read_choice(
+                    overrides, node_id, choice, how="do" if intervene else "sure"
+                )
+            scenario_b = scenario_a
+            for node_id in changed:
+                how = (
+                    "do"
+                    if node_id in overrides.do
+                    else "probably"
+                    if node_id in overrides.probably
+                    else "sure"
+                )
+                state = {**overrides.evidence, **overrides.probably, **overrides.do}.get(node_id)
+                scenario_b = scenario_b.with_answer(node_id, state, how=how)
+            st.query_params.from_dict({**to_query(scenario_a), **to_query(overrides, B_PREFIX)})
+            try:
+                shown_b = diagnose(
+                    scenario_b.evidence,
+                    scenario_b.soft_evidence(priors),
+                    do=scenario_b.do,
+                    model=model,
+                )
+                deltas = compare(model, shown.diagnosis, shown_b)
+                if scenario_b == scenario_a:
+                    st.info("B is the same as A: pick what to change above to compare.")
+                else:
+                    moved = deltas[deltas["change"].abs() >= 0.0005]
+                    if moved.empty:
+                        st.info("B differs from A, but no cause moves by 0.001 or more.")
+                    else:
+                        st.vega_lite_chart(side_by_side(moved), width="stretch")
+                    st.table(
+                        deltas[["cause", "A", "B", "change"]]
+                        .rename(columns={"A": "A: your answers", "B": "B: with the changes"})
+                        .style.format(precision=3)
+                        .format(signed, subset=["change"])
+                        .hide(axis="index")
+                    )
+                for flag in shown_b.red_flags if scenario_b != scenario_a else []:
+                    st.error(
+                        f"Scenario B red flag: **{md(flag['title'])}.** {md(flag['message'])}",
+                        icon=":material/flag:",
+                    )
+            except CrampnetError as exc:
+                st.error(f"Scenario B cannot be scored: {md(str(exc))}")
 
-# --- the network, around one cause ---------------------------------------------------------
-with tabs["Network"]:
-    if tabs["Network"].open:
-        centre = st.selectbox(
-            "Show the links of",
-            model.causes,
-            index=model.causes.index(top["cause"]),
-            format_func=lambda n: priors.nodes[n].label,
-            key="net_cause",
-        )
-        st.caption(
-            "Left: what raises it (risk factors). Right: what it makes likelier (findings; "
-            "'hidden' ones are worked out from your answers). Each names a state and its "
-            "probability with your answers; squares are answered, circles not."
-        )
-        nodes, links = neighbourhood(model, shown, centre)
-        st.vega_lite_chart(neighbourhood_chart(nodes, links), width="stretch")
-        node_id = st.selectbox(
-            "Show the table of",
-            list(priors.nodes),
-            index=list(priors.nodes).index(centre),
-            format_func=lambda n: priors.nodes[n].label,
-            key=f"net_node_{centre}",  # a new centre shows its own table first
-        )
-        spec = priors.nodes[node_id]
-        st.caption(
-            md(
-                f"How probable each state of '{spec.label}' is for every combination of "
-                "what it depends on (one row each)."
+    # --- the network, around one cause ---------------------------------------------------------
+    with tabs["Network"]:
+        if tabs["Network"].open:
+            centre = st.selectbox(
+                "Show the links of",
+                model.causes,
+                index=model.causes.index(top["cause"]),
+                format_func=lambda n: priors.nodes[n].label,
+                key="net_cause",
             )
-        )
-        table = node_table(model, node_id)
-        for parent in spec.parents:
-            table[parent] = table[parent].map(state_word)
-        table = table.rename(
-            columns={
-                **{p: priors.nodes[p].label for p in spec.parents},
-                **{f"P({s})": f"P({state_word(s)})" for s in spec.states},
-            }
-        )
-        st.dataframe(table, hide_index=True, width="stretch", height=320)
-        for claim in node_claims(model, node_id):
-            st.markdown(f"- **{claim['id']}** ({md(claim['section'])}): {md(claim['text'])}")
-        st.download_button(
-            "Download the whole network (Graphviz DOT)",
-            network_dot(model, shown),
-            file_name="crampnet-network.dot",
-            mime="text/vnd.graphviz",
-        )
-
-# --- download ------------------------------------------------------------------------------
-with tabs["Download"]:
-    if tabs["Download"].open:
-        st.download_button(
-            "Download this case and its posterior (JSON)",
-            case_json(model, shown),
-            file_name="crampnet-case.json",
-            mime="application/json",
-        )
-        st.caption("Re-score it with `crampnet diagnose` (the 'case' part is a case file).")
-        case = json.dumps(shown.scenario.to_case(priors), ensure_ascii=False)
-        today = dt.date.today().isoformat()
-        for fmt, label in (("html", "report (HTML)"), ("pdf", "report (PDF)")):
+            st.caption(
+                "Left: what raises it (risk factors). Right: what it makes likelier (findings; "
+                "'hidden' ones are worked out from your answers). Each names a state and its "
+                "probability with your answers; squares are answered, circles not."
+            )
+            nodes, links = neighbourhood(model, shown, centre)
+            st.vega_lite_chart(neighbourhood_chart(nodes, links), width="stretch")
+            node_id = st.selectbox(
+                "Show the table of",
+                list(priors.nodes),
+                index=list(priors.nodes).index(centre),
+                format_func=lambda n: priors.nodes[n].label,
+                key=f"net_node_{centre}",  # a new centre shows its own table first
+            )
+            spec = priors.nodes[node_id]
+            st.caption(
+                md(
+                    f"How probable each state of '{spec.label}' is for every combination of "
+                    "what it depends on (one row each)."
+                )
+            )
+            table = node_table(model, node_id)
+            for parent in spec.parents:
+                table[parent] = table[parent].map(state_word)
+            table = table.rename(
+                columns={
+                    **{p: priors.nodes[p].label for p in spec.parents},
+                    **{f"P({s})": f"P({state_word(s)})" for s in spec.states},
+                }
+            )
+            st.dataframe(table, hide_index=True, width="stretch", height=320)
+            for claim in node_claims(model, node_id):
+                st.markdown(f"- **{claim['id']}** ({md(claim['section'])}): {md(claim['text'])}")
             st.download_button(
-                f"Download the {label}",
-                partial(report_file, case, fmt, today),  # built only when clicked, then cached
-                file_name=f"crampnet-report.{fmt}",
-                mime=MIME[fmt],
-                key=f"report_{fmt}",
-                on_click="ignore",
+                "Download the whole network (Graphviz DOT)",
+                network_dot(model, shown),
+                file_name="crampnet-network.dot",
+                mime="text/vnd.graphviz",
             )
-        st.caption(
-            "The report is what `crampnet report CASE.json -o report.pdf` writes: the notice "
-            "and red flags first, your answers, the ranked causes with 90% intervals, what "
-            "moved them and the source's claims, the next questions, the source's remedy "
-            "claims (not advice) and the case itself."
-        )
+
+    # --- download ------------------------------------------------------------------------------
+    with tabs["Download"]:
+        if tabs["Download"].open:
+            st.download_button(
+                "Download this case and its posterior (JSON)",
+                case_json(model, shown),
+                file_name="crampnet-case.json",
+                mime="application/json",
+            )
+            st.caption("Re-score it with `crampnet diagnose` (the 'case' part is a case file).")
+            case = json.dumps(shown.scenario.to_case(priors), ensure_ascii=False)
+            today = dt.date.today().isoformat()
+            for fmt, label in (("html", "report (HTML)"), ("pdf", "report (PDF)")):
+                st.download_button(
+                    f"Download the {label}",
+                    partial(report_file, case, fmt, today),  # built only when clicked, then cached
+                    file_name=f"crampnet-report.{fmt}",
+                    mime=MIME[fmt],
+                    key=f"report_{fmt}",
+                    on_click="ignore",
+                )
+            st.caption(
+                "The report is what `crampnet report CASE.json -o report.pdf` writes: the notice "
+                "and red flags first, your answers, the ranked causes with 90% intervals, what "
+                "moved them and the source's claims, the next questions, the source's remedy "
+                "claims (not advice) and the case itself."
+            )
+
+
+results()
 
 with st.expander("Debug: timings and model identity"):
     server_ms = (time.perf_counter() - started) * 1000

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from model import diagnose
+from model import default_model, diagnose
 from model.cli import main
 
 ROOT = Path(__file__).parent.parent
@@ -28,7 +28,8 @@ def test_diagnose_table_puts_notice_and_red_flags_before_numbers(capsys):
     assert code == 0 and err == ""
     assert out.startswith("NOTICE: Not medical advice")
     assert out.index("RED FLAGS") < out.index("posterior")
-    assert "[neurological]" in out
+    title = default_model().priors.red_flags["neurological"].title
+    assert f"! {title}." in out and "[neurological]" not in out  # a title, never the id
     first_row = next(line for line in out.splitlines() if line.strip().startswith("1  "))
     top = diagnose({"leg_cramp_side": "left", "neurological_condition": "yes"}).ranked()[0]
     assert f"{top['cause']} = {top['state']}" in first_row
