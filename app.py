@@ -46,6 +46,7 @@ from model.wording import (
     intervention_label,
     markdown_table,
     next_step,
+    question_table,
     signed,
     state_word,
     summarise,
@@ -437,22 +438,7 @@ def results() -> None:
                     with st.container(horizontal=True):
                         answer_buttons("ask", q["variable"], node.states)
             if shown.questions:
-                st.table(
-                    pd.DataFrame(
-                        {
-                            "question or trial": [
-                                priors.nodes[q["variable"]].label for q in shown.questions
-                            ],
-                            "information (bits)": [q["info_gain"] for q in shown.questions],
-                            "largest change": [q["max_change"] for q in shown.questions],
-                            "effort (days)": [q["cost"] for q in shown.questions],
-                            "score": [q["score"] for q in shown.questions],
-                        }
-                    )
-                    .style.format(precision=3)
-                    .format("{:g}", subset=["effort (days)"])
-                    .hide(axis="index")
-                )
+                st.markdown(markdown_table(question_table(priors, shown.questions)))
 
     # --- what-if -------------------------------------------------------------------------------
     with tabs["What-if"]:

@@ -314,3 +314,24 @@ def cause_table(rows: pd.DataFrame) -> pd.DataFrame:
             "before answers": [f"{p:.3f}" for p in rows["prior"]],
         }
     )
+
+
+def question_table(priors: Priors, questions: list[dict]) -> pd.DataFrame:
+    """The Ask-next ranking in words: every unanswered question or trial, best first, with
+    its expected information, the largest change it could bring, its effort and its score."""
+    return pd.DataFrame(
+        {
+            "question or trial": [priors.nodes[q["variable"]].label for q in questions],
+            "information (bits)": [f"{q['info_gain']:.3f}" for q in questions],
+            "largest change": [f"{q['max_change']:.3f}" for q in questions],
+            "effort (days)": [f"{q['cost']:g}" for q in questions],
+            "score": [f"{q['score']:.3f}" for q in questions],
+        },
+        columns=[
+            "question or trial",
+            "information (bits)",
+            "largest change",
+            "effort (days)",
+            "score",
+        ],
+    )

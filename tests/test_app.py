@@ -59,6 +59,7 @@ from model.wording import (
     likelihood_word,
     markdown_table,
     next_step,
+    question_table,
     signed,
     state_word,
     summarise,
@@ -671,6 +672,11 @@ def button_node(key: str) -> str:
     return matches[0]
 
 
+def unescape(text: str) -> str:
+    """Markdown-escaped text as written (``escape_markdown`` backslash-escapes each mark)."""
+    return re.sub(r"\\(.)", r"\1", text)
+
+
 def assert_ask_next(tab, scenario: Scenario, cost_weight: float = 0.0) -> list[dict]:
     """The Ask next tab lists ``rank_questions`` for ``scenario``; returns that ranking."""
     soft = scenario.soft_evidence(PRIORS)
@@ -678,19 +684,16 @@ def assert_ask_next(tab, scenario: Scenario, cost_weight: float = 0.0) -> list[d
         MODEL.engine, scenario.evidence, soft, do=scenario.do, cost_weight=cost_weight
     )
     assert expected == expected_view(scenario, cost_weight).questions
-    table = tab.table[0].value
-    assert list(table.columns) == [
-        "question or trial",
-        "information (bits)",
-        "largest change",
-        "effort (days)",
-        "score",
-    ]
-    assert list(table["question or trial"]) == [q["label"] for q in expected]
-    assert list(table["information (bits)"]) == pytest.approx([q["info_gain"] for q in expected])
-    assert list(table["largest change"]) == pytest.approx([q["max_change"] for q in expected])
-    assert list(table["effort (days)"]) == [q["cost"] for q in expected]
-    assert list(table["score"]) == pytest.approx([q["score"] for q in expected])
+    (table,) = [m for m in tab.markdown if m.value.startswith("| question or trial")]
+    assert table.value == markdown_table(question_table(PRIORS, expected))
+    rows = [line.split(" | ") for line in table.value.splitlines()[2:]]
+    assert [unescape(r[0].removeprefix("| ")) for r in rows] == [q["label"] for q in expected]
+    assert [float(unescape(r[1])) for r in rows] == pytest.approx(
+        [q["info_gain"] for q in expected], abs=5e-4
+    )
+    assert [float(unescape(r[4].removesuffix(" |"))) for r in rows] == pytest.approx(
+        [q["score"] for q in expected], abs=5e-4
+    )
     keys = [b.key for b in tab.button]
     assert keys == [
         f"ask_{q['variable']}_{s}" for q in expected[:5] for s in PRIORS.nodes[q["variable"]].states
@@ -1224,7 +1227,8 @@ def test_every_question_answered():
     assert step.done and step.reason == "Every question is answered: nothing left to ask."
     tab = open_tab(at, "Ask next")
     assert any("nothing left to ask" in i.value for i in tab.info)
-    assert not tab.table and not tab.button
+    assert not [m for m in tab.markdown if m.value.startswith("| question")]
+    assert not tab.button
     summary, _ = summary_element(at)
     assert summary.value.endswith(escape_markdown("Every question is answered."))
 

@@ -33,6 +33,7 @@ from model.wording import (
     likelihood_word,
     markdown_table,
     next_step,
+    question_table,
     signed,
     state_word,
     summarise,
@@ -377,3 +378,21 @@ def test_top_change_is_the_largest_move_of_the_top_cause(scenario):
             moves.append(abs(after[cause][state] - before[cause][state]))
         assert q["top_change"] == pytest.approx(max(moves), abs=1e-9), q["variable"]
         assert q["top_change"] <= q["max_change"] + 1e-12
+
+
+def test_question_table_lists_every_ranked_question_in_words():
+    scenario = Scenario(evidence={"leg_cramp_side": "left"})
+    questions = rank_questions(MODEL.engine, scenario.evidence, cost_weight=0.05)
+    table = question_table(MODEL.priors, questions)
+    assert len(table) == len(questions) > 0
+    assert list(table["question or trial"]) == [
+        MODEL.priors.nodes[q["variable"]].label for q in questions
+    ]
+    for (_, info, change, effort, score), q in zip(
+        table.itertuples(index=False), questions, strict=True
+    ):
+        assert float(info) == pytest.approx(q["info_gain"], abs=5e-4)
+        assert float(change) == pytest.approx(q["max_change"], abs=5e-4)
+        assert float(effort) == q["cost"] and float(score) == pytest.approx(q["score"], abs=5e-4)
+    assert not table[table["effort (days)"] != "0"].empty  # trials carry their days
+    assert not [v for v in table["question or trial"] if "_" in v]  # labels, never ids
