@@ -180,11 +180,19 @@ def restrict(scenario: Scenario, allowed: set[str], prefix: str) -> tuple[Scenar
 
 
 started = time.perf_counter()
-# Streamlit forgets a widget's value after a run that does not draw it, and a closed tab draws
-# nothing: re-set these so the effort weight and a pinned Why cause survive a tab switch.
-for kept in ("cost_weight", "why_cause"):
-    if kept in st.session_state:
-        st.session_state[kept] = st.session_state[kept]
+KEPT = ("cost_weight", "why_cause", "net_cause")
+
+
+def keep_hidden_widgets() -> None:
+    """Streamlit forgets a widget's value after a run that does not draw it, and a closed tab
+    draws nothing: re-set these so the effort weight, a pinned Why cause and the Network's
+    cause survive a tab switch (a whole rerun or one of the tabs' fragment)."""
+    for kept in KEPT:
+        if kept in st.session_state:
+            st.session_state[kept] = st.session_state[kept]
+
+
+keep_hidden_widgets()
 model = get_model()
 priors = model.priors
 questions_a = [n for ids in priors.questions().values() for n in ids]
@@ -293,6 +301,7 @@ def results() -> None:
     this part, not the sidebar of 49 questions; an answer given here asks for a full rerun."""
     if st.session_state.pop(FULL_RERUN, False):
         st.rerun()  # an answer or the effort weight changed: the sidebar and summary follow
+    keep_hidden_widgets()
 
     tabs = dict(zip(TABS, st.tabs(TABS, key="view", on_change="rerun"), strict=True))
 
@@ -524,10 +533,10 @@ def results() -> None:
     # --- the network, around one cause ---------------------------------------------------------
     with tabs["Network"]:
         if tabs["Network"].open:
+            st.session_state.setdefault("net_cause", top["cause"])  # the top cause first
             centre = st.selectbox(
                 "Show the links of",
                 model.causes,
-                index=model.causes.index(top["cause"]),
                 format_func=lambda n: priors.nodes[n].label,
                 key="net_cause",
             )

@@ -246,6 +246,7 @@ def report_from_view(
         "red_flags": [
             {
                 "id": f["id"],
+                "title": f["title"],
                 "message": f["message"],
                 "claims": [
                     {"id": c, "text": model.priors.claims[c].text} for c in f.get("claims", [])

@@ -73,7 +73,8 @@ def _red_flags(report: Mapping) -> str:
     if not report["red_flags"]:
         return f'<p class="noflag">{_e(words.NO_FLAGS)}</p>'
     return "\n".join(
-        f'<div class="flag" id="flag-{_e(f["id"])}">{_e(f["id"])}: {_e(f["message"])}'
+        f'<div class="flag" id="flag-{_e(f["id"])}">'
+        f"<strong>{_e(f['title'])}.</strong> {_e(f['message'])}"
         f"<small>Source claims: {_e(words.flag_claims(f))}</small></div>"
         for f in report["red_flags"]
     )

@@ -161,7 +161,7 @@ def _story(report: Mapping, width: float) -> list:
     ]
     for flag in report["red_flags"]:
         inner = [
-            _p(f"{flag['id']}: {flag['message']}", s["flag"]),
+            _p(f"{flag['title']}. {flag['message']}", s["flag"]),
             _p(f"Source claims: {words.flag_claims(flag)}", s["small"]),
         ]
         story += [_boxed(inner, RED, "#fde2e1"), Spacer(1, 3)]

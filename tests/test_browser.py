@@ -297,3 +297,21 @@ def test_a_hostile_link_renders_nothing_from_the_url(browser, server):
     fetched = page.evaluate("performance.getEntriesByType('resource').map((e) => e.name)")
     assert not [u for u in fetched if "example.org" in u]
     page.context.close()
+
+
+def test_a_pinned_cause_survives_tab_switches(browser, server):
+    """The tabs rerun on their own (a fragment): a choice in a closed tab is kept."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    page = open_app(browser, server, query="?leg_cramp_side=left")
+    pinned = cause_label(PRIORS, "dehydration", "yes")
+    open_view(page, "Why")
+    choose(page, "Explain which cause?", pinned)
+    panel = page.get_by_role("tabpanel", name="Why")
+    expect(panel.locator('[data-testid="stMetricLabel"]').first).to_have_text(pinned)
+    for name in ("Causes", "Network", "Why"):
+        open_view(page, name)
+    expect(panel.locator('[data-testid="stMetricLabel"]').first).to_have_text(pinned)
+    expect(page.get_by_role("combobox", name="Explain which cause?")).to_have_value(pinned)
+    page.context.close()
