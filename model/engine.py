@@ -295,11 +295,15 @@ class Engine:
     # --- evidence ---------------------------------------------------------------------------
 
     def likelihood(self, variable: str, answer: str | Mapping[str, float]) -> np.ndarray:
-        """A hard answer as a one-hot vector, a soft one as its likelihoods in state order."""
+        """A hard answer as a one-hot vector, a soft one as its likelihoods in state order,
+        scaled so that the largest is 1: only their ratios carry information, and a product
+        of many tiny (or huge) likelihoods must not underflow (or overflow)."""
         states = self.states[variable]
         if isinstance(answer, str):
             return np.eye(len(states))[states.index(answer)]
-        return np.array([float(answer[s]) for s in states])
+        values = np.array([float(answer[s]) for s in states])
+        top = values.max()
+        return values / top if top > 0 else values
 
     def _stack(self, rows: list[dict[str, object]]) -> dict[str, np.ndarray]:
         """One likelihood array per answered variable: ``(card,)`` when every row gives the

@@ -443,6 +443,12 @@ def _cross_checks(
     return problems
 
 
+def _inside(directory: Path, name: str) -> bool:
+    """True when ``directory / name`` (links resolved) lies inside ``directory``."""
+    root = directory.resolve()
+    return (root / name).resolve().is_relative_to(root)
+
+
 def load_priors(directory: str | os.PathLike | None = None) -> Priors:
     """Read and validate a priors directory; raise :class:`PriorsError` listing every problem."""
     directory = Path(directory) if directory is not None else default_priors_dir()
@@ -453,9 +459,18 @@ def load_priors(directory: str | os.PathLike | None = None) -> Priors:
     meta = _validate(ModelFile, data, directory / MANIFEST, manifest_lines, problems)
     if meta is None:
         raise PriorsError(problems)
+    names = [MANIFEST, *meta.node_files, meta.claims_file, meta.red_flags_file]
+    outside = [name for name in names if not _inside(directory, name)]
+    if outside:  # named, never read: a manifest must not reach other files of the machine
+        raise PriorsError(
+            [
+                f"{_display(directory / MANIFEST)}: {name[:200]!r} lies outside the priors "
+                "folder; name files inside it"
+                for name in outside
+            ]
+        )
 
     digest = hashlib.sha256()
-    names = [MANIFEST, *meta.node_files, meta.claims_file, meta.red_flags_file]
     for name in names:
         path = directory / name
         digest.update(name.encode() + b"\0")

@@ -1,0 +1,62 @@
+"""Hostile input that once gave wrong numbers or tracebacks, kept as regression tests
+(issue 12). Each test failed before its fix."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from model import default_model, diagnose
+from model.errors import PriorsError
+from model.priors import default_priors_dir, load_priors
+
+MODEL = default_model()
+CONTEXT = MODEL.priors.ids("context")
+
+
+@pytest.mark.parametrize("scale", [1e-161, 1e-100, 1.0, 1e100, 1e308])
+def test_a_uniform_soft_answer_changes_nothing_at_any_scale(scale):
+    """A likelihood equal for every state says nothing: at 1e-161 on four nodes the product
+    underflowed and moved dehydration from 0.222 to 0.000; at 1e308 it overflowed."""
+    soft = {v: {"yes": scale, "no": scale} for v in CONTEXT}
+    prior = diagnose({}, model=MODEL).posterior
+    posterior = diagnose({}, soft, model=MODEL).posterior
+    for cause, dist in prior.items():
+        for state, p in dist.items():
+            assert posterior[cause][state] == pytest.approx(p, abs=1e-12)
+
+
+@given(
+    scale=st.floats(min_value=1e-300, max_value=1e300),
+    ratio=st.floats(min_value=0.01, max_value=100.0),
+    variables=st.lists(st.sampled_from(CONTEXT), min_size=1, max_size=6, unique=True),
+)
+def test_the_scale_of_soft_evidence_never_matters(scale, ratio, variables):
+    base = {v: {"yes": ratio, "no": 1.0} for v in variables}
+    scaled = {v: {"yes": ratio * scale, "no": scale} for v in variables}
+    a = diagnose({}, base, model=MODEL).posterior
+    b = diagnose({}, scaled, model=MODEL).posterior
+    for cause, dist in a.items():
+        for state, p in dist.items():
+            assert b[cause][state] == pytest.approx(p, abs=1e-9)
+
+
+@pytest.mark.parametrize("field", ["claims_file", "red_flags_file", "node_files"])
+@pytest.mark.parametrize("name", ["../../../../etc/passwd", "/etc/passwd", "sub/../../x.yaml"])
+def test_a_priors_manifest_cannot_name_files_outside_its_folder(tmp_path, field, name):
+    """``claims_file: ../../../../etc/passwd`` was read and echoed in the error."""
+    directory = tmp_path / "priors"
+    shutil.copytree(default_priors_dir(), directory)
+    manifest = directory / "model.yaml"
+    data = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+    data[field] = [name] if field == "node_files" else name
+    manifest.write_text(yaml.safe_dump(data), encoding="utf-8")
+    with pytest.raises(PriorsError) as info:
+        load_priors(directory)
+    message = str(info.value)
+    assert "lies outside the priors folder" in message and name in message
+    assert "root:" not in message  # nothing of the file itself
