@@ -150,22 +150,78 @@ def _where(file: Path, lines: dict[tuple, int], path: tuple) -> str:
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+MAX_VALUES = 1_000_000  # values a priors file may expand to, aliases followed (ours: ~10k)
+
+
+def _expanded_size(root: yaml.Node | None) -> int | None:
+    """How many values the document holds once every alias is followed, without following
+    them: each node's size is counted once. None when a node contains itself."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)] if root is not None else []
+    open_nodes: set[int] = set()
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if done:
+            open_nodes.discard(key)
+            sizes[key] = 1 + sum(sizes[id(c)] for c in children)
+            continue
+        if key in sizes:
+            continue
+        if key in open_nodes:
+            return None
+        open_nodes.add(key)
+        stack.append((node, True))
+        for child in children:
+            if id(child) in open_nodes:
+                return None
+            if id(child) not in sizes:
+                stack.append((child, False))
+    return sizes.get(id(root), 0)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
 def _read_yaml(file: Path, problems: list[str]) -> tuple[Any, dict[tuple, int]]:
     shown = _display(file)
     try:
         text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        problems.append(f"{shown}: not UTF-8 text (byte {exc.start} cannot be decoded)")
+        return _UNREADABLE, {}
     except OSError as exc:
         problems.append(f"{shown}: cannot read: {exc.strerror or exc}")
         return _UNREADABLE, {}
     try:
         root = yaml.compose(text, Loader=_SAFE_LOADER)
+        # Aliases (*name) are fine, but not an alias bomb (a few lines that expand to millions
+        # of values and hang the loader) nor an alias inside itself (endless recursion).
+        size = _expanded_size(root)
+        if size is None or size > MAX_VALUES:
+            what = "an alias refers to itself" if size is None else "aliases expand too far"
+            problems.append(f"{shown}: {what}; write the values out")
+            return _UNREADABLE, {}
         data = yaml.load(text, Loader=_SAFE_LOADER)  # the safe loader: plain data only
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
         problems.append(f"{shown}{line}: not valid YAML: {getattr(exc, 'problem', exc)}")
         return _UNREADABLE, {}
-    return data, _line_map(root, problems, shown)
+    except RecursionError:
+        problems.append(f"{shown}: nested too deeply to be a priors file")
+        return _UNREADABLE, {}
+    try:
+        return data, _line_map(root, problems, shown)
+    except RecursionError:
+        problems.append(f"{shown}: nested too deeply to be a priors file")
+        return _UNREADABLE, {}
 
 
 def _clean_message(error: dict) -> str:

@@ -60,3 +60,37 @@ def test_a_priors_manifest_cannot_name_files_outside_its_folder(tmp_path, field,
     message = str(info.value)
     assert "lies outside the priors folder" in message and name in message
     assert "root:" not in message  # nothing of the file itself
+
+
+def bomb(levels: int = 9, width: int = 9) -> str:
+    lines = ["a0: &a0 [x]"]
+    for k in range(1, levels):
+        refs = ", ".join([f"*a{k - 1}"] * width)
+        lines.append(f"a{k}: &a{k} [{refs}]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (bomb(), "aliases expand too far"),  # 9^9 values: hung `crampnet validate`
+        ("loop: &l [*l]\n", "an alias refers to itself"),  # a RecursionError traceback
+        ("x: " + "[" * 100_000 + "]" * 100_000 + "\n", "nest"),  # depth, not recursion
+    ],
+)
+def test_hostile_yaml_in_a_priors_folder_is_one_problem(tmp_path, text, expected):
+    directory = tmp_path / "priors"
+    shutil.copytree(default_priors_dir(), directory)
+    (directory / "claims.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(PriorsError) as info:
+        load_priors(directory)
+    assert expected in str(info.value) and "claims.yaml" in str(info.value)
+
+
+def test_a_priors_file_that_is_not_utf8_is_one_problem(tmp_path):
+    directory = tmp_path / "priors"
+    shutil.copytree(default_priors_dir(), directory)
+    (directory / "red_flags.yaml").write_bytes(b"red_flags:\n  x: \xff\xfe\n")
+    with pytest.raises(PriorsError) as info:
+        load_priors(directory)
+    assert "red_flags.yaml: not UTF-8 text" in str(info.value)
