@@ -30,18 +30,53 @@ def line_of(text: str, key: str) -> int | None:
     return text.count("\n", 0, match.start()) + 1 if match else None
 
 
+MAX_NUMBER_CHARS = 40  # a likelihood or count longer than this is a mistake, not a number
+
+
+def _number(text: str) -> float | int:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise ValueError(f"a number of {len(text)} characters ({text[:20]}...)")
+    value = float(text) if any(c in text for c in ".eE") else int(text)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{text[:40]} is too large for a number")
+    return value
+
+
+def parse_json(text: str, where: str, line: int | None = None) -> object:
+    """JSON text as plain data, or one :class:`UsageError` line naming ``where`` and the line
+    (``line`` when the text is one line of a file):
+    not JSON, a number too long or too large to be a likelihood, nesting too deep, or two
+    values for one key (JSON would keep the last silently)."""
+
+    def pairs(items: list[tuple[str, object]]) -> dict:
+        out: dict = {}
+        for key, value in items:
+            if key in out:
+                raise ValueError(f"the key {key[:60]!r} appears twice")
+            out[key] = value
+        return out
+
+    try:
+        return json.loads(text, parse_int=_number, parse_float=_number, object_pairs_hook=pairs)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{where}:{line or exc.lineno}: not valid JSON: {exc.msg}") from None
+    except ValueError as exc:
+        raise UsageError(f"{where}:{line or 1}: not a usable case: {exc}") from None
+    except RecursionError:
+        raise UsageError(f"{where}:{line or 1}: JSON nested too deeply to be a case") from None
+
+
 def read_case(path: str | Path) -> tuple[dict, dict, dict, str]:
     """Read a case file ``{"evidence": {...}, "soft_evidence": {...}, "do": {...}}`` (the last
     two optional); returns evidence, soft evidence, interventions and the file's text."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is allowed, as in CSV
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not UTF-8 text (byte {exc.start} cannot be decoded)") from None
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        case = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    case = parse_json(text, str(path))
     if not isinstance(case, dict):
         raise UsageError(f"{path}: a case is a JSON object with 'evidence' (and 'soft_evidence')")
     unknown = sorted(set(case) - {"evidence", "soft_evidence", "do", "id", "title", "expect"})
@@ -160,10 +195,7 @@ def _jsonl_objects(path: Path) -> Iterator[tuple[int, dict]]:
             if not line.strip():
                 yield line_number, {}
                 continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UsageError(f"{path}:{line_number}: not valid JSON: {exc.msg}") from None
+            record = parse_json(line, str(path), line_number)
             if not isinstance(record, dict):
                 raise UsageError(f"{path}:{line_number}: each line must be a JSON object")
             yield line_number, record

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from model import default_model, diagnose
+from model.cli import main
 from model.errors import PriorsError
 from model.priors import default_priors_dir, load_priors
 
@@ -94,3 +96,48 @@ def test_a_priors_file_that_is_not_utf8_is_one_problem(tmp_path):
     with pytest.raises(PriorsError) as info:
         load_priors(directory)
     assert "red_flags.yaml: not UTF-8 text" in str(info.value)
+
+
+def crampnet(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+SOFT = b'{"evidence": {}, "soft_evidence": {"female": {"yes": %s, "no": 1}}}'
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (SOFT % ("1" * 400).encode(), "a number of 400 characters"),  # was OverflowError
+        (SOFT % ("9" * 5000).encode(), "a number of 5000 characters"),  # was ValueError
+        (SOFT % b"1e999", "too large for a number"),  # inf, then "not a likelihood"
+        (b'{"evidence": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
+        (b'{"evidence": {"female": "\xff"}}', "not UTF-8 text"),  # was UnicodeDecodeError
+        (b'{"evidence": {"female": "yes", "female": "no"}}', "appears twice"),  # kept the last
+    ],
+)
+def test_a_hostile_case_file_is_one_line_with_exit_2(tmp_path, capsys, content, expected):
+    path = tmp_path / "case.json"
+    path.write_bytes(content)
+    code, out, err = crampnet(capsys, "diagnose", str(path))
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and expected in err and str(path) in err
+    assert len(err) < 400  # a long value is never echoed whole
+
+
+def test_a_case_file_may_start_with_a_byte_order_mark(tmp_path, capsys):
+    """A BOM was refused in case JSON and accepted in CSV and JSON Lines."""
+    path = tmp_path / "case.json"
+    path.write_bytes(b'\xef\xbb\xbf{"evidence": {"female": "yes"}}')
+    code, out, err = crampnet(capsys, "diagnose", str(path), "--json")
+    assert code == 0 and err == ""
+    assert json.loads(out)["evidence"] == {"female": "yes"}
+
+
+def test_a_jsonl_line_with_a_key_twice_is_named(tmp_path, capsys):
+    source = tmp_path / "cases.jsonl"
+    source.write_text('{"female": "yes"}\n{"female": "yes", "female": "no"}\n', encoding="utf-8")
+    code, _, err = crampnet(capsys, "score", str(source), "-o", str(tmp_path / "out.csv"))
+    assert code == 2 and f"{source}:2:" in err and "appears twice" in err
