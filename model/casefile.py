@@ -6,6 +6,7 @@ optional). Errors name the file and the line.
 
 from __future__ import annotations
 
+import csv
 import difflib
 import json
 import math
@@ -156,31 +157,54 @@ def read_frames(
         yield frame
 
 
+READ_ERRORS = "read_errors"  # frame.attrs key: {row position: why the row cannot be used}
+
+
 def _csv_frames(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """A CSV read strictly with the csv module: a row with more or fewer fields than the
+    header is kept in place as an error row (never shifted onto other columns, as pandas does
+    when the first data row has one field more), a header naming a column twice is refused."""
     if path.stat().st_size == 0:
         yield pd.DataFrame()
         return
+    line = 1
     try:
-        reader = pd.read_csv(
-            path,
-            dtype=str,
-            keep_default_na=False,  # "none", "NA" and "null" are text; only empty is missing
-            na_values=[""],
-            skip_blank_lines=False,
-            encoding="utf-8-sig",
-            chunksize=chunk_rows,
-        )
-        with reader:
-            first = True
-            for frame in reader:
-                first = False
-                yield frame
-            if first:  # pragma: no cover - pandas yields the empty header frame itself
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if header is None:
                 yield pd.DataFrame()
-    except pd.errors.EmptyDataError:
-        yield pd.DataFrame()
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        raise UsageError(f"{path}: not a readable CSV file: {str(exc).strip()}") from None
+                return
+            twice = sorted({c for c in header if header.count(c) > 1})
+            if twice:
+                shown = ", ".join(repr(c[:60]) for c in twice)
+                raise UsageError(f"{path}:1: the header names {shown} more than once")
+            width, rows, problems, yielded = len(header), [], {}, False
+            for record in reader:
+                line = reader.line_num
+                if record and len(record) != width:
+                    problems[len(rows)] = (
+                        f"{len(record)} fields where the header has {width}: "
+                        "the row is not used, rather than shifted"
+                    )
+                    record = []
+                rows.append(record or [""] * width)
+                if len(rows) >= chunk_rows:
+                    yield _csv_frame(rows, header, problems)
+                    rows, problems, yielded = [], {}, True
+            if rows or not yielded:
+                yield _csv_frame(rows, header, problems)
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not UTF-8 text (byte {exc.start} cannot be decoded)") from None
+    except csv.Error as exc:
+        raise UsageError(f"{path}:{line + 1}: not a readable CSV row: {exc}") from None
+
+
+def _csv_frame(rows: list[list[str]], header: list[str], problems: dict) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=header, dtype=object)
+    frame = frame.where(frame != "", np.nan)  # an empty cell is missing, as in every format
+    frame.attrs[READ_ERRORS] = dict(problems)
+    return frame
 
 
 def _jsonl_cell(value: object) -> str | None:
@@ -329,6 +353,9 @@ def encode_frame(
                 message = state_error(c, cell, states)
                 errors[r] = message if errors[r] is None else f"{errors[r]}; {message}"
         codes[:, j] = column
+    for r, message in frame.attrs.get(READ_ERRORS, {}).items():  # rows the reader could not use
+        codes[r] = -1
+        errors[r] = message
     return codes, errors
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 
@@ -141,3 +142,63 @@ def test_a_jsonl_line_with_a_key_twice_is_named(tmp_path, capsys):
     source.write_text('{"female": "yes"}\n{"female": "yes", "female": "no"}\n', encoding="utf-8")
     code, _, err = crampnet(capsys, "score", str(source), "-o", str(tmp_path / "out.csv"))
     assert code == 2 and f"{source}:2:" in err and "appears twice" in err
+
+
+def read_output(path) -> list[dict]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_a_csv_row_with_an_extra_field_is_an_error_in_place_not_a_shift(tmp_path, capsys):
+    """Pandas made the first column the index: every answer moved one column, exit 0."""
+    source, output = tmp_path / "r.csv", tmp_path / "o.csv"
+    source.write_text("id,female,nocturnal_cramps\nanna,yes,no,yes\nben,no,yes\n")
+    code, _, err = crampnet(capsys, "score", str(source), "-o", str(output))
+    assert code == 3
+    assert f"{source}:row 1 (line 2): 4 fields where the header has 3" in err
+    rows = read_output(output)
+    assert [r["id"] for r in rows] == ["", "ben"]
+    assert "4 fields" in rows[0]["error"] and rows[1]["error"] == ""
+    expected = diagnose({"female": "no", "nocturnal_cramps": "yes"}, model=MODEL).posterior
+    assert float(rows[1]["p_calcium_low"]) == pytest.approx(expected["calcium"]["low"])
+
+
+def test_a_csv_header_naming_a_column_twice_is_refused(tmp_path, capsys):
+    """Pandas renamed the second one female.1, which was then dropped silently."""
+    source = tmp_path / "d.csv"
+    source.write_text("id,female,female\na,yes,no\n")
+    code, _, err = crampnet(capsys, "score", str(source), "-o", str(tmp_path / "o.csv"))
+    assert code == 2 and err.strip().endswith("the header names 'female' more than once")
+
+
+@given(
+    rows=st.lists(
+        st.lists(st.sampled_from(["", "yes", "no", "maybe"]), min_size=0, max_size=5),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_a_ragged_csv_scores_every_row_in_place(tmp_path_factory, rows):
+    """Every input row is one output row, in order: scored when it has the header's three
+    fields, an error naming its field count otherwise; never shifted."""
+    folder = tmp_path_factory.mktemp("ragged")
+    source, output = folder / "in.csv", folder / "out.csv"
+    lines = ["female,nocturnal_cramps,toe_cramps"] + [",".join(r) for r in rows]
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code = main(["score", str(source), "-o", str(output), "--no-progress"])
+    assert code in (0, 3)
+    out = read_output(output)
+    assert len(out) == len(rows)
+    for cells, row in zip(rows, out, strict=True):
+        if ",".join(cells) == "":  # a blank line: a row with no answers
+            cells = []
+        if cells and len(cells) != 3:
+            assert f"{len(cells)} fields where the header has 3" in row["error"]
+        elif "maybe" not in cells:
+            assert row["error"] == ""
+            given_answers = dict(
+                zip(["female", "nocturnal_cramps", "toe_cramps"], cells, strict=False)
+            )
+            assert {k: v for k, v in row.items() if k in given_answers} == (
+                given_answers if cells else {k: "" for k in given_answers}
+            )
