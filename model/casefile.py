@@ -246,7 +246,8 @@ def _jsonl_frames(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
 
 def _jsonl_frame(records: list[dict], columns: list[str]) -> pd.DataFrame:
     data = {c: [_jsonl_cell(r.get(c)) for r in records] for c in columns}
-    return pd.DataFrame(data, columns=columns, dtype=object)
+    # the index gives the row count even when no line has a key (a file of blank lines)
+    return pd.DataFrame(data, columns=columns, index=range(len(records)), dtype=object)
 
 
 def _parquet_frames(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:

@@ -39,6 +39,17 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+
+def _count(text: str) -> int:
+    """A whole number >= 0 for a count option (``--explain -3`` was taken as 0 causes)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text[:40]!r}")
+    return value
+
 def _parse_set(items: list[str], flag: str = "--set") -> dict[str, str]:
     evidence = {}
     for item in items:
@@ -166,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_argument("--json", action="store_true", help="print the result as JSON")
     sub.add_argument(
-        "--explain", type=int, default=5, metavar="N", help="explain the N top causes (5)"
+        "--explain", type=_count, default=5, metavar="N", help="explain the N top causes (5)"
     )
     sub = command("schema", _schema, "list every node: kind, states, label, question")
     sub.add_argument("--json", action="store_true")

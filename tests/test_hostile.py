@@ -202,3 +202,22 @@ def test_a_ragged_csv_scores_every_row_in_place(tmp_path_factory, rows):
             assert {k: v for k, v in row.items() if k in given_answers} == (
                 given_answers if cells else {k: "" for k in given_answers}
             )
+
+
+def test_a_jsonl_file_of_blank_lines_is_as_many_rows(tmp_path, capsys):
+    """Three blank lines came out as no rows at all."""
+    source, output = tmp_path / "blank.jsonl", tmp_path / "out.csv"
+    source.write_text("\n\n\n", encoding="utf-8")
+    code, _, err = crampnet(capsys, "score", str(source), "-o", str(output))
+    assert code == 0 and "scored 3 of 3" in err
+    rows = read_output(output)
+    prior = diagnose({}, model=MODEL).posterior["calcium"]["low"]
+    assert len(rows) == 3 and all(float(r["p_calcium_low"]) == pytest.approx(prior) for r in rows)
+
+
+@pytest.mark.parametrize("value", ["-3", "-1", "x", "1e3"])
+def test_a_negative_or_non_whole_explain_is_refused(capsys, value):
+    """``--explain -3`` was accepted while ``report --top -1`` was refused."""
+    code, out, err = crampnet(capsys, "diagnose", "--explain", value)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "--explain" in err and "whole number >= 0" in err
