@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from model.errors import UsageError
+from model.errors import SHOWN_CHARS, UsageError, shorten
 from model.evidence import closest_ids
 from model.priors import Priors
 
@@ -158,6 +158,7 @@ def read_frames(
 
 
 READ_ERRORS = "read_errors"  # frame.attrs key: {row position: why the row cannot be used}
+CELL_LIMIT = 1 << 26  # characters in one CSV cell (the csv module's default is 128 KiB)
 
 
 def _csv_frames(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
@@ -168,6 +169,7 @@ def _csv_frames(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
         yield pd.DataFrame()
         return
     line = 1
+    csv.field_size_limit(max(csv.field_size_limit(), CELL_LIMIT))
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             reader = csv.reader(handle)
@@ -322,9 +324,9 @@ def split_columns(
 
 def state_error(variable: str, state: str, states: list[str]) -> str:
     """One line for a cell that is not one of the variable's states, closest states first."""
-    close = difflib.get_close_matches(state, states, n=2, cutoff=0.5)
+    close = difflib.get_close_matches(state[:SHOWN_CHARS], states, n=2, cutoff=0.5)
     hint = f"did you mean {' or '.join(close)}? " if close else ""
-    return f"unknown state {state!r} for {variable}; {hint}valid states: {', '.join(states)}"
+    return f"unknown state {shorten(state)} for {variable}; {hint}valid states: {', '.join(states)}"
 
 
 def encode_frame(

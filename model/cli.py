@@ -39,7 +39,6 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-
 def _count(text: str) -> int:
     """A whole number >= 0 for a count option (``--explain -3`` was taken as 0 causes)."""
     try:
@@ -49,6 +48,7 @@ def _count(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text[:40]!r}")
     return value
+
 
 def _parse_set(items: list[str], flag: str = "--set") -> dict[str, str]:
     evidence = {}

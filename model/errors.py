@@ -34,6 +34,18 @@ class UnknownVariableError(EvidenceError):
         super().__init__(f"unknown variable {variable!r}{hint}")
 
 
+SHOWN_CHARS = 200  # at most this much of a bad value is quoted in a one-line error
+
+
+def shorten(value: object) -> str:
+    """``repr(value)``, cut to about :data:`SHOWN_CHARS` characters with its length said: a
+    10 MB cell must not become a 10 MB error line."""
+    text = repr(value)
+    if len(text) <= SHOWN_CHARS:
+        return text
+    return f"{text[:SHOWN_CHARS]}... ({len(text):,} characters)"
+
+
 class UnknownStateError(EvidenceError):
     """Evidence gives a state the variable does not have."""
 
@@ -42,7 +54,7 @@ class UnknownStateError(EvidenceError):
         self.state = state
         self.valid = valid
         super().__init__(
-            f"unknown state {state!r} for {variable!r}; valid states: {', '.join(valid)}"
+            f"unknown state {shorten(state)} for {variable!r}; valid states: {', '.join(valid)}"
         )
 
 

@@ -221,3 +221,19 @@ def test_a_negative_or_non_whole_explain_is_refused(capsys, value):
     code, out, err = crampnet(capsys, "diagnose", "--explain", value)
     assert code == 2 and out == "" and err.count("\n") == 1
     assert "--explain" in err and "whole number >= 0" in err
+
+
+def test_a_huge_cell_is_quoted_short(tmp_path, capsys):
+    """A 10 MB cell was echoed whole into its one-line error."""
+    source, output = tmp_path / "big.csv", tmp_path / "out.csv"
+    source.write_text("female,nocturnal_cramps\n" + "y" * 10_000_000 + ",yes\nno,yes\n")
+    code, _, err = crampnet(capsys, "score", str(source), "-o", str(output))
+    assert code == 3 and "characters)" in err and len(err) < 2_000
+    assert len(read_output(output)[0]["error"]) < 400
+
+
+def test_a_huge_state_in_a_case_is_quoted_short(tmp_path, capsys):
+    path = tmp_path / "case.json"
+    path.write_text(json.dumps({"evidence": {"female": "y" * 1_000_000}}), encoding="utf-8")
+    code, out, err = crampnet(capsys, "diagnose", str(path))
+    assert code == 2 and err.count("\n") == 1 and len(err) < 600
