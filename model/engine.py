@@ -296,8 +296,9 @@ class Engine:
 
     def likelihood(self, variable: str, answer: str | Mapping[str, float]) -> np.ndarray:
         """A hard answer as a one-hot vector, a soft one as its likelihoods in state order,
-        scaled so that the largest is 1: only their ratios carry information, and a product
-        of many tiny (or huge) likelihoods must not underflow (or overflow)."""
+        scaled so that the largest is 1: only their ratios change a posterior, and a product
+        of many tiny (or huge) likelihoods must not underflow (or overflow). :meth:`query`
+        adds the scales back to ``log_z``."""
         states = self.states[variable]
         if isinstance(answer, str):
             return np.eye(len(states))[states.index(answer)]
@@ -340,7 +341,11 @@ class Engine:
         do = dict(do or {})
         if self.draws and len(rows) != 1:
             raise ValueError("an engine over parameter draws answers one evidence set at a time")
-        return self.run(targets, self._stack(rows), do, batch=len(rows))
+        marginals, log_z = self.run(targets, self._stack(rows), do, batch=len(rows))
+        # soft answers enter scaled to a largest likelihood of 1 (see likelihood): their
+        # scales come back here, so log_z stays log P(evidence) with the likelihoods as given
+        scales = np.array([_log_scale(row) for row in rows])
+        return marginals, log_z + (scales[0] if self.draws else scales)
 
     def run(
         self,
@@ -471,3 +476,14 @@ def _one_blas_thread():
             _BLAS[2] -= 1
             if _BLAS[2] == 0:
                 _BLAS[1].restore_original_limits()
+
+
+def _log_scale(row: Mapping[str, object]) -> float:
+    """The sum of the logs of each soft answer's largest likelihood in ``row``."""
+    total = 0.0
+    for answer in row.values():
+        if isinstance(answer, Mapping):
+            top = max(float(x) for x in answer.values())
+            if top > 0:
+                total += math.log(top)
+    return total
