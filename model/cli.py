@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -199,10 +201,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``crampnet`` console script."""
+    previous = _terminate_as_exception()
     try:
         args = build_parser().parse_args(argv)
         model = load_model(args.priors)
         return args.handler(args, model)
+    except Terminated:
+        print("crampnet: terminated", file=sys.stderr)
+        return 143
+    except KeyboardInterrupt:
+        print("crampnet: interrupted", file=sys.stderr)
+        return 130
     except PriorsError as exc:
         print(f"crampnet: invalid priors:\n{exc}", file=sys.stderr)
         return 1
@@ -211,6 +220,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so that ``finally`` blocks remove partial files."""
+
+
+def _terminate_as_exception():
+    """SIGTERM raises :class:`Terminated` (main thread only); returns the previous handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def terminate(signum, frame):
+        raise Terminated
+
+    return signal.signal(signal.SIGTERM, terminate)
 
 
 if __name__ == "__main__":

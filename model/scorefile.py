@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import textwrap
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -289,6 +290,23 @@ def _count_rows(path: Path, fmt: str) -> int | None:
     return max(lines - (1 if fmt == "csv" else 0), 0)
 
 
+def _partial_file(output: Path) -> Path:
+    """A new, unique temporary file beside ``output`` (so two runs never share one, and the
+    final rename stays on one file system), or one :class:`UsageError` line saying why the
+    output cannot be written there."""
+    folder = output.parent
+    if output.is_dir():
+        raise UsageError(f"{output}: is a folder; name a file to write")
+    if not folder.is_dir():
+        raise UsageError(f"{output}: the folder {folder} does not exist")
+    try:
+        handle, name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".partial", dir=folder)
+    except OSError as exc:
+        raise UsageError(f"{output}: cannot write in {folder}: {exc.strerror or exc}") from None
+    os.close(handle)
+    return Path(name)
+
+
 def score_file(
     source: str | Path,
     output: str | Path,
@@ -325,8 +343,8 @@ def score_file(
         list(first.columns), model.priors, path=source, ignore_columns=ignore_columns
     )
     columns = output_columns(model, list(first.columns), intervals)
-    partial = output.with_name(f".{output.name}.partial")
     total = _count_rows(source, in_fmt) if progress else None
+    partial = _partial_file(output)  # removed in the finally below, whatever happens
     rows = failed = 0
     writer = None
     # one thread reads the next chunk and writes the last while this one is scored
@@ -353,7 +371,10 @@ def score_file(
                 written.result()
         writer.close()
         writer = None
-        os.replace(partial, output)
+        try:
+            os.replace(partial, output)
+        except OSError as exc:
+            raise UsageError(f"{output}: cannot write it: {exc.strerror or exc}") from None
     finally:
         io.shutdown(wait=True, cancel_futures=True)
         if writer is not None:

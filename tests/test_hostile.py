@@ -6,6 +6,10 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import yaml
@@ -237,3 +241,56 @@ def test_a_huge_state_in_a_case_is_quoted_short(tmp_path, capsys):
     path.write_text(json.dumps({"evidence": {"female": "y" * 1_000_000}}), encoding="utf-8")
     code, out, err = crampnet(capsys, "diagnose", str(path))
     assert code == 2 and err.count("\n") == 1 and len(err) < 600
+
+
+@pytest.mark.parametrize(
+    "output, expected",
+    [
+        ("missing/out.csv", "does not exist"),  # was FileNotFoundError on '.out.csv.partial'
+        ("folder.csv", "is a folder"),
+        ("/proc/crampnet-out.csv", "cannot write"),
+    ],
+)
+def test_an_output_that_cannot_be_written_is_one_line(tmp_path, capsys, output, expected):
+    source = tmp_path / "in.csv"
+    source.write_text("female\nyes\n")
+    target = output if output.startswith("/") else str(tmp_path / output)
+    if output == "folder.csv":
+        (tmp_path / output).mkdir()
+    code, out, err = crampnet(capsys, "score", str(source), "-o", target)
+    assert code == 2 and err.count("\n") == 1 and expected in err, err
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def big_csv(path, rows: int = 150_000) -> None:
+    states = ["yes", "no", ""]
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write("id,female,nocturnal_cramps,toe_cramps,low_fluid_intake\n")
+        for i in range(rows):
+            cells = [states[(i * k) % 3] for k in (1, 2, 5, 7)]
+            handle.write(f"p{i}," + ",".join(cells) + "\n")
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_during_score_leaves_no_partial_file(tmp_path, signum, code):
+    """SIGTERM left a 72 MB .partial file; SIGINT printed a KeyboardInterrupt traceback."""
+    source, output = tmp_path / "in.csv", tmp_path / "out" / "scored.csv"
+    output.parent.mkdir()
+    big_csv(source)
+    command = [sys.executable, "-c", "import sys; from model.cli import main; sys.exit(main())"]
+    process = subprocess.Popen(
+        [*command, "score", str(source), "-o", str(output), "--no-progress"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not list(output.parent.glob(".*.partial")):
+        assert process.poll() is None, process.stderr.read()
+        assert time.monotonic() < deadline, "no partial file appeared"
+        time.sleep(0.05)
+    time.sleep(0.3)  # well inside the scoring loop
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == code, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("crampnet: ")
+    assert list(output.parent.iterdir()) == []
