@@ -256,6 +256,11 @@ def _parquet_frames(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     try:
         parquet = pq.ParquetFile(path)
         schema = parquet.schema_arrow
+        names = schema.names
+        twice = sorted({c for c in names if names.count(c) > 1})
+        if twice:
+            shown = ", ".join(repr(c[:60]) for c in twice)
+            raise UsageError(f"{path}: the columns name {shown} more than once")
         # text columns come back dictionary-encoded (pandas categoricals): mapped to state
         # codes once per distinct value, not once per row
         text = [
@@ -269,7 +274,8 @@ def _parquet_frames(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
         if empty:
             yield _parquet_frame(schema.empty_table())
     except (pa.ArrowException, OSError) as exc:
-        raise UsageError(f"{path}: not a readable Parquet file: {exc}") from None
+        said = " ".join(str(exc).split())[:SHOWN_CHARS]  # one line, whatever Arrow says
+        raise UsageError(f"{path}: not a readable Parquet file: {said}") from None
 
 
 def _parquet_frame(batch: pa.RecordBatch | pa.Table) -> pd.DataFrame:

@@ -294,3 +294,23 @@ def test_a_signal_during_score_leaves_no_partial_file(tmp_path, signum, code):
     assert process.returncode == code, err
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("crampnet: ")
     assert list(output.parent.iterdir()) == []
+
+
+def test_a_parquet_file_naming_a_column_twice_is_one_line(tmp_path, capsys):
+    """A KeyError traceback before."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    source = tmp_path / "dup.parquet"
+    table = pa.Table.from_arrays([pa.array(["yes"]), pa.array(["no"])], names=["female", "female"])
+    pq.write_table(table, source)
+    code, _, err = crampnet(capsys, "score", str(source), "-o", str(tmp_path / "o.csv"))
+    assert code == 2 and err.count("\n") == 1 and "'female' more than once" in err
+
+
+def test_a_corrupt_parquet_file_is_one_line(tmp_path, capsys):
+    """The error spanned two lines."""
+    source = tmp_path / "bad.parquet"
+    source.write_bytes(b"PAR1" + b"\x00" * 100 + b"garbage" + b"PAR1")
+    code, _, err = crampnet(capsys, "score", str(source), "-o", str(tmp_path / "o.csv"))
+    assert code == 2 and err.count("\n") == 1 and "not a readable Parquet file" in err
