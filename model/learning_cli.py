@@ -50,7 +50,9 @@ def read_codes(
         ]
         chunks.append(codes[~bad])
     columns = columns or []
-    codes = np.concatenate(chunks) if chunks else np.empty((0, 0), dtype=np.int16)
+    if not columns:  # an empty file, or no node columns: the caller says so in one line
+        return [], np.empty((0, 0), dtype=np.int16), skipped
+    codes = np.concatenate(chunks) if chunks else np.empty((0, len(columns)), dtype=np.int16)
     return columns, codes.reshape(-1, len(columns)), skipped
 
 
@@ -81,6 +83,10 @@ def _learn(args: argparse.Namespace, model: CrampModel) -> int:
     )
     for line in skipped:
         print(f"crampnet: skipped {line}", file=sys.stderr)
+    if not columns:
+        raise UsageError(
+            f"{args.cases}: no column names a question of the model: nothing to learn from"
+        )
     result = learn(model.priors, columns, codes, max_iter=args.max_iter, tol=args.tol)
     out = write_priors(
         model.priors, result.values, args.output, args.cases, result.n_cases, applied=result.applied

@@ -314,3 +314,21 @@ def test_a_corrupt_parquet_file_is_one_line(tmp_path, capsys):
     source.write_bytes(b"PAR1" + b"\x00" * 100 + b"garbage" + b"PAR1")
     code, _, err = crampnet(capsys, "score", str(source), "-o", str(tmp_path / "o.csv"))
     assert code == 2 and err.count("\n") == 1 and "not a readable Parquet file" in err
+
+
+@pytest.mark.parametrize("content", ["", "id\np1\n"], ids=["zero-bytes", "no-node-column"])
+def test_learn_with_no_question_column_is_one_line(tmp_path, capsys, content):
+    """An empty file was a ValueError traceback from a reshape."""
+    source, output = tmp_path / "cases.csv", tmp_path / "learned"
+    source.write_text(content, encoding="utf-8")
+    code, _, err = crampnet(capsys, "learn", str(source), "-o", str(output))
+    assert code == 2 and err.count("\n") == 1 and "no column names a question" in err
+    assert not output.exists()
+
+
+def test_learn_from_rows_that_are_all_unusable_keeps_the_numbers(tmp_path, capsys):
+    """Every row skipped for a bad cell: each is listed, and the set is the priors' own."""
+    source, output = tmp_path / "cases.csv", tmp_path / "learned"
+    source.write_text("female\nmaybe\nperhaps\n", encoding="utf-8")
+    code, out, err = crampnet(capsys, "learn", str(source), "-o", str(output))
+    assert code == 0 and err.count("skipped") == 2 and "learned from 0 cases" in out
