@@ -197,6 +197,8 @@ def _interval_bounds(
 class _Writer:
     """Writes scored chunks of one fixed set of columns to a file opened by :meth:`open`."""
 
+    keep_formulas = False  # CSV: text cells that start like a formula are kept as they are
+
     def __init__(self, path: Path, columns: list[str], text_columns: list[str]):
         self.path, self.columns, self.text_columns = path, columns, text_columns
 
@@ -207,6 +209,25 @@ class _Writer:
         pass
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet runs such a cell
+
+
+def defuse_formulas(values: pd.Series) -> pd.Series:
+    """Text cells a spreadsheet would run as a formula (``=HYPERLINK(...)``, ``+1+1``,
+    ``@SUM``), with a leading apostrophe so they show as text; other cells as they are."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        categories = list(values.cat.categories)
+        fixed = [
+            f"'{c}" if isinstance(c, str) and c.startswith(FORMULA_START) else c for c in categories
+        ]
+        return values.cat.rename_categories(fixed) if fixed != categories else values
+    if values.dtype != object:
+        return values
+    return values.map(
+        lambda v: f"'{v}" if isinstance(v, str) and v.startswith(FORMULA_START) else v
+    )
+
+
 class _CsvWriter(_Writer):
     def __init__(self, path: Path, columns: list[str], text_columns: list[str]):
         super().__init__(path, columns, text_columns)
@@ -215,6 +236,9 @@ class _CsvWriter(_Writer):
 
     def write(self, frame: pd.DataFrame) -> None:
         frame = frame.assign(red_flags=[";".join(f) for f in frame["red_flags"]])
+        if not self.keep_formulas:
+            text = [*self.text_columns, "error"]
+            frame = frame.assign(**{c: defuse_formulas(frame[c]) for c in text if c in frame})
         frame.to_csv(self.handle, index=False, header=False)
 
     def close(self) -> None:
@@ -320,6 +344,7 @@ def score_file(
     chunk_rows: int = CHUNK_ROWS,
     progress: bool = False,
     on_error: Callable[[str], None] | None = None,
+    keep_formulas: bool = False,
 ) -> ScoreSummary:
     """Score every row of ``source`` into ``output``, in order; return what happened.
 
@@ -351,6 +376,7 @@ def score_file(
     io = ThreadPoolExecutor(1)
     try:
         writer = WRITERS[out_fmt](partial, columns, list(first.columns))
+        writer.keep_formulas = keep_formulas
         with tqdm(
             total=total, unit=" rows", disable=not progress, file=sys.stderr, delay=0.5
         ) as bar:
@@ -427,6 +453,7 @@ def _score(args: argparse.Namespace, model) -> int:
         draws=args.draws,
         progress=not args.no_progress and sys.stderr.isatty(),
         on_error=_report,
+        keep_formulas=args.keep_formulas,
     )
     scored = summary.rows - summary.failed
     print(
@@ -461,3 +488,9 @@ def add_command(command) -> None:
         "--draws", type=int, default=DRAWS, metavar="K", help=f"draws for --intervals ({DRAWS})"
     )
     sub.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    sub.add_argument(
+        "--keep-formulas",
+        action="store_true",
+        help="CSV output: keep text cells starting with = + - @ as they are (by default they "
+        "get a leading apostrophe, so a spreadsheet shows them instead of running them)",
+    )

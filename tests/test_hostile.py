@@ -332,3 +332,18 @@ def test_learn_from_rows_that_are_all_unusable_keeps_the_numbers(tmp_path, capsy
     source.write_text("female\nmaybe\nperhaps\n", encoding="utf-8")
     code, out, err = crampnet(capsys, "learn", str(source), "-o", str(output))
     assert code == 0 and err.count("skipped") == 2 and "learned from 0 cases" in out
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_csv_output_defuses_formulas_unless_asked(tmp_path, capsys, keep):
+    """Formula-injection ids (``=HYPERLINK(...)``) passed through to CSV output unchanged."""
+    source, output = tmp_path / "in.csv", tmp_path / "out.csv"
+    ids = ['=HYPERLINK("http://example.org","x")', "+1+1", "-2", "@SUM(A1)", "anna"]
+    source.write_text(
+        "id,female\n" + "".join(f'"{i.replace(chr(34), chr(34) * 2)}",yes\n' for i in ids)
+    )
+    argv = ["score", str(source), "-o", str(output)] + (["--keep-formulas"] if keep else [])
+    code, _, err = crampnet(capsys, *argv)
+    assert code == 0, err
+    shown = [r["id"] for r in read_output(output)]
+    assert shown == (ids if keep else [f"'{i}" for i in ids[:4]] + ["anna"])
