@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
+import tempfile
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -41,10 +43,23 @@ def slug(text: str) -> str:
 
 
 def _write(path: Path, data: bytes) -> None:
+    """``data`` to ``path`` all at once: written to a unique temporary file beside it, then
+    renamed, so an interrupted run (Ctrl-C, SIGTERM) never leaves half a report."""
+    if path.is_dir():
+        raise UsageError(f"{path}: is a folder; name a file to write")
+    temporary = None
     try:
-        path.write_bytes(data)
+        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+        temporary = Path(name)
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+        temporary = None
     except OSError as exc:
         raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    finally:
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
 
 
 def write_case_report(

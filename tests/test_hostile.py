@@ -347,3 +347,16 @@ def test_csv_output_defuses_formulas_unless_asked(tmp_path, capsys, keep):
     assert code == 0, err
     shown = [r["id"] for r in read_output(output)]
     assert shown == (ids if keep else [f"'{i}" for i in ids[:4]] + ["anna"])
+
+
+def test_a_report_writes_whole_files_only(tmp_path, capsys):
+    """The report is written beside its target and renamed: no half file, no temporary left;
+    a folder where the file should go is one line."""
+    case = tmp_path / "case.json"
+    case.write_text('{"evidence": {"female": "yes"}}', encoding="utf-8")
+    code, _, err = crampnet(capsys, "report", str(case), "-o", str(tmp_path / "r.html"))
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["case.json", "r.html"]
+    (tmp_path / "d.html").mkdir()
+    code, _, err = crampnet(capsys, "report", str(case), "-o", str(tmp_path / "d.html"))
+    assert code == 2 and err.count("\n") == 1 and "is a folder" in err
