@@ -215,41 +215,55 @@ def _jsonl_cell(value: object) -> str | None:
     return json.dumps(value, ensure_ascii=False)  # numbers, booleans, objects: their JSON text
 
 
-def _jsonl_objects(path: Path) -> Iterator[tuple[int, dict]]:
+def _jsonl_objects(path: Path) -> Iterator[tuple[int, dict, str | None]]:
+    """Each line as ``(line number, object, error)``: a line that is not a JSON object keeps
+    its place as an empty row with the reason (the other lines still score)."""
     with path.open(encoding="utf-8-sig") as handle:
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
-                yield line_number, {}
+                yield line_number, {}, None
                 continue
-            record = parse_json(line, str(path), line_number)
+            try:
+                record = parse_json(line, str(path), line_number)
+            except UsageError as exc:
+                yield line_number, {}, str(exc).split(": ", 1)[-1]
+                continue
             if not isinstance(record, dict):
-                raise UsageError(f"{path}:{line_number}: each line must be a JSON object")
-            yield line_number, record
+                yield line_number, {}, "each line must be a JSON object"
+                continue
+            yield line_number, record, None
 
 
 def _jsonl_frames(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     # a first pass collects every key (in order of first appearance), so each chunk has the
-    # same columns and a malformed line is reported before anything is written
+    # same columns
     try:
-        columns = list(dict.fromkeys(k for _, record in _jsonl_objects(path) for k in record))
+        columns = list(dict.fromkeys(k for _, record, _ in _jsonl_objects(path) for k in record))
         batch: list[dict] = []
+        problems: dict[int, str] = {}
         empty = True
-        for _, record in _jsonl_objects(path):
+        for _, record, error in _jsonl_objects(path):
+            if error is not None:
+                problems[len(batch)] = error
             batch.append(record)
             if len(batch) >= chunk_rows:
-                yield _jsonl_frame(batch, columns)
+                yield _jsonl_frame(batch, columns, problems)
                 empty = False
-                batch = []
+                batch, problems = [], {}
     except UnicodeDecodeError as exc:
         raise UsageError(f"{path}: not UTF-8 text: {exc.reason}") from None
     if batch or empty:
-        yield _jsonl_frame(batch, columns)
+        yield _jsonl_frame(batch, columns, problems)
 
 
-def _jsonl_frame(records: list[dict], columns: list[str]) -> pd.DataFrame:
+def _jsonl_frame(
+    records: list[dict], columns: list[str], problems: dict[int, str] | None = None
+) -> pd.DataFrame:
     data = {c: [_jsonl_cell(r.get(c)) for r in records] for c in columns}
     # the index gives the row count even when no line has a key (a file of blank lines)
-    return pd.DataFrame(data, columns=columns, index=range(len(records)), dtype=object)
+    frame = pd.DataFrame(data, columns=columns, index=range(len(records)), dtype=object)
+    frame.attrs[READ_ERRORS] = dict(problems or {})
+    return frame
 
 
 def _parquet_frames(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:

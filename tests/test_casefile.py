@@ -120,14 +120,18 @@ def test_unknown_columns_are_named_with_the_closest_ids(model, tmp_path):
         next(iter_cases(path, model))
 
 
-def test_malformed_files_name_file_and_line(tmp_path):
+def test_malformed_files_name_file_and_line(tmp_path, model):
+    """A bad JSON Lines line keeps its place as an error row; the other lines still read."""
     path = tmp_path / "cases.jsonl"
-    path.write_text('{"nocturnal_cramps": "yes"}\n{"nocturnal_cramps": \n')
-    with pytest.raises(UsageError, match=r"cases.jsonl:2: not valid JSON"):
-        list(read_frames(path))
-    path.write_text('{"nocturnal_cramps": "yes"}\n["yes"]\n')
-    with pytest.raises(UsageError, match=r"cases.jsonl:2: each line must be a JSON object"):
-        list(read_frames(path))
+    for text, message in [
+        ('{"nocturnal_cramps": "yes"}\n{"nocturnal_cramps": \n', "not valid JSON"),
+        ('{"nocturnal_cramps": "yes"}\n["yes"]\n', "each line must be a JSON object"),
+    ]:
+        path.write_text(text)
+        rows = list(iter_cases(path, model))
+        assert [r.number for r in rows] == [1, 2]
+        assert rows[0].error is None and rows[0].evidence == {"nocturnal_cramps": "yes"}
+        assert message in rows[1].error and rows[1].evidence == {}
     with pytest.raises(UsageError, match=r"\.txt"):
         file_format(tmp_path / "cases.txt")
     assert file_format(tmp_path / "cases.txt", "csv") == "csv"

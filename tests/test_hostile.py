@@ -141,11 +141,21 @@ def test_a_case_file_may_start_with_a_byte_order_mark(tmp_path, capsys):
     assert json.loads(out)["evidence"] == {"female": "yes"}
 
 
-def test_a_jsonl_line_with_a_key_twice_is_named(tmp_path, capsys):
-    source = tmp_path / "cases.jsonl"
-    source.write_text('{"female": "yes"}\n{"female": "yes", "female": "no"}\n', encoding="utf-8")
-    code, _, err = crampnet(capsys, "score", str(source), "-o", str(tmp_path / "out.csv"))
-    assert code == 2 and f"{source}:2:" in err and "appears twice" in err
+def test_bad_jsonl_lines_are_error_rows_in_place(tmp_path, capsys):
+    """A key twice kept the last value silently; a line that is not JSON stopped the file."""
+    source, output = tmp_path / "cases.jsonl", tmp_path / "out.csv"
+    source.write_text(
+        '{"female": "yes"}\nnot json\n{"female": "yes", "female": "no"}\n[1]\n{"female": "no"}\n',
+        encoding="utf-8",
+    )
+    code, _, err = crampnet(capsys, "score", str(source), "-o", str(output))
+    assert code == 3
+    assert f"{source}:row 2 (line 2): not valid JSON" in err
+    assert f"{source}:row 3 (line 3): not a usable case: the key 'female' appears twice" in err
+    assert f"{source}:row 4 (line 4): each line must be a JSON object" in err
+    rows = read_output(output)
+    assert [bool(r["error"]) for r in rows] == [False, True, True, True, False]
+    assert [r["female"] for r in rows] == ["yes", "", "", "", "no"]
 
 
 def read_output(path) -> list[dict]:
