@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import shutil
 import signal
@@ -370,3 +372,121 @@ def test_a_report_writes_whole_files_only(tmp_path, capsys):
     (tmp_path / "d.html").mkdir()
     code, _, err = crampnet(capsys, "report", str(case), "-o", str(tmp_path / "d.html"))
     assert code == 2 and err.count("\n") == 1 and "is a folder" in err
+
+
+# --- fuzzing: whatever the bytes, every row is accounted for or the run stops with one line ---
+
+JSONL_LINES = st.one_of(
+    st.sampled_from(
+        [
+            b'{"female": "yes"}',
+            b'{"female": "no", "toe_cramps": "yes"}',
+            b'{"female": "maybe"}',
+            b"",
+            b"   ",
+            b"[1, 2]",
+            b'{"female": "yes", "female": "no"}',
+            b'{"female": 1e999}',
+            b"{",
+            b"\xff\xfe",
+            b'{"leg_cramp_side": "left", "left_leg_cramps": "no"}',
+        ]
+    ),
+    st.binary(max_size=12).filter(lambda b: b"\n" not in b and b"\r" not in b),
+)
+
+
+def run_score(source, output) -> tuple[int, str]:
+    with contextlib.redirect_stderr(io.StringIO()) as err:
+        code = main(["score", str(source), "-o", str(output), "--no-progress"])
+    return code, err.getvalue()
+
+
+def assert_accounted_for(code: int, err: str, output, rows: int) -> None:
+    if code == 2:  # stopped: one line, nothing written
+        assert err.count("\n") == 1 and err.startswith("crampnet: error: "), err
+        assert not output.exists()
+    else:
+        assert code in (0, 3), err
+        assert "Traceback" not in err
+        assert len(read_output(output)) == rows
+
+
+@given(lines=st.lists(JSONL_LINES, max_size=10))
+def test_random_jsonl_bytes_are_scored_row_by_row_or_refused_in_one_line(tmp_path_factory, lines):
+    folder = tmp_path_factory.mktemp("jsonl")
+    source, output = folder / "in.jsonl", folder / "out.csv"
+    source.write_bytes(b"\n".join(lines) + (b"\n" if lines else b""))
+    code, err = run_score(source, output)
+    assert_accounted_for(code, err, output, len(lines))
+
+
+@given(data=st.binary(max_size=200), header=st.sampled_from([b"female,toe_cramps\n", b""]))
+def test_random_csv_bytes_are_scored_row_by_row_or_refused_in_one_line(
+    tmp_path_factory, data, header
+):
+    folder = tmp_path_factory.mktemp("csv")
+    source, output = folder / "in.csv", folder / "out.csv"
+    source.write_bytes(header + data)
+    code, err = run_score(source, output)
+    if code != 2:
+        with source.open(encoding="utf-8-sig", newline="") as handle:
+            records = list(csv.reader(handle))
+        rows = max(len(records) - 1, 0)
+        assert_accounted_for(code, err, output, rows)
+    else:
+        assert_accounted_for(code, err, output, 0)
+
+
+@given(data=st.binary(max_size=300))
+def test_random_parquet_bytes_are_refused_in_one_line(tmp_path_factory, data):
+    folder = tmp_path_factory.mktemp("parquet")
+    source, output = folder / "in.parquet", folder / "out.csv"
+    source.write_bytes(data)
+    code, err = run_score(source, output)
+    assert code == 2 and err.count("\n") == 1, err
+    assert not output.exists()
+
+
+MUTATIONS = [
+    lambda v: None,
+    lambda v: "text",
+    lambda v: -1,
+    lambda v: 1e308,
+    lambda v: [],
+    lambda v: {"x": v},
+    lambda v: True,
+]
+
+
+def paths(value, prefix=()):
+    """Every key path into nested dicts and lists."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield (*prefix, k)
+            yield from paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield (*prefix, i)
+            yield from paths(v, (*prefix, i))
+
+
+@given(data=st.data())
+def test_random_priors_mutations_load_or_list_their_problems(tmp_path_factory, data):
+    """A priors file changed at a random place either loads or raises PriorsError, never
+    another exception."""
+    directory = tmp_path_factory.mktemp("priors") / "p"
+    shutil.copytree(default_priors_dir(), directory)
+    name = data.draw(st.sampled_from(["causes.yaml", "findings.yaml", "red_flags.yaml"]))
+    document = yaml.safe_load((directory / name).read_text(encoding="utf-8"))
+    where = data.draw(st.sampled_from(list(paths(document))[:4000]))
+    mutate = data.draw(st.sampled_from(MUTATIONS))
+    parent = document
+    for key in where[:-1]:
+        parent = parent[key]
+    parent[where[-1]] = mutate(parent[where[-1]])
+    (directory / name).write_text(yaml.safe_dump(document), encoding="utf-8")
+    try:
+        load_priors(directory)
+    except PriorsError as exc:
+        assert str(exc).strip()
