@@ -171,12 +171,15 @@ def _csv_frames(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     line = 1
     csv.field_size_limit(max(csv.field_size_limit(), CELL_LIMIT))
     try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
+        # undecodable bytes become lone surrogates: that row, not the file, is the error
+        with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
             reader = csv.reader(handle)
             header = next(reader, None)
             if header is None:
                 yield pd.DataFrame()
                 return
+            if _undecodable(header):
+                raise UsageError(f"{path}:1: the header is not UTF-8 text")
             twice = sorted({c for c in header if header.count(c) > 1})
             if twice:
                 shown = ", ".join(repr(c[:60]) for c in twice)
@@ -184,7 +187,10 @@ def _csv_frames(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
             width, rows, problems, yielded = len(header), [], {}, False
             for record in reader:
                 line = reader.line_num
-                if record and len(record) != width:
+                if _undecodable(record):
+                    problems[len(rows)] = "not UTF-8 text: the row is not used"
+                    record = []
+                elif record and len(record) != width:
                     problems[len(rows)] = (
                         f"{len(record)} fields where the header has {width}: "
                         "the row is not used, rather than shifted"
@@ -200,6 +206,14 @@ def _csv_frames(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
         raise UsageError(f"{path}: not UTF-8 text (byte {exc.start} cannot be decoded)") from None
     except csv.Error as exc:
         raise UsageError(f"{path}:{line + 1}: not a readable CSV row: {exc}") from None
+
+
+def _undecodable(cells: list[str]) -> bool:
+    """True when a cell holds bytes that were not UTF-8 (read as lone surrogates)."""
+    return any(_SURROGATE.search(c) for c in cells)
+
+
+_SURROGATE = re.compile("[\udc80-\udcff]")
 
 
 def _csv_frame(rows: list[list[str]], header: list[str], problems: dict) -> pd.DataFrame:
@@ -218,10 +232,13 @@ def _jsonl_cell(value: object) -> str | None:
 def _jsonl_objects(path: Path) -> Iterator[tuple[int, dict, str | None]]:
     """Each line as ``(line number, object, error)``: a line that is not a JSON object keeps
     its place as an empty row with the reason (the other lines still score)."""
-    with path.open(encoding="utf-8-sig") as handle:
+    with path.open(encoding="utf-8-sig", errors="surrogateescape") as handle:
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
                 yield line_number, {}, None
+                continue
+            if _SURROGATE.search(line):
+                yield line_number, {}, "not UTF-8 text"
                 continue
             try:
                 record = parse_json(line, str(path), line_number)

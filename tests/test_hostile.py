@@ -430,7 +430,7 @@ def test_random_csv_bytes_are_scored_row_by_row_or_refused_in_one_line(
     source.write_bytes(header + data)
     code, err = run_score(source, output)
     if code != 2:
-        with source.open(encoding="utf-8-sig", newline="") as handle:
+        with source.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
             records = list(csv.reader(handle))
         rows = max(len(records) - 1, 0)
         assert_accounted_for(code, err, output, rows)
@@ -490,3 +490,21 @@ def test_random_priors_mutations_load_or_list_their_problems(tmp_path_factory, d
         load_priors(directory)
     except PriorsError as exc:
         assert str(exc).strip()
+
+
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("enc.csv", b"female,toe_cramps\nyes,no\n\xff\xfe,yes\nno,yes\n"),
+        ("enc.jsonl", b'{"female": "yes"}\n{"female": "\xff"}\n{"female": "no"}\n'),
+    ],
+)
+def test_a_row_that_is_not_utf8_is_an_error_in_place(tmp_path, capsys, name, content):
+    """A stray byte stopped the whole file, naming no line."""
+    source, output = tmp_path / name, tmp_path / "out.csv"
+    source.write_bytes(content)
+    code, _, err = crampnet(capsys, "score", str(source), "-o", str(output))
+    assert code == 3 and "not UTF-8 text" in err
+    line = 3 if name.endswith(".csv") else 2
+    assert f"(line {line}): not UTF-8 text" in err
+    assert [bool(r["error"]) for r in read_output(output)] == [False, True, False]
