@@ -196,7 +196,7 @@ class FamilyCounts:
         dims = tuple(self.card[v] for v in clique)
         kept = tuple(a for a, v in enumerate(clique) if v in onto)
         flat = np.ascontiguousarray(table).reshape(*batch, -1) @ projection(self.tree, dims, kept)
-        return flat.reshape(*batch, *(dims[a] for a in kept))
+        return flat.reshape((*batch, *(dims[a] for a in kept)))  # () when both are empty
 
     def _propagate(self, potentials, likelihoods, rows: int) -> tuple[list[np.ndarray], np.ndarray]:
         """Normalised belief of every clique and ``log P(answers)``, per row (Shafer-Shenoy

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -49,7 +50,6 @@ def write_priors(
     out = Path(out_dir)
     if out.resolve() == Path(priors.directory).resolve():
         raise UsageError(f"{out}: is the source priors directory; write the learned set elsewhere")
-    out.mkdir(parents=True, exist_ok=True)
     note = learned_note(source_file, n_cases)
     items = learnable(priors)
     unknown = sorted(map(str, set(learned_values) - set(items)))
@@ -83,19 +83,31 @@ def write_priors(
         f"{priors.meta.name} {priors.meta.version} (sha256 {priors.sha256[:16]}...).\n"
         "# Generated: edit the source priors and learn again rather than editing this file.\n"
     )
-    for name, data in by_file.items():
-        text = _dump(data)
-        (out / name).write_text(header + text, encoding="utf-8")
-    for name in (priors.meta.claims_file, priors.meta.red_flags_file):
-        shutil.copyfile(Path(priors.directory) / name, out / name)
     manifest = priors.meta.model_dump()
     manifest["version"] = f"{priors.meta.version}+learned"
     manifest["description"] = (
         f"Learned by EM from {note}, starting from {priors.meta.name} {priors.meta.version} "
         f"(sha256 {priors.sha256[:16]}). {priors.meta.description}"
     )
-    text = _dump(manifest)
-    (out / MANIFEST).write_text(header + text, encoding="utf-8")
+    # every file is written to a temporary folder beside ``out`` first and moved in only when
+    # all are written: an interrupted run (Ctrl-C, SIGTERM) leaves no half-written set
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    except OSError as exc:
+        raise UsageError(f"{out}: cannot write the learned set: {exc.strerror or exc}") from None
+    try:
+        for name, data in by_file.items():
+            (staging / name).write_text(header + _dump(data), encoding="utf-8")
+        for name in (priors.meta.claims_file, priors.meta.red_flags_file):
+            shutil.copyfile(Path(priors.directory) / name, staging / name)
+        (staging / MANIFEST).write_text(header + _dump(manifest), encoding="utf-8")
+        for written in staging.iterdir():
+            os.replace(written, out / written.name)
+    except OSError as exc:
+        raise UsageError(f"{out}: cannot write the learned set: {exc.strerror or exc}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return out
 
 

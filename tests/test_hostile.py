@@ -508,3 +508,16 @@ def test_a_row_that_is_not_utf8_is_an_error_in_place(tmp_path, capsys, name, con
     line = 3 if name.endswith(".csv") else 2
     assert f"(line {line}): not UTF-8 text" in err
     assert [bool(r["error"]) for r in read_output(output)] == [False, True, False]
+
+
+def test_learn_writes_a_whole_set_and_nothing_else(tmp_path, capsys):
+    """The set is written to a temporary folder and moved in: nothing half-written is left,
+    and a place that cannot be written is one line."""
+    source, output = tmp_path / "cases.csv", tmp_path / "learned"
+    source.write_text("female,toe_cramps\nyes,no\nno,yes\n", encoding="utf-8")
+    code, _, err = crampnet(capsys, "learn", str(source), "-o", str(output), "--max-iter", "2")
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cases.csv", "learned"]
+    assert load_priors(output).meta.version.endswith("+learned")
+    code, _, err = crampnet(capsys, "learn", str(source), "-o", "/proc/crampnet-learned")
+    assert code == 2 and err.count("\n") == 1 and "cannot write the learned set" in err
