@@ -82,7 +82,8 @@ def read_case(path: str | Path) -> tuple[dict, dict, dict, str]:
         raise UsageError(f"{path}: a case is a JSON object with 'evidence' (and 'soft_evidence')")
     unknown = sorted(set(case) - {"evidence", "soft_evidence", "do", "id", "title", "expect"})
     if unknown:
-        raise UsageError(f"{path}: unknown key(s) {', '.join(unknown)}; expected evidence")
+        shown = ", ".join(shorten(k) for k in unknown[:10])
+        raise UsageError(f"{path}: unknown key(s) {shown}; expected evidence")
     for key in ("evidence", "soft_evidence", "do"):
         if not isinstance(case.get(key, {}), dict):
             raise UsageError(f"{path}:{line_of(text, key) or 1}: {key} must be a JSON object")
@@ -348,9 +349,13 @@ def split_columns(
     ]
     if unknown and not ignore_columns:
         hints = []
-        for c in unknown:
-            close = closest_ids(str(c), list(priors.nodes))
-            hints.append(f"{c!r} (did you mean {', '.join(close)}?)" if close else repr(c))
+        for c in unknown[:10]:
+            close = closest_ids(str(c)[:SHOWN_CHARS], list(priors.nodes))
+            hints.append(
+                f"{shorten(c)} (did you mean {', '.join(close)}?)" if close else shorten(c)
+            )
+        if len(unknown) > 10:
+            hints.append(f"and {len(unknown) - 10} more")
         raise UsageError(
             f"{path}: unknown column(s) {', '.join(hints)}; a column is a node id (see "
             f"'crampnet schema'), or {', '.join(PASS_THROUGH)} or _anything (kept as is); "

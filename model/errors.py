@@ -31,7 +31,7 @@ class UnknownVariableError(EvidenceError):
         self.variable = variable
         self.suggestions = suggestions
         hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
-        super().__init__(f"unknown variable {variable!r}{hint}")
+        super().__init__(f"unknown variable {shorten(variable)}{hint}")
 
 
 SHOWN_CHARS = 200  # at most this much of a bad value is quoted in a one-line error

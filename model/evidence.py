@@ -25,7 +25,8 @@ def closest_ids(name: str, ids: list[str], n: int = 3) -> list[str]:
 
 def _check_variable(priors: Priors, variable: object) -> str:
     if not isinstance(variable, str) or variable not in priors.nodes:
-        raise UnknownVariableError(str(variable), closest_ids(str(variable), list(priors.nodes)))
+        name = str(variable)
+        raise UnknownVariableError(name, closest_ids(name[:200], list(priors.nodes)))
     return variable
 
 

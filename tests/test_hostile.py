@@ -521,3 +521,36 @@ def test_learn_writes_a_whole_set_and_nothing_else(tmp_path, capsys):
     assert load_priors(output).meta.version.endswith("+learned")
     code, _, err = crampnet(capsys, "learn", str(source), "-o", "/proc/crampnet-learned")
     assert code == 2 and err.count("\n") == 1 and "cannot write the learned set" in err
+
+
+@pytest.mark.parametrize(
+    "where", ["case variable", "case key", "csv column"], ids=["variable", "key", "column"]
+)
+def test_a_huge_name_is_quoted_short(tmp_path, capsys, where):
+    huge = "x" * 1_000_000
+    if where == "csv column":
+        path = tmp_path / "in.csv"
+        path.write_text(f"female,{huge}\nyes,1\n", encoding="utf-8")
+        argv = ["score", str(path), "-o", str(tmp_path / "out.csv")]
+    else:
+        case = {"evidence": {huge: "yes"}} if where == "case variable" else {huge: {}}
+        path = tmp_path / "case.json"
+        path.write_text(json.dumps(case), encoding="utf-8")
+        argv = ["diagnose", str(path)]
+    code, _, err = crampnet(capsys, *argv)
+    assert code == 2 and err.count("\n") == 1 and len(err) < 1_000, len(err)
+    assert "characters)" in err
+
+
+def test_two_runs_writing_one_output_do_not_collide(tmp_path):
+    """Both runs used .out.csv.partial; the second crashed."""
+    source, output = tmp_path / "in.csv", tmp_path / "out.csv"
+    big_csv(source, rows=40_000)
+    command = [sys.executable, "-c", "import sys; from model.cli import main; sys.exit(main())"]
+    argv = [*command, "score", str(source), "-o", str(output), "--no-progress"]
+    first = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+    second = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+    errors = [first.communicate(timeout=120)[1], second.communicate(timeout=120)[1]]
+    assert first.returncode == 0 and second.returncode == 0, errors
+    assert len(read_output(output)) == 40_000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv"]
