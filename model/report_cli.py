@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
-import tempfile
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from model.casefile import FORMATS as TABLE_FORMATS
 from model.casefile import CaseRow, file_format, iter_cases, line_of, read_case, where
 from model.diagnosis import CrampModel
 from model.errors import EvidenceError, UsageError
+from model.outputs import write_whole
 from model.report import TOP_CAUSES, build_report
 from model.report_html import CSS
 from model.report_render import FORMATS, check_format, output_format, render
@@ -40,26 +39,6 @@ def slug(text: str) -> str:
     """A safe file-name stem: ASCII letters, digits, ``.``, ``_`` and ``-``; '' if none left."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", ascii_text).strip("-.")[:SLUG_LENGTH].strip("-.")
-
-
-def _write(path: Path, data: bytes) -> None:
-    """``data`` to ``path`` all at once: written to a unique temporary file beside it, then
-    renamed, so an interrupted run (Ctrl-C, SIGTERM) never leaves half a report."""
-    if path.is_dir():
-        raise UsageError(f"{path}: is a folder; name a file to write")
-    temporary = None
-    try:
-        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-        temporary = Path(name)
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-        temporary = None
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None
-    finally:
-        if temporary is not None:
-            temporary.unlink(missing_ok=True)
 
 
 def write_case_report(
@@ -96,7 +75,7 @@ def write_case_report(
         where_ = f"{case_path}:{line}" if line else f"{case_path}"
         raise EvidenceError(f"{where_}: {exc}") from None
     output = Path(output)
-    _write(output, render(report, fmt))
+    write_whole(output, render(report, fmt))
     return output
 
 
@@ -171,7 +150,7 @@ def write_batch(
             )
             continue
         name = f"{_file_stem(row, taken)}.{fmt}"
-        _write(out_dir / name, render(report, fmt))
+        write_whole(out_dir / name, render(report, fmt))
         first = report["causes"]["rows"][0]
         entries.append(
             BatchEntry(
@@ -183,7 +162,7 @@ def write_batch(
                 None,
             )
         )
-    _write(out_dir / "index.html", index_html(model, entries, source).encode("utf-8"))
+    write_whole(out_dir / "index.html", index_html(model, entries, source).encode("utf-8"))
     return entries
 
 

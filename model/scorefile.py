@@ -21,9 +21,7 @@ page says about these answers, not a diagnosis.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import textwrap
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +44,7 @@ from model.casefile import (
     where,
 )
 from model.errors import ImpossibleEvidenceError, UsageError
+from model.outputs import finish, partial_file
 from model.red_flags import flag_masks, flag_targets
 from model.scoring import score_array
 from model.uncertainty import DRAWS, LEVEL, posterior_intervals
@@ -314,23 +313,6 @@ def _count_rows(path: Path, fmt: str) -> int | None:
     return max(lines - (1 if fmt == "csv" else 0), 0)
 
 
-def _partial_file(output: Path) -> Path:
-    """A new, unique temporary file beside ``output`` (so two runs never share one, and the
-    final rename stays on one file system), or one :class:`UsageError` line saying why the
-    output cannot be written there."""
-    folder = output.parent
-    if output.is_dir():
-        raise UsageError(f"{output}: is a folder; name a file to write")
-    if not folder.is_dir():
-        raise UsageError(f"{output}: the folder {folder} does not exist")
-    try:
-        handle, name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".partial", dir=folder)
-    except OSError as exc:
-        raise UsageError(f"{output}: cannot write in {folder}: {exc.strerror or exc}") from None
-    os.close(handle)
-    return Path(name)
-
-
 def score_file(
     source: str | Path,
     output: str | Path,
@@ -369,7 +351,7 @@ def score_file(
     )
     columns = output_columns(model, list(first.columns), intervals)
     total = _count_rows(source, in_fmt) if progress else None
-    partial = _partial_file(output)  # removed in the finally below, whatever happens
+    partial = partial_file(output)  # removed in the finally below, whatever happens
     rows = failed = 0
     writer = None
     # one thread reads the next chunk and writes the last while this one is scored
@@ -397,10 +379,7 @@ def score_file(
                 written.result()
         writer.close()
         writer = None
-        try:
-            os.replace(partial, output)
-        except OSError as exc:
-            raise UsageError(f"{output}: cannot write it: {exc.strerror or exc}") from None
+        finish(partial, output)
     finally:
         io.shutdown(wait=True, cancel_futures=True)
         if writer is not None:
