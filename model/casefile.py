@@ -39,7 +39,7 @@ def _number(text: str) -> float | int:
         raise ValueError(f"a number of {len(text)} characters ({text[:20]}...)")
     value = float(text) if any(c in text for c in ".eE") else int(text)
     if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{text[:40]} is too large for a number")
+        raise ValueError(f"{text} is too large for a number")  # at most MAX_NUMBER_CHARS
     return value
 
 
@@ -181,10 +181,7 @@ def _csv_frames(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
                 return
             if _undecodable(header):
                 raise UsageError(f"{path}:1: the header is not UTF-8 text")
-            twice = sorted({c for c in header if header.count(c) > 1})
-            if twice:
-                shown = ", ".join(repr(c[:60]) for c in twice)
-                raise UsageError(f"{path}:1: the header names {shown} more than once")
+            _check_unique(header, f"{path}:1: the header names")
             width, rows, problems, yielded = len(header), [], {}, False
             for record in reader:
                 line = reader.line_num
@@ -207,6 +204,14 @@ def _csv_frames(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
         raise UsageError(f"{path}: not UTF-8 text (byte {exc.start} cannot be decoded)") from None
     except csv.Error as exc:
         raise UsageError(f"{path}:{line + 1}: not a readable CSV row: {exc}") from None
+
+
+def _check_unique(names: list[str], where: str) -> None:
+    """Refuse a table naming a column twice (read as is, one of them would be lost)."""
+    twice = sorted({c for c in names if names.count(c) > 1})
+    if twice:
+        shown = ", ".join(repr(c[:60]) for c in twice)
+        raise UsageError(f"{where} {shown} more than once")
 
 
 def _undecodable(cells: list[str]) -> bool:
@@ -288,11 +293,7 @@ def _parquet_frames(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     try:
         parquet = pq.ParquetFile(path)
         schema = parquet.schema_arrow
-        names = schema.names
-        twice = sorted({c for c in names if names.count(c) > 1})
-        if twice:
-            shown = ", ".join(repr(c[:60]) for c in twice)
-            raise UsageError(f"{path}: the columns name {shown} more than once")
+        _check_unique(schema.names, f"{path}: the columns name")
         # text columns come back dictionary-encoded (pandas categoricals): mapped to state
         # codes once per distinct value, not once per row
         text = [

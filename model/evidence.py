@@ -11,7 +11,7 @@ import difflib
 import math
 from collections.abc import Mapping
 
-from model.errors import EvidenceError, UnknownStateError, UnknownVariableError
+from model.errors import SHOWN_CHARS, EvidenceError, UnknownStateError, UnknownVariableError
 from model.priors import Priors
 
 Evidence = dict[str, str]
@@ -26,7 +26,7 @@ def closest_ids(name: str, ids: list[str], n: int = 3) -> list[str]:
 def _check_variable(priors: Priors, variable: object) -> str:
     if not isinstance(variable, str) or variable not in priors.nodes:
         name = str(variable)
-        raise UnknownVariableError(name, closest_ids(name[:200], list(priors.nodes)))
+        raise UnknownVariableError(name, closest_ids(name[:SHOWN_CHARS], list(priors.nodes)))
     return variable
 
 

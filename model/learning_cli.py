@@ -49,7 +49,6 @@ def read_codes(
             f"{where(path, fmt, int(frame.index[r]))}: {errors[r]}" for r in np.flatnonzero(bad)
         ]
         chunks.append(codes[~bad])
-    columns = columns or []
     if not columns:  # an empty file, or no node columns: the caller says so in one line
         return [], np.empty((0, 0), dtype=np.int16), skipped
     codes = np.concatenate(chunks) if chunks else np.empty((0, len(columns)), dtype=np.int16)

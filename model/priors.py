@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from model.errors import PriorsError
+from model.errors import PriorsError, shorten
 from model.schema import (
     Claim,
     ClaimsFile,
@@ -158,22 +158,18 @@ def _expanded_size(root: yaml.Node | None) -> int | None:
     them: each node's size is counted once. None when a node contains itself."""
     sizes: dict[int, int] = {}
     stack: list[tuple[yaml.Node, bool]] = [(root, False)] if root is not None else []
-    open_nodes: set[int] = set()
+    open_nodes: set[int] = set()  # on the path from the root to the node being walked
     while stack:
         node, done = stack.pop()
-        key = id(node)
-        children = _children(node)
         if done:
-            open_nodes.discard(key)
-            sizes[key] = 1 + sum(sizes[id(c)] for c in children)
+            open_nodes.discard(id(node))
+            sizes[id(node)] = 1 + sum(sizes[id(c)] for c in _children(node))
             continue
-        if key in sizes:
+        if id(node) in sizes:  # reached again through an alias: counted once
             continue
-        if key in open_nodes:
-            return None
-        open_nodes.add(key)
+        open_nodes.add(id(node))
         stack.append((node, True))
-        for child in children:
+        for child in _children(node):
             if id(child) in open_nodes:
                 return None
             if id(child) not in sizes:
@@ -209,16 +205,12 @@ def _read_yaml(file: Path, problems: list[str]) -> tuple[Any, dict[tuple, int]]:
             problems.append(f"{shown}: {what}; write the values out")
             return _UNREADABLE, {}
         data = yaml.load(text, Loader=_SAFE_LOADER)  # the safe loader: plain data only
+        return data, _line_map(root, problems, shown)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
         problems.append(f"{shown}{line}: not valid YAML: {getattr(exc, 'problem', exc)}")
         return _UNREADABLE, {}
-    except RecursionError:
-        problems.append(f"{shown}: nested too deeply to be a priors file")
-        return _UNREADABLE, {}
-    try:
-        return data, _line_map(root, problems, shown)
     except RecursionError:
         problems.append(f"{shown}: nested too deeply to be a priors file")
         return _UNREADABLE, {}
@@ -520,7 +512,7 @@ def load_priors(directory: str | os.PathLike | None = None) -> Priors:
     if outside:  # named, never read: a manifest must not reach other files of the machine
         raise PriorsError(
             [
-                f"{_display(directory / MANIFEST)}: {name[:200]!r} lies outside the priors "
+                f"{_display(directory / MANIFEST)}: {shorten(name)} lies outside the priors "
                 "folder; name files inside it"
                 for name in outside
             ]
