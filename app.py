@@ -159,7 +159,7 @@ def restrict(scenario: Scenario, allowed: set[str], prefix: str) -> tuple[Scenar
     kept, problems = Scenario(), []
     for how, answers in (("sure", scenario.evidence), ("probably", scenario.probably)):
         for node_id, state in answers.items():
-            if node_id in allowed and (prefix or node_id in questions_a):
+            if node_id in allowed:
                 kept = kept.with_answer(node_id, state, how=how)
             else:
                 problems.append(

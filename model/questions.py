@@ -29,15 +29,20 @@ from collections.abc import Mapping
 import numpy as np
 
 from model.engine import Engine
-from model.schema import NoisyOrCPD
+from model.schema import Node, NoisyOrCPD
+
+
+def uninformative_state(node: Node) -> str | None:
+    """The answer that says nothing about the causes (a trial's "not tried"), if any."""
+    cpd = node.cpd
+    return cpd.uninformative.state if isinstance(cpd, NoisyOrCPD) and cpd.uninformative else None
 
 
 def informative_states(engine: Engine, variable: str) -> list[str]:
     """The states an answer can take once the question is actually asked or tried."""
     if engine.priors is None:
         return list(engine.states[variable])
-    cpd = engine.priors.nodes[variable].cpd
-    skip = cpd.uninformative.state if isinstance(cpd, NoisyOrCPD) and cpd.uninformative else None
+    skip = uninformative_state(engine.priors.nodes[variable])
     return [s for s in engine.states[variable] if s != skip]
 
 

@@ -214,17 +214,15 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet runs such a ce
 def defuse_formulas(values: pd.Series) -> pd.Series:
     """Text cells a spreadsheet would run as a formula (``=HYPERLINK(...)``, ``+1+1``,
     ``@SUM``), with a leading apostrophe so they show as text; other cells as they are."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
+
+    def defuse(cell: object) -> object:
+        return f"'{cell}" if isinstance(cell, str) and cell.startswith(FORMULA_START) else cell
+
+    if isinstance(values.dtype, pd.CategoricalDtype):  # each distinct value once
         categories = list(values.cat.categories)
-        fixed = [
-            f"'{c}" if isinstance(c, str) and c.startswith(FORMULA_START) else c for c in categories
-        ]
+        fixed = [defuse(c) for c in categories]
         return values.cat.rename_categories(fixed) if fixed != categories else values
-    if values.dtype != object:
-        return values
-    return values.map(
-        lambda v: f"'{v}" if isinstance(v, str) and v.startswith(FORMULA_START) else v
-    )
+    return values.map(defuse) if values.dtype == object else values
 
 
 class _CsvWriter(_Writer):

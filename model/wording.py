@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from model.priors import Priors
-from model.schema import NoisyOrCPD
+from model.questions import uninformative_state
 
 # (lower bound, word): a probability p gets the first word whose bound it reaches.
 SCALE: tuple[tuple[float, str], ...] = (
@@ -194,7 +194,8 @@ def next_step(
         )
     q = left[0]
     node = priors.nodes[q["variable"]]
-    states = tuple(s for s in node.states if not _uninformative(priors, q["variable"], s))
+    skip = uninformative_state(node)
+    states = tuple(s for s in node.states if s != skip)
     return NextStep(
         variable=q["variable"],
         label=node.label,
@@ -207,13 +208,6 @@ def next_step(
         done=False,
         reason="",
     )
-
-
-def _uninformative(priors: Priors, variable: str, state: str) -> bool:
-    """True for a trial's "not tried": an answer that says nothing about the causes."""
-    cpd = priors.nodes[variable].cpd
-    skip = cpd.uninformative if isinstance(cpd, NoisyOrCPD) else None
-    return skip is not None and skip.state == state
 
 
 @dataclass(frozen=True)
