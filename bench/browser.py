@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -154,7 +155,7 @@ def missing_browser() -> str | None:
     """Why the real-browser checks cannot run here, or None when they can."""
     if not Path(CHROMIUM).exists():
         return (
-            f"Debian chromium is missing at {CHROMIUM}: `make browser` installs it "
+            f"Debian chromium is missing at {CHROMIUM}: `make system` installs it "
             "(apt-get install chromium, as root or through sudo)"
         )
     return None
@@ -272,10 +273,12 @@ def time_answers(browser, url: str, answers, *, width: int = 1400) -> dict:
 
 
 def _summary(values: list[float]) -> dict:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-    return {"n": len(values), "median_ms": median, "min_ms": ordered[0], "max_ms": ordered[-1]}
+    return {
+        "n": len(values),
+        "median_ms": statistics.median(values),
+        "min_ms": min(values),
+        "max_ms": max(values),
+    }
 
 
 def _explorer_actions(browser, url: str) -> dict[str, list[float]]:

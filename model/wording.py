@@ -273,9 +273,11 @@ def summarise(
     if questions:
         q = questions[0]
         node = priors.nodes[q["variable"]]
-        what = f"try '{node.label}' (about {node.cost:g} days)" if node.cost else "answer"
-        if not node.cost:
-            what = f"answer '{node.question}'"
+        what = (
+            f"try '{node.label}' (about {node.cost:g} days)"
+            if node.cost
+            else f"answer '{node.question}'"
+        )
         sentences.append(f"Most useful next: {what}.")
     else:
         sentences.append("Every question is answered.")

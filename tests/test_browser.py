@@ -1,7 +1,7 @@
 """The explorer in a real browser: ``streamlit run app.py`` driven by headless Debian chromium.
 
 What it needs: Debian's ``chromium`` at /usr/bin/chromium (``make test`` installs it through
-``make browser`` when it can) and the Python packages ``playwright`` and
+``make system`` when it can) and the Python packages ``playwright`` and
 ``axe-playwright-python`` (dev dependencies; the latter carries axe-core's own script). It
 does not use ``playwright install``. Without /usr/bin/chromium the tests fail rather than
 skip, so no run can pass without having looked at the page.
