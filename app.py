@@ -1,8 +1,8 @@
 """crampnet what-if explorer: answers in, ranked causes with uncertainty, why, what to ask next.
 
-A thin page over ``model`` (``model.explorer`` computes every number shown here and
-``model.wording`` every sentence; this file only lays them out). Answers live in the URL so a
-scenario can be bookmarked and shared. Run with ``make run`` (binds to 127.0.0.1).
+A thin page over ``model`` (``model.reports.explorer`` computes every number shown here and
+``model.reports.wording`` every sentence; this file only lays them out). Answers live in the URL so
+a scenario can be bookmarked and shared. Run with ``make run`` (binds to 127.0.0.1).
 
 What a person waits for is kept small: only the open tab is computed and sent (tabs rerun on
 change), no chart is animated or laid out in the browser by graphviz, and nothing from the
@@ -20,8 +20,10 @@ import pandas as pd
 import streamlit as st
 
 from model import CrampnetError, default_model, diagnose
-from model.charts import causes_chart, neighbourhood_chart, side_by_side, signed_bars
-from model.explorer import (
+from model.diagnosis.scenario import B_PREFIX, Scenario, from_query, to_query
+from model.reports.charts import causes_chart, neighbourhood_chart, side_by_side, signed_bars
+from model.reports.content import build_report
+from model.reports.explorer import (
     PAGE_DRAWS,
     case_json,
     cause_rows,
@@ -33,10 +35,8 @@ from model.explorer import (
     view,
     why,
 )
-from model.report import build_report
-from model.report_render import MIME, render
-from model.scenario import B_PREFIX, Scenario, from_query, to_query
-from model.wording import (
+from model.reports.render import MIME, render
+from model.reports.wording import (
     GLOSSARY,
     answer_label,
     arrow,

@@ -61,19 +61,19 @@ from pgmpy.inference import VariableElimination  # noqa: E402
 
 from bench.browser import browser_section  # noqa: E402
 from model import load_model  # noqa: E402
-from model.draws import draw_tables  # noqa: E402
-from model.engine import Engine  # noqa: E402
-from model.explorer import view  # noqa: E402
-from model.questions import (  # noqa: E402
+from model.diagnosis.questions import (  # noqa: E402
     candidate_questions,
     informative_states,
     rank_questions,
 )
+from model.diagnosis.scenario import Scenario  # noqa: E402
+from model.inference.engine import Engine  # noqa: E402
+from model.inference.sampling import sample_codes  # noqa: E402
+from model.inference.scoring import default_jobs, encode, score_array  # noqa: E402
+from model.inference.uncertainty import DRAWS, LEVEL, posterior_intervals  # noqa: E402
+from model.knowledge.draws import draw_tables  # noqa: E402
 from model.reference import PgmpyEngine, to_pyagrum  # noqa: E402
-from model.sampling import sample_codes  # noqa: E402
-from model.scenario import Scenario  # noqa: E402
-from model.scoring import default_jobs, encode, score_array  # noqa: E402
-from model.uncertainty import DRAWS, LEVEL, posterior_intervals  # noqa: E402
+from model.reports.explorer import view  # noqa: E402
 
 SEED = 20261124
 N_SETS = 200  # evidence sets

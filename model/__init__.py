@@ -11,7 +11,7 @@ knowledge) -> ``cpt`` / ``network`` (build the pgmpy network) -> ``inference`` (
 posteriors) -> ``diagnosis`` (what a person sees) -> ``cli`` and the app.
 """
 
-from model.diagnosis import CrampModel, Diagnosis, default_model, diagnose, load_model
+from model.diagnosis.crampmodel import CrampModel, Diagnosis, default_model, diagnose, load_model
 from model.errors import (
     CrampnetError,
     EvidenceError,
@@ -20,7 +20,7 @@ from model.errors import (
     UnknownStateError,
     UnknownVariableError,
 )
-from model.priors import Priors, load_priors
+from model.knowledge.priors import Priors, load_priors
 
 __version__ = "0.1.0"
 

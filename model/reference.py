@@ -1,6 +1,6 @@
 """The reference: exact posteriors by pgmpy's variable elimination on the pgmpy network.
 
-Not used by ``diagnose`` (the compiled engine of :mod:`model.engine` is), but kept as the
+Not used by ``diagnose`` (the compiled engine of :mod:`model.inference.engine` is), but kept as the
 independent path that tests and the benchmark compare the engine against. Same interface as
 the engine's ``posteriors``; evidence of probability zero raises
 :class:`~model.errors.ImpossibleEvidenceError` naming a smallest set of conflicting answers.
@@ -12,9 +12,9 @@ import warnings
 
 import numpy as np
 
-from model.engine import Posteriors
 from model.errors import ImpossibleEvidenceError
-from model.evidence import Evidence, SoftEvidence
+from model.inference.engine import Posteriors
+from model.inference.evidence import Evidence, SoftEvidence
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)

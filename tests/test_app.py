@@ -1,11 +1,11 @@
 """The what-if explorer page (``app.py``) driven through Streamlit's AppTest.
 
 Every panel is exercised and its numbers must equal the model API's for the same answers:
-``model.explorer`` (``view`` at the page's ``PAGE_DRAWS``, ``cause_rows``, ``why``,
+``model.reports.explorer`` (``view`` at the page's ``PAGE_DRAWS``, ``cause_rows``, ``why``,
 ``compare``, ``neighbourhood``, ``node_table``, ``network_dot``, ``case_json``),
-``model.questions.rank_questions``, ``model.wording`` (``summarise``, ``next_step``,
-``cause_table``) and ``diagnose``. AppTest runs the script in this process, so the page's
-cached model is the same ``default_model()`` the expected numbers come from.
+``model.diagnosis.questions.rank_questions``, ``model.reports.wording`` (``summarise``,
+``next_step``, ``cause_table``) and ``diagnose``. AppTest runs the script in this process, so the
+page's cached model is the same ``default_model()`` the expected numbers come from.
 
 Tabs are drawn lazily: only the open one has content. A test opens one with
 ``open_tab(at, name)`` (``session_state["view"]`` and a rerun). The URL is hostile input:
@@ -30,11 +30,13 @@ from streamlit.proto.Metric_pb2 import Metric as MetricProto
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Error, Success, Warning
 
-import model.explorer
-import model.wording
+import model.reports.explorer
+import model.reports.wording
 from model import ImpossibleEvidenceError, default_model, diagnose
-from model.charts import neighbourhood_chart, wrap
-from model.explorer import (
+from model.diagnosis.questions import rank_questions
+from model.diagnosis.scenario import B_PREFIX, Scenario, from_query, to_query
+from model.reports.charts import neighbourhood_chart, wrap
+from model.reports.explorer import (
     PAGE_DRAWS,
     case_json,
     cause_rows,
@@ -46,9 +48,7 @@ from model.explorer import (
     view,
     why,
 )
-from model.questions import rank_questions
-from model.scenario import B_PREFIX, Scenario, from_query, to_query
-from model.wording import (
+from model.reports.wording import (
     GLOSSARY,
     answer_label,
     arrow,
@@ -534,14 +534,14 @@ def test_interview_stops_when_no_answer_could_move_the_top_cause():
     step = assert_interview(at.tabs[TABS.index("Interview")], scenario)
     assert step.done and step.left > 0
     questions = expected_view(scenario).questions
-    assert max(q["top_change"] for q in questions) < model.wording.STOP_CHANGE
+    assert max(q["top_change"] for q in questions) < model.reports.wording.STOP_CHANGE
     assert "more questions would not change the picture much" in step.reason
 
 
 def test_interview_stop_threshold_is_the_one_next_step_uses(monkeypatch):
     """With a threshold no answer can reach, the interview stops before the first question."""
     monkeypatch.setattr(
-        model.wording,
+        model.reports.wording,
         "next_step",
         lambda *args, **kwargs: next_step(*args, **kwargs, stop_change=1.01),
     )
@@ -990,8 +990,8 @@ def test_download_tab_offers_the_report_as_html_and_pdf_with_the_page_numbers(
     monkeypatch, tmp_path
 ):
 
-    from model.report import build_report
-    from model.report_html import report_html
+    from model.reports.content import build_report
+    from model.reports.html import report_html
 
     built = captured_downloads(monkeypatch)
     scenario = Scenario(evidence={"leg_cramp_side": "left"}, probably={"nocturnal_cramps": "yes"})
@@ -1205,7 +1205,7 @@ def test_impossible_answers_show_an_error_not_an_exception(monkeypatch):
     def impossible(*args, **kwargs):
         raise ImpossibleEvidenceError(conflict)
 
-    monkeypatch.setattr(model.explorer, "view", impossible)
+    monkeypatch.setattr(model.reports.explorer, "view", impossible)
     streamlit.cache_resource.clear()  # the page caches views across sessions
     at = start(leg_cramp_side="none")
     (error,) = at.error

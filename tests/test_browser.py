@@ -25,9 +25,9 @@ import pytest
 
 from bench.browser import ROOT, choose, chromium, missing_browser, open_page, streamlit_server
 from model import default_model, diagnose
-from model.explorer import PAGE_DRAWS, cause_rows, view
-from model.scenario import Scenario
-from model.wording import answer_label, cause_label, state_word
+from model.diagnosis.scenario import Scenario
+from model.reports.explorer import PAGE_DRAWS, cause_rows, view
+from model.reports.wording import answer_label, cause_label, state_word
 
 TIMEOUT_MS = 30_000
 VIEWS = ["Causes", "Interview", "Why", "Ask next", "What-if", "Network", "Download"]

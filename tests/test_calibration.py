@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from model.calibration import (
+from model.analysis.calibration import (
     ALL,
     EPS,
     brier_score,
@@ -29,11 +29,11 @@ from model.calibration import (
     table_distance,
     top_k_accuracy,
 )
-from model.cli import main
-from model.draws import draw_tables
-from model.engine import Engine
-from model.network import node_tables
-from model.sampling import sample_cases
+from model.cli.crampnet import main
+from model.inference.engine import Engine
+from model.inference.sampling import sample_cases
+from model.knowledge.draws import draw_tables
+from model.knowledge.network import node_tables
 
 # --- known answers -----------------------------------------------------------------------------
 

@@ -9,7 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from model.casefile import (
+from model.errors import UsageError
+from model.readwrite.casefile import (
     CaseRow,
     file_format,
     iter_cases,
@@ -17,7 +18,6 @@ from model.casefile import (
     split_columns,
     where,
 )
-from model.errors import UsageError
 
 ROWS = [
     {"id": "ü-1", "leg_cramp_side": "left", "nocturnal_cramps": "yes"},

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from model import default_model, diagnose
-from model.cli import main
+from model.cli.crampnet import main
 
 ROOT = Path(__file__).parent.parent
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from model import load_priors
-from model.coverage import claim_coverage, coverage_problems
+from model.knowledge.coverage import claim_coverage, coverage_problems
 
 DATA = Path(__file__).parent / "data"
 KINDS = {"Causes": "cause", "Findings": "finding", "Context": "context"}

@@ -1,4 +1,5 @@
-"""Unit tests of ``model.cpt.expand`` on small hand-made nodes, against independent formulas."""
+"""Unit tests of ``model.knowledge.cpt.expand`` on small hand-made nodes, against independent
+formulas."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from model.cpt import expand
-from model.schema import (
+from model.knowledge.cpt import expand
+from model.knowledge.schema import (
     Case,
     DeterministicCPD,
     Interaction,

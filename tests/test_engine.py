@@ -27,7 +27,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from model import CrampModel, ImpossibleEvidenceError
-from model.engine import Engine, Posteriors
+from model.inference.engine import Engine, Posteriors
 from model.reference import PgmpyEngine
 
 with warnings.catch_warnings():

@@ -1,4 +1,4 @@
-"""``model.explorer``: every number the what-if page shows, checked against the model API.
+"""``model.reports.explorer``: every number the what-if page shows, checked against the model API.
 
 Each panel's data is recomputed here another way (``diagnose``, ``posterior_intervals``,
 leave-one-out ``diagnose``, pgmpy's tables, ``crampnet diagnose`` on the downloaded case) and
@@ -16,8 +16,10 @@ import pydot
 import pytest
 
 from model import EvidenceError, ImpossibleEvidenceError, default_model, diagnose
-from model.cli import main as crampnet
-from model.explorer import (
+from model.cli.crampnet import main as crampnet
+from model.diagnosis.scenario import Scenario
+from model.inference.uncertainty import DRAWS, posterior_intervals
+from model.reports.explorer import (
     _edge_claims,
     case_json,
     cause_rows,
@@ -28,8 +30,6 @@ from model.explorer import (
     view,
     why,
 )
-from model.scenario import Scenario
-from model.uncertainty import DRAWS, posterior_intervals
 
 pytestmark = pytest.mark.filterwarnings("ignore::Warning:pydot.*")  # pyparsing deprecations
 

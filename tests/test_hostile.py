@@ -19,9 +19,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from model import default_model, diagnose
-from model.cli import main
+from model.cli.crampnet import main
 from model.errors import PriorsError
-from model.priors import default_priors_dir, load_priors
+from model.knowledge.priors import default_priors_dir, load_priors
 
 MODEL = default_model()
 CONTEXT = MODEL.priors.ids("context")

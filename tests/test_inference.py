@@ -21,8 +21,8 @@ from model import (
     UnknownVariableError,
     diagnose,
 )
-from model.engine import Posteriors
-from model.network import export_network
+from model.inference.engine import Posteriors
+from model.knowledge.network import export_network
 from model.reference import PgmpyEngine
 
 # The deterministic leg-side cluster is where zero probabilities live: draw from it often.

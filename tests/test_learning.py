@@ -17,8 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.cli import main
-from model.learning import (
+from model.analysis.learning import (
     FamilyCounts,
     learn,
     learnable,
@@ -27,9 +26,10 @@ from model.learning import (
     node_tables_for,
     prior_values,
 )
-from model.priors import load_priors
-from model.priors_writer import write_priors
-from model.sampling import sample_codes
+from model.cli.crampnet import main
+from model.inference.sampling import sample_codes
+from model.knowledge.priors import load_priors
+from model.knowledge.writer import write_priors
 
 PRIOR = {  # the stated numbers of the small network
     "exercise": 0.30,

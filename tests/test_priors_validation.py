@@ -18,8 +18,8 @@ import pytest
 from pydantic import BaseModel
 
 from model.errors import PriorsError
-from model.priors import load_priors
-from model.schema import Param, Provenance, Row
+from model.knowledge.priors import load_priors
+from model.knowledge.schema import Param, Provenance, Row
 
 PRIORS = Path(__file__).resolve().parent.parent / "priors"
 PROBLEM = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+): (?P<path>\S+): (?P<message>.*)$")

@@ -19,8 +19,8 @@ from test_engine import (
 )
 
 from model import CrampModel, ImpossibleEvidenceError
-from model.engine import Engine
-from model.questions import candidate_questions, informative_states, rank_questions
+from model.diagnosis.questions import candidate_questions, informative_states, rank_questions
+from model.inference.engine import Engine
 
 TRIALS = ["calcium_trial", "magnesium_trial", "electrolyte_trial"]
 

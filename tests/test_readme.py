@@ -12,7 +12,7 @@ import re
 import shlex
 from pathlib import Path
 
-from model.cli import main
+from model.cli.crampnet import main
 
 README = Path(__file__).parent.parent / "README.md"
 BLOCK = re.compile(r"```console\n\$ (crampnet [^\n]*)\n(.*?)```", re.DOTALL)

@@ -1,4 +1,5 @@
-"""Exported posterior reports (``model.report*``, ``crampnet report``): JSON, HTML, PDF, batches.
+"""Exported posterior reports (``model.reports.content*``, ``crampnet report``): JSON, HTML, PDF,
+batches.
 
 The JSON validates against ``docs/report.schema.json``; the HTML parses, keeps the required
 section order and holds the numbers ``view`` / ``diagnose`` give, and loads nothing from the
@@ -26,13 +27,13 @@ from pdfpages import pdf_pages, pdf_text
 from PIL import Image, ImageStat
 
 from model import EvidenceError, ImpossibleEvidenceError, default_model, diagnose
-from model.casefile import read_case
-from model.cli import main
-from model.explorer import view
-from model.report import SECTIONS, build_report, report_json, scenario_of
-from model.report_html import report_html
-from model.report_pdf import report_pdf
-from model.report_render import render
+from model.cli.crampnet import main
+from model.readwrite.casefile import read_case
+from model.reports.content import SECTIONS, build_report, report_json, scenario_of
+from model.reports.explorer import view
+from model.reports.html import report_html
+from model.reports.pdf import report_pdf
+from model.reports.render import render
 
 ROOT = Path(__file__).parent.parent
 SCHEMA = json.loads((ROOT / "docs" / "report.schema.json").read_text(encoding="utf-8"))
@@ -352,7 +353,7 @@ def test_report_page_png_for_the_readme(tmp_path):
 @pytest.fixture(autouse=True)
 def built_model_once(monkeypatch):
     """``crampnet`` builds its model on every call (seconds); reuse the one built here."""
-    monkeypatch.setattr("model.cli.load_model", lambda priors=None: MODEL)
+    monkeypatch.setattr("model.cli.crampnet.load_model", lambda priors=None: MODEL)
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

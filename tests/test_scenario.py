@@ -1,4 +1,5 @@
-"""A scenario and its URL form (``model.scenario``): round trips, bad links, soft answers."""
+"""A scenario and its URL form (``model.diagnosis.scenario``): round trips, bad links, soft
+answers."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from model import default_model, diagnose
-from model.scenario import (
+from model.diagnosis.scenario import (
     B_PREFIX,
     DO_PREFIX,
     PROBABLY,

@@ -1,4 +1,4 @@
-"""One-way sensitivity, link strengths and the claim roll-up (``model.sensitivity``).
+"""One-way sensitivity, link strengths and the claim roll-up (``model.analysis.sensitivity``).
 
 The batched sweep is checked against an independent path: the priors' YAML edited by hand in a
 copy, loaded again and answered by pgmpy's variable elimination. Properties: a number outside
@@ -22,13 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats
 
-from model.cli import main
-from model.diagnosis import CrampModel, load_model
-from model.network import build_network, node_tables
-from model.priors import load_priors
-from model.reference import PgmpyEngine
-from model.schema import NoisyOrCPD
-from model.sensitivity import (
+from model.analysis.sensitivity import (
     UNCITED,
     claim_rollup,
     interval,
@@ -39,7 +33,13 @@ from model.sensitivity import (
     sweep,
     sweep_vignettes,
 )
-from model.sensitivity_plots import rollup_figure, tornado_figure, vignette_figure
+from model.analysis.sensitivity_plots import rollup_figure, tornado_figure, vignette_figure
+from model.cli.crampnet import main
+from model.diagnosis.crampmodel import CrampModel, load_model
+from model.knowledge.network import build_network, node_tables
+from model.knowledge.priors import load_priors
+from model.knowledge.schema import NoisyOrCPD
+from model.reference import PgmpyEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 PRIORS = ROOT / "priors"

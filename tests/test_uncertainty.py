@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 from model import CrampModel, load_model
-from model.draws import draw_tables
-from model.network import node_tables
-from model.schema import Param, Row, TableCPD
-from model.uncertainty import posterior_intervals
+from model.inference.uncertainty import posterior_intervals
+from model.knowledge.draws import draw_tables
+from model.knowledge.network import node_tables
+from model.knowledge.schema import Param, Row, TableCPD
 
 CASES = json.loads((Path(__file__).parent / "data" / "cases.json").read_text())["cases"]
 K_MEANS = 5000  # draws for the mean tests (20000 takes ~1.4 GB for the whole model)

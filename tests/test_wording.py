@@ -1,4 +1,4 @@
-"""The explorer's words (``model.wording``) and the ``top_change`` its interview stops on.
+"""The explorer's words (``model.reports.wording``) and the ``top_change`` its interview stops on.
 
 The verbal scale must agree with its stated bounds, escaped text must render as written,
 signs and arrows must agree with the number as shown, the summary must name the cause the
@@ -17,10 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from model import default_model
-from model.explorer import cause_rows, view
-from model.questions import informative_states, rank_questions
-from model.scenario import Scenario
-from model.wording import (
+from model.diagnosis.questions import informative_states, rank_questions
+from model.diagnosis.scenario import Scenario
+from model.reports.explorer import cause_rows, view
+from model.reports.wording import (
     CLOSE,
     GLOSSARY,
     SCALE,

@@ -1,0 +1,1 @@
+"""Studying the model: calibration, sensitivity and learning from cases, with their plots."""

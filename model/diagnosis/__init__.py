@@ -1,0 +1,2 @@
+"""What a person's answers mean: the model object, ranked causes, red flags, the next question and
+scenarios."""

@@ -1,0 +1,217 @@
+"""``diagnose``: posteriors of every cause, red flags, and why, for one person's answers.
+
+The result is a :class:`Diagnosis`: plain data that the CLI prints, the app shows and the
+reports export. It is never a diagnosis in the medical sense: it is what one practitioner's
+claims, turned into numbers, say about these answers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+from pathlib import Path
+
+from model.diagnosis.red_flags import flag_targets, raised_flags
+from model.errors import EvidenceError
+from model.inference.engine import Engine, Posteriors
+from model.inference.evidence import Evidence, SoftEvidence, check_evidence
+from model.knowledge.network import build_network
+from model.knowledge.priors import Priors, default_priors_dir, load_priors
+
+TOP_EXPLAINED = 5
+NOISE = 1e-12  # the engine is exact to about 1e-15; smaller moves are rounding, not evidence
+
+
+@dataclass(frozen=True, eq=False)
+class CrampModel:
+    """The validated priors, the compiled engine, and the pgmpy network built from them
+    (on first use: inference runs on the engine, the network serves export, pgmpy's own
+    checks and the reference)."""
+
+    priors: Priors
+    engine: Engine = field(repr=False)
+
+    @classmethod
+    def from_priors(cls, priors: Priors) -> CrampModel:
+        return cls(priors=priors, engine=Engine.from_priors(priors))
+
+    @cached_property
+    def network(self):
+        """The checked pgmpy ``DiscreteBayesianNetwork`` (``check_model`` has run)."""
+        return build_network(self.priors)
+
+    @property
+    def causes(self) -> list[str]:
+        return self.priors.ids("cause")
+
+    @property
+    def identity(self) -> dict[str, str]:
+        """What every output carries to say which model made it."""
+        return {"sha256": self.priors.sha256, "version": self.priors.meta.version}
+
+    def abnormal_states(self) -> list[tuple[str, str]]:
+        """Every (cause, state) other than the cause's normal state, in priors order."""
+        return self.priors.abnormal_states()
+
+    @cached_property
+    def prior(self) -> Posteriors:
+        """Marginals of every cause with no evidence."""
+        return self.engine.posteriors(self.causes, {})
+
+
+def load_model(priors_dir: str | Path | None = None) -> CrampModel:
+    """Load, validate and build a model from a priors directory (the built-in one by default)."""
+    return CrampModel.from_priors(load_priors(priors_dir))
+
+
+@lru_cache(maxsize=1)
+def default_model() -> CrampModel:
+    """The built-in model, built once per process."""
+    return load_model(default_priors_dir())
+
+
+def _log_odds(p: float) -> float:
+    return math.log(p) - math.log1p(-p) if 0.0 < p < 1.0 else math.copysign(math.inf, p - 0.5)
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """Posterior and prior of every cause, the evidence, red flags and the why, plain data."""
+
+    evidence: Evidence
+    soft_evidence: SoftEvidence
+    posterior: Posteriors
+    prior: Posteriors
+    red_flags: list[dict]
+    explanation: dict[str, dict]
+    model: dict[str, str]
+    normal_states: dict[str, str] = field(default_factory=dict, repr=False)
+    interventions: Evidence = field(default_factory=dict)
+
+    def ranked(self) -> list[dict]:
+        """Abnormal cause states, most probable first, with prior and lift."""
+        rows = [
+            {
+                "cause": cause,
+                "state": state,
+                "posterior": dist[state],
+                "prior": self.prior[cause][state],
+                "lift": dist[state] / self.prior[cause][state]
+                if self.prior[cause][state]
+                else None,
+            }
+            for cause, dist in self.posterior.items()
+            for state in dist
+            if state != self.normal_states.get(cause)
+        ]
+        return sorted(rows, key=lambda r: -r["posterior"])
+
+    def to_dict(self) -> dict:
+        """The JSON shape of ``crampnet diagnose --json`` (``interventions`` only when set)."""
+        out = {
+            "evidence": {**self.evidence, **self.soft_evidence},
+            "posterior": self.posterior,
+            "prior": self.prior,
+            "red_flags": [{"id": f["id"], "message": f["message"]} for f in self.red_flags],
+            "explanation": self.explanation,
+            "model": self.model,
+        }
+        if self.interventions:
+            out["interventions"] = dict(self.interventions)
+        return out
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+
+def explain(
+    model: CrampModel,
+    evidence: Evidence,
+    soft: SoftEvidence,
+    posterior: Posteriors,
+    targets: list[tuple[str, str]],
+    do: Evidence | None = None,
+) -> dict[str, dict]:
+    """How much each answer moved each target: posterior with and without it, signed.
+
+    All leave-one-out posteriors come from one batched query.
+    """
+    answers: dict[str, object] = {**evidence, **soft}
+    rows = [{k: v for k, v in answers.items() if k != var} for var in answers]
+    marginals, _ = model.engine.query(model.causes, rows, do) if rows else ({}, None)
+    without = {
+        var: {
+            c: dict(zip(model.priors.nodes[c].states, marginals[c][r], strict=True))
+            for c in model.causes
+        }
+        for r, var in enumerate(answers)
+    }
+    out = {}
+    for cause, state in targets:
+        p = posterior[cause][state]
+        contributions = []
+        for var, answer in answers.items():
+            if var == cause:
+                continue
+            q = float(without[var][cause][state])
+            if abs(p - q) < NOISE:  # an answer that moves nothing: exactly zero, not float noise
+                q = p
+            change = _log_odds(p) - _log_odds(q)
+            contributions.append(
+                {
+                    "variable": var,
+                    "answer": answer,
+                    "without": q,
+                    "delta": p - q,
+                    "log_odds_change": change if math.isfinite(change) else None,
+                }
+            )
+        contributions.sort(key=lambda c: -abs(c["delta"]))
+        out[f"{cause}={state}"] = {
+            "posterior": p,
+            "prior": model.prior[cause][state],
+            "contributions": contributions,
+        }
+    return out
+
+
+def diagnose(
+    evidence: dict[str, object] | None = None,
+    soft_evidence: dict[str, dict[str, object]] | None = None,
+    *,
+    do: dict[str, object] | None = None,
+    model: CrampModel | None = None,
+    top: int = TOP_EXPLAINED,
+) -> Diagnosis:
+    """Posterior of every cause given the answers; raise an ``EvidenceError`` on bad evidence.
+
+    ``evidence`` maps node ids to states (any node, causes included); ``soft_evidence`` maps
+    node ids to a likelihood per state; ``do`` sets variables by intervention ("if you started
+    taking calcium", not "if you observed"): their incoming links are cut, so what caused
+    them is not inferred from them. The ``top`` most probable abnormal cause states are
+    explained answer by answer.
+    """
+    model = model or default_model()
+    hard, soft = check_evidence(model.priors, evidence, soft_evidence)
+    interventions, _ = check_evidence(model.priors, do)
+    both = sorted(set(interventions) & (set(hard) | set(soft)))
+    if both:
+        raise EvidenceError(f"{', '.join(both)}: both observed and set by intervention; give one")
+    targets = list(dict.fromkeys(model.causes + flag_targets(model.priors)))
+    full = model.engine.posteriors(targets, hard, soft, interventions)
+    posterior = {c: full[c] for c in model.causes}
+    normals = {c: model.priors.nodes[c].normal_state for c in model.causes}
+    ranked = sorted(model.abnormal_states(), key=lambda cs: -posterior[cs[0]][cs[1]])
+    return Diagnosis(
+        evidence=hard,
+        soft_evidence=soft,
+        posterior=posterior,
+        prior=model.prior,
+        red_flags=raised_flags(model.priors, hard, full),
+        explanation=explain(model, hard, soft, posterior, ranked[:top], interventions),
+        model=model.identity,
+        normal_states=normals,
+        interventions=interventions,
+    )

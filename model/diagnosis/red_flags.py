@@ -1,0 +1,98 @@
+"""Red flags: rules over the answers and posteriors, declared in ``priors/red_flags.yaml``.
+
+They are shown before any posterior. A flag is raised when any of its conditions holds; a
+condition holds when all of its parts do (answers in the listed states, at least one of the
+``evidence_any`` answers, a posterior above its documented threshold).
+
+One vectorised rule (:func:`flag_masks`, over state codes and marginal arrays) serves both a
+file of cases and a single case (:func:`raised_flags` runs it on one row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from model.inference.engine import Posteriors
+from model.inference.evidence import Evidence
+from model.knowledge.priors import Priors
+from model.knowledge.schema import Condition
+
+
+def flag_targets(priors: Priors) -> list[str]:
+    """Variables whose posterior some red flag reads."""
+    return sorted({v for f in priors.red_flags.values() for c in f.when_any for v in c.posterior})
+
+
+def _answered_in(
+    priors: Priors, codes: Mapping[str, np.ndarray], variable: str, states: list[str], rows: int
+) -> np.ndarray:
+    """Rows whose answer to ``variable`` is one of ``states`` (unanswered rows: never)."""
+    if variable not in codes:
+        return np.zeros(rows, dtype=bool)
+    valid = priors.nodes[variable].states
+    wanted = [valid.index(s) for s in states if s in valid]
+    return np.isin(np.asarray(codes[variable]), wanted)
+
+
+def _holds(
+    priors: Priors,
+    condition: Condition,
+    codes: Mapping[str, np.ndarray],
+    marginals: Mapping[str, np.ndarray],
+    rows: int,
+) -> np.ndarray:
+    mask = np.ones(rows, dtype=bool)
+    for variable, states in condition.evidence.items():
+        mask &= _answered_in(priors, codes, variable, states, rows)
+    if condition.evidence_any:
+        any_of = np.zeros(rows, dtype=bool)
+        for variable, states in condition.evidence_any.items():
+            any_of |= _answered_in(priors, codes, variable, states, rows)
+        mask &= any_of
+    for variable, state in condition.posterior.items():
+        k = priors.nodes[variable].states.index(state)
+        with np.errstate(invalid="ignore"):  # an impossible row's NaN raises nothing
+            mask &= np.asarray(marginals[variable])[:, k] > condition.above
+    return mask
+
+
+def flag_masks(
+    priors: Priors,
+    codes: Mapping[str, np.ndarray],
+    marginals: Mapping[str, np.ndarray],
+    rows: int,
+) -> dict[str, np.ndarray]:
+    """For each flag (file order), which of ``rows`` cases raise it.
+
+    ``codes[v]`` holds each row's state index of ``v`` (``-1`` unanswered; a variable absent
+    from ``codes`` is unanswered everywhere); ``marginals[v]`` is ``(rows, n_states)`` for
+    every variable of :func:`flag_targets`. A NaN posterior raises no posterior condition.
+    """
+    return {
+        flag_id: np.logical_or.reduce(
+            [_holds(priors, c, codes, marginals, rows) for c in flag.when_any]
+        )
+        for flag_id, flag in priors.red_flags.items()
+    }
+
+
+def raised_flags(priors: Priors, evidence: Evidence, posterior: Posteriors) -> list[dict]:
+    """The raised flags in file order, each ``{"id", "title", "message", "claims"}``: one case run
+    through :func:`flag_masks` (``posterior`` must hold every :func:`flag_targets` variable)."""
+    codes = {
+        v: np.array([priors.nodes[v].states.index(s)])
+        for v, s in evidence.items()
+        if s in priors.nodes[v].states
+    }
+    marginals = {
+        v: np.array([[posterior[v][s] for s in priors.nodes[v].states]])
+        for v in flag_targets(priors)
+    }
+    masks = flag_masks(priors, codes, marginals, 1)
+    return [
+        {"id": flag_id, "title": flag.title, "message": flag.message, "claims": list(flag.claims)}
+        for flag_id, flag in priors.red_flags.items()
+        if masks[flag_id][0]
+    ]

@@ -1,0 +1,210 @@
+"""Batch scoring: posteriors for many cases, streamed in chunks so memory stays flat.
+
+The core works on an integer array of answers (one column per variable, ``-1`` where a case
+leaves it unanswered): each chunk becomes one likelihood array per column and one batched
+pass of the engine. :func:`score_cases` wraps it for case dictionaries: it checks each case,
+reports a bad one in place (its error, never NaN) and scores the good ones.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import numpy as np
+
+from model.errors import EvidenceError, ImpossibleEvidenceError
+from model.inference.engine import Engine, _one_blas_thread
+from model.inference.evidence import check_evidence
+
+CHUNK = 32768
+GROUP_MIN = 16  # rows sharing one answer pattern worth a structure of their own
+HEAVY_CAUSES = 6  # a question whose answer couples this many causes is heavy
+SPLIT_CAUSES = 8  # rows are also grouped by their answer to a question coupling this many
+POOL = 512  # rows per batch (a pattern's rows, or mixed patterns on the union of answers)
+POOL_THREADED = 2048  # with several threads: bigger batches hold the GIL for less of the time
+
+
+@dataclass(frozen=True)
+class ScoredChunk:
+    """Posteriors of one chunk: ``marginals[var]`` is ``(rows, n_states)``; ``possible`` marks
+    rows whose answers have non-zero probability (the others hold NaN)."""
+
+    start: int
+    marginals: dict[str, np.ndarray]
+    possible: np.ndarray
+
+
+def encode(engine: Engine, columns: list[str], rows: Iterable[Mapping[str, str]]) -> np.ndarray:
+    """Cases as state indices, ``-1`` for unanswered (states must already be valid)."""
+    index = {c: {s: k for k, s in enumerate(engine.states[c])} for c in columns}
+    return np.array(
+        [[index[c][row[c]] if c in row else -1 for c in columns] for row in rows], dtype=np.int16
+    ).reshape(-1, len(columns))
+
+
+def score_array(
+    engine: Engine,
+    columns: list[str],
+    codes: np.ndarray,
+    targets: list[str] | None = None,
+    *,
+    chunk_size: int = CHUNK,
+    jobs: int | None = None,
+) -> Iterator[ScoredChunk]:
+    """Posteriors of ``targets`` (the causes by default) for each row of ``codes``, by chunk."""
+    targets = targets or engine.priors.ids("cause")
+    lookups = {  # row k of a lookup is state k's one-hot; the last row (index -1) is all ones
+        c: np.vstack([np.eye(engine.card[c]), np.ones(engine.card[c])]) for c in columns
+    }
+    # answers to questions with many parents couple many causes (a big clique): rows that
+    # share which of those they answer are pooled together, so most batches avoid them
+    coupled = np.array([len(_cause_ancestors(engine, c)) for c in columns], dtype=int)
+    heavy = coupled >= HEAVY_CAUSES
+    split = coupled >= SPLIT_CAUSES
+    jobs = jobs or default_jobs()
+
+    def score_rows(rows: np.ndarray, chunk: np.ndarray, marginals: dict, log_z: np.ndarray):
+        part = chunk[rows]
+        likelihoods = {}
+        for j, c in enumerate(columns):
+            column = part[:, j]
+            if (column < 0).all():
+                continue
+            same = (column == column[0]).all()  # one answer for the group: sliced, not multiplied
+            likelihoods[c] = lookups[c][column[0]] if same else lookups[c][column]
+        got, log_z[rows] = engine.run(targets, likelihoods, batch=len(rows))
+        for t in targets:
+            marginals[t][rows] = got[t]
+
+    with ThreadPoolExecutor(jobs) if jobs > 1 else nullcontext() as pool, _one_blas_thread():
+        for start in range(0, len(codes), chunk_size):
+            chunk = codes[start : start + chunk_size]
+            marginals = {t: np.empty((len(chunk), engine.card[t])) for t in targets}
+            log_z = np.empty(len(chunk))
+            # groups hold disjoint rows: the threads write to disjoint parts of the arrays
+            groups = _groups(chunk, heavy, split, POOL if jobs == 1 else POOL_THREADED)
+            n = len(groups)
+            run = pool.map if pool else map
+            done = run(score_rows, groups, [chunk] * n, [marginals] * n, [log_z] * n)
+            for _ in done:  # re-raises a worker's exception here
+                pass
+            yield ScoredChunk(start, marginals, np.isfinite(log_z))
+
+
+def default_jobs() -> int:
+    """Threads for batch scoring: the cores this process may use (numpy releases the GIL
+    while it multiplies, so the groups of a chunk run side by side)."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+
+
+def _unique_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of a boolean or integer matrix and each row's index among them: rows
+    viewed as bytes (booleans packed into bits) and compared as one value each
+    (``np.unique(axis=0)`` is far slower)."""
+    rows = np.packbits(matrix, axis=1) if matrix.dtype == bool else matrix
+    rows = np.ascontiguousarray(rows)
+    width = rows.itemsize * rows.shape[1]
+    if width == 0:
+        keys = np.zeros(len(matrix), dtype=np.int8)
+    else:
+        keys = rows.view(np.dtype((np.void, width))).ravel()
+    unique, inverse = np.unique(keys, return_inverse=True)
+    return unique, inverse.ravel()
+
+
+def _common(matrix: np.ndarray, rows: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """``rows`` grouped by their row of ``matrix``: one part per distinct row held by at
+    least ``GROUP_MIN`` of them, and the rows left over."""
+    patterns, inverse = _unique_rows(matrix)
+    counts = np.bincount(inverse, minlength=len(patterns))
+    parts = [rows[inverse == k] for k in np.flatnonzero(counts >= GROUP_MIN)]
+    return parts, rows[counts[inverse] < GROUP_MIN]
+
+
+def _cause_ancestors(engine: Engine, variable: str) -> set[str]:
+    causes = set(engine.priors.ids("cause")) if engine.priors else set(engine.states)
+    seen, stack = set(), list(engine.parents[variable])
+    while stack:
+        v = stack.pop()
+        if v not in seen:
+            seen.add(v)
+            stack.extend(engine.parents[v])
+    return seen & causes
+
+
+def _groups(
+    chunk: np.ndarray, heavy: np.ndarray, split: np.ndarray, pool: int = POOL
+) -> list[np.ndarray]:
+    """Row indices grouped by which columns they answer: each group runs on a structure
+    pruned to its own answers. Patterns with few rows are pooled by which heavy columns they
+    answer (on the union of their columns), so a file where every row differs still runs
+    in a few large batches, most of them clear of the biggest cliques. Within a group, rows
+    giving the same answers to the heavy columns are kept together where there are enough
+    of them: an answer shared by a whole batch is sliced out of the tables, not multiplied
+    in row by row, and a heavy answer's factor spans the largest clique."""
+    answered = chunk >= 0
+    groups, rest = _common(answered, np.arange(len(chunk)))
+    if len(rest):
+        kinds, which = _unique_rows(answered[rest][:, heavy])
+        groups += [rest[which == k] for k in range(len(kinds))]
+    if split.any():
+        groups = [part for g in groups for part in _by_heavy_answers(chunk, g, split)]
+    # bounded batches: rows x clique tables stay small enough for the caches
+    return [g[k : k + pool] for g in groups for k in range(0, len(g), pool) if len(g)]
+
+
+def _by_heavy_answers(chunk: np.ndarray, rows: np.ndarray, heavy: np.ndarray) -> list:
+    """``rows`` split by their answers to the heavy columns: one part per answer combination
+    held by at least ``GROUP_MIN`` rows, plus one part for the others."""
+    parts, rest = _common(chunk[rows][:, heavy], rows)
+    return parts + ([rest] if len(rest) else [])
+
+
+def score_cases(
+    engine: Engine,
+    cases: Iterable[tuple[Mapping[str, object], Mapping[str, Mapping[str, object]] | None]],
+    targets: list[str] | None = None,
+    *,
+    chunk_size: int = CHUNK,
+) -> Iterator[dict]:
+    """One result per case, in order: ``{"posterior": {...}}`` or ``{"error": "..."}``.
+
+    A case is ``(evidence, soft_evidence)``. Unknown variables or states and impossible
+    answers become that case's error; the other cases are scored.
+    """
+    targets = targets or engine.priors.ids("cause")
+    pending: list[tuple[dict, dict] | str] = []
+
+    def flush() -> Iterator[dict]:
+        good = [p for p in pending if not isinstance(p, str)]
+        rows = [{**hard, **soft} for hard, soft in good]
+        marginals, log_z = engine.query(targets, rows) if rows else ({}, np.array([]))
+        k = 0
+        for item in pending:
+            if isinstance(item, str):
+                yield {"error": item}
+                continue
+            if not np.isfinite(log_z[k]):
+                yield {"error": str(ImpossibleEvidenceError(engine.conflict(rows[k])))}
+            else:
+                yield {
+                    "posterior": {
+                        v: dict(zip(engine.states[v], map(float, marginals[v][k]), strict=True))
+                        for v in targets
+                    }
+                }
+            k += 1
+        pending.clear()
+
+    for evidence, soft in cases:
+        try:
+            pending.append(check_evidence(engine.priors, evidence, soft))
+        except EvidenceError as exc:
+            pending.append(str(exc))
+        if len(pending) >= chunk_size:
+            yield from flush()
+    yield from flush()

@@ -1,0 +1,1 @@
+"""Case files and tables in (CSV, JSONL, Parquet, JSON) and outputs written whole."""

@@ -1,0 +1,326 @@
+"""The exported posterior report as plain data: the one builder the HTML, PDF and JSON share.
+
+``build_report`` returns a dict that *is* the JSON report (it follows
+``docs/report.schema.json``); :mod:`model.reports.html` and :mod:`model.reports.pdf` only format
+it. Every number comes from :func:`model.reports.explorer.view` and
+:func:`model.reports.explorer.why`, so a report holds exactly what the explorer shows for the same
+answers. The sections, in the order every rendering keeps: title and date, model identity, the
+notice and what the source is, red flags, the answers in plain words, ranked causes with 90%
+intervals, what moved each top cause and the claims behind it, the next questions worth trying, the
+source's remedy claims for the top causes (labelled as the source's claims, not advice), and the
+exact case for reproduction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from model.diagnosis.crampmodel import CrampModel
+from model.diagnosis.scenario import PROBABLY_RATIO, Scenario
+from model.errors import UsageError
+from model.inference.uncertainty import DRAWS, LEVEL
+from model.reports.explorer import View, view, why
+
+SCHEMA_ID = "crampnet-report/1"
+TOP_CAUSES = 3
+NEXT_QUESTIONS = 5
+MOVES_SHOWN = 6
+POSTERIOR_WORDS = (
+    "the model's posterior probability of each cause state given these answers, according to "
+    "the source's claims; not a diagnosis"
+)
+REMEDY_WORDS = "What the source claims about remedies, not advice: ask a doctor before acting."
+SECTIONS = (
+    "notice",
+    "red_flags",
+    "answers",
+    "causes",
+    "why",
+    "next_questions",
+    "remedies",
+    "case",
+)
+SECTION_TITLES = {
+    "notice": "Not medical advice",
+    "red_flags": "Red flags (read these first)",
+    "answers": "Your answers",
+    "causes": "Causes ranked by the model's posterior probability",
+    "why": "What moved the top causes, and the source's claims behind it",
+    "next_questions": "Questions or trials worth trying next",
+    "remedies": "What the source says about remedies (its claims, not advice)",
+    "case": "The case, for reproduction",
+}
+
+
+@dataclass(frozen=True)
+class CaseScenario(Scenario):
+    """A :class:`Scenario` whose soft answers are a case file's own likelihoods.
+
+    The explorer's "probably" answers are always four to one; a case file may give any
+    likelihoods, so this scenario carries them as they are.
+    """
+
+    likelihoods: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def soft_evidence(self, priors) -> dict[str, dict[str, float]]:
+        return {**super().soft_evidence(priors), **self.likelihoods}
+
+
+def scenario_of(
+    evidence: Mapping[str, object] | None,
+    soft: Mapping[str, Mapping[str, object]] | None = None,
+    do: Mapping[str, object] | None = None,
+) -> CaseScenario:
+    """The scenario of a case's evidence, soft evidence and interventions (checked later)."""
+    return CaseScenario(
+        evidence=dict(evidence or {}),
+        do=dict(do or {}),
+        likelihoods={k: dict(v) for k, v in (soft or {}).items()},
+    )
+
+
+def answer_words(model: CrampModel, variable: str, value: object, how: str = "sure") -> str:
+    """An answer in plain words: the state, "probably <state>", or a soft answer's leaning."""
+    states = model.priors.nodes[variable].states
+    if how == "do":
+        return f"set by intervention ('if you started'): {value}"
+    if not isinstance(value, Mapping):
+        return str(value)
+    lik = {s: float(value.get(s, 0.0)) for s in states}
+    best = max(lik, key=lik.get)
+    others = [v for s, v in lik.items() if s != best]
+    if others and all(v > 0 and lik[best] / v == PROBABLY_RATIO for v in others):
+        return f"probably {best}"
+    shown = ", ".join(f"{s} {v:g}" for s, v in sorted(lik.items(), key=lambda kv: -kv[1]) if v)
+    return f"leaning to {best} (soft answer, likelihoods {shown})"
+
+
+def _answers(model: CrampModel, shown: View) -> list[dict]:
+    d = shown.diagnosis
+    rows = []
+    for how, answers in (("sure", d.evidence), ("soft", d.soft_evidence), ("do", d.interventions)):
+        for variable, value in answers.items():
+            node = model.priors.nodes[variable]
+            rows.append(
+                {
+                    "variable": variable,
+                    "label": node.label,
+                    "question": node.question,
+                    "how": how,
+                    "answer": value,
+                    "words": answer_words(model, variable, value, how),
+                }
+            )
+    return rows
+
+
+def _causes(model: CrampModel, shown: View) -> list[dict]:
+    d = shown.diagnosis
+    rows = []
+    for rank, row in enumerate(d.ranked(), start=1):
+        cause, state = row["cause"], row["state"]
+        interval = shown.intervals[cause][state]
+        rows.append(
+            {
+                "rank": rank,
+                "cause": cause,
+                "state": state,
+                "label": f"{model.priors.nodes[cause].label}: {state}",
+                "posterior": row["posterior"],
+                "low": interval["low"],
+                "high": interval["high"],
+                "prior": row["prior"],
+                "change": row["posterior"] - row["prior"],
+            }
+        )
+    return rows
+
+
+def _why(model: CrampModel, shown: View, cause: str, state: str) -> dict:
+    reason = why(model, shown, cause, state)
+    how = {
+        **{v: "sure" for v in shown.diagnosis.evidence},
+        **{v: "soft" for v in shown.diagnosis.soft_evidence},
+    }
+    moves = [
+        {
+            "variable": c["variable"],
+            "label": model.priors.nodes[c["variable"]].label,
+            "words": answer_words(model, c["variable"], c["answer"], how[c["variable"]]),
+            "delta": c["delta"],
+            "without": c["without"],
+        }
+        for c in reason["contributions"][:MOVES_SHOWN]
+    ]
+    return {
+        "cause": cause,
+        "state": state,
+        "label": f"{model.priors.nodes[cause].label}: {state}",
+        "posterior": reason["posterior"],
+        "prior": reason["prior"],
+        "moves": moves,
+        "claims": [
+            {"id": c["id"], "section": c["section"], "text": c["text"], "links": c["links"]}
+            for c in reason["claims"]
+        ],
+    }
+
+
+def _next_questions(model: CrampModel, shown: View, n: int) -> list[dict]:
+    rows = []
+    for q in shown.questions[:n]:
+        node = model.priors.nodes[q["variable"]]
+        detail = q["max_change_detail"]
+        rows.append(
+            {
+                "variable": q["variable"],
+                "label": q["label"],
+                "question": node.question,
+                "kind": "trial" if q["cost"] else "question",
+                "cost_days": float(q["cost"]),
+                "info_gain": float(q["info_gain"]),
+                "max_change": float(q["max_change"]),
+                "largest_change": None
+                if detail is None
+                else {
+                    "answer": detail["answer"],
+                    "cause": detail["cause"],
+                    "state": detail["state"],
+                    "before": detail["before"],
+                    "after": detail["after"],
+                },
+            }
+        )
+    return rows
+
+
+def _remedies(model: CrampModel, causes: list[str]) -> list[dict]:
+    out = []
+    for cause in causes:
+        claims = [
+            {"id": cid, "section": claim.section, "text": claim.text}
+            for cid, claim in model.priors.claims.items()
+            if cause in claim.remedy_for
+        ]
+        out.append({"cause": cause, "label": model.priors.nodes[cause].label, "claims": claims})
+    return out
+
+
+def report_from_view(
+    model: CrampModel,
+    shown: View,
+    case: Mapping[str, object],
+    *,
+    date: str | dt.date | None = None,
+    title: str | None = None,
+    top: int = TOP_CAUSES,
+    questions: int = NEXT_QUESTIONS,
+) -> dict:
+    """The report of an already computed :class:`~model.explorer.View` (the explorer's own).
+
+    ``case`` is the case-file form of the answers, kept verbatim for reproduction; ``date``
+    (ISO text or a date) makes the report reproducible, today by default.
+    """
+    if top < 1 or questions < 0:
+        raise UsageError(f"top must be at least 1 and questions at least 0, got {top}, {questions}")
+    day = _date(date)
+    d = shown.diagnosis
+    causes = _causes(model, shown)
+    top_rows = causes[:top]
+    top_causes = list(dict.fromkeys(r["cause"] for r in top_rows))
+    case_id = case.get("id")
+    return {
+        "schema": SCHEMA_ID,
+        "title": title or _title(case),
+        "date": day,
+        "case_id": None if case_id is None else str(case_id),
+        "model": {
+            "name": model.priors.meta.name,
+            "version": d.model["version"],
+            "sha256": d.model["sha256"],
+        },
+        "notice": model.priors.meta.notice,
+        "source": model.priors.claims_source,
+        "red_flags": [
+            {
+                "id": f["id"],
+                "title": f["title"],
+                "message": f["message"],
+                "claims": [
+                    {"id": c, "text": model.priors.claims[c].text} for c in f.get("claims", [])
+                ],
+            }
+            for f in d.red_flags
+        ],
+        "answers": _answers(model, shown),
+        "causes": {
+            "meaning": POSTERIOR_WORDS,
+            "interval_level": LEVEL,
+            "interval_draws": DRAWS,
+            "rows": causes,
+        },
+        "why": [_why(model, shown, r["cause"], r["state"]) for r in top_rows],
+        "next_questions": _next_questions(model, shown, questions),
+        "remedies": {"label": REMEDY_WORDS, "causes": _remedies(model, top_causes)},
+        "case": _plain_case(case),
+    }
+
+
+def build_report(
+    model: CrampModel,
+    evidence: Mapping[str, object] | None = None,
+    soft: Mapping[str, Mapping[str, object]] | None = None,
+    do: Mapping[str, object] | None = None,
+    *,
+    date: str | dt.date | None = None,
+    title: str | None = None,
+    case_id: str | None = None,
+    top: int = TOP_CAUSES,
+    questions: int = NEXT_QUESTIONS,
+) -> dict:
+    """The report of one case: pure data following ``docs/report.schema.json``.
+
+    Raises ``EvidenceError`` on unknown or impossible answers (as ``diagnose`` does).
+    Deterministic for a given ``date``: the intervals are seeded.
+    """
+    shown = view(model, scenario_of(evidence, soft, do))
+    case: dict = {"evidence": dict(evidence or {})}
+    if soft:
+        case["soft_evidence"] = {k: dict(v) for k, v in soft.items()}
+    if do:
+        case["do"] = dict(do)
+    if case_id is not None:
+        case = {"id": case_id, **case}
+    return report_from_view(
+        model, shown, case, date=date, title=title, top=top, questions=questions
+    )
+
+
+def report_json(report: Mapping[str, object]) -> str:
+    """The report as JSON text (UTF-8, non-ASCII kept)."""
+    return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+
+
+def _date(date: str | dt.date | None) -> str:
+    if date is None:
+        return dt.date.today().isoformat()
+    if isinstance(date, dt.date):
+        return date.isoformat()
+    try:
+        return dt.date.fromisoformat(str(date)).isoformat()
+    except ValueError:
+        raise UsageError(f"date must be YYYY-MM-DD, got {date!r}") from None
+
+
+def _title(case: Mapping[str, object]) -> str:
+    named = case.get("title") or case.get("id")
+    return f"crampnet report: {named}" if named else "crampnet report"
+
+
+def _plain_case(case: Mapping[str, object]) -> dict:
+    """The case with only JSON types (a round trip), keys in case-file order."""
+    keep = ("id", "title", "evidence", "soft_evidence", "do")
+    return json.loads(json.dumps({k: case[k] for k in keep if k in case}, ensure_ascii=False))

@@ -1,0 +1,309 @@
+"""The report as an A4 PDF (reportlab platypus): the same sections, in the same order, as the HTML.
+
+Only formats the dict of :func:`model.reports.content.build_report`. Pages are numbered "page N of
+M". The chart is the PNG of the figure the HTML shows as SVG (:mod:`model.reports.figures`).
+
+Fonts: DejaVu Sans, so that any unicode in ids, titles or answers survives. It is looked up
+in ``/usr/share/fonts/truetype/dejavu/`` (Debian's fonts-dejavu-core, installed by ``.ci/run``)
+and then in the copy matplotlib ships; only if neither exists does the PDF fall back to
+Helvetica and Courier, whose built-in encoding shows characters outside Latin-1 as black
+boxes. DejaVu Sans covers Latin, Greek, Cyrillic and common symbols, not CJK scripts (those
+characters come out as blank boxes; the HTML report shows them). Output is byte-for-byte
+reproducible (reportlab's invariant mode).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from model.reports import text as words
+from model.reports.figures import causes_figure, figure_png
+
+FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"),)
+CHART_HEIGHT = 235  # points: the chart shrinks to fit, so it mostly stays on page 1
+RED, AMBER, GREEN, GREY = "#c0392b", "#e0a800", "#2e7d32", "#888888"
+
+
+def _font_dirs() -> list[Path]:
+    dirs = list(FONT_DIRS)
+    try:
+        import matplotlib
+
+        dirs.append(Path(matplotlib.get_data_path()) / "fonts" / "ttf")
+    except ImportError:  # pragma: no cover - matplotlib is a dependency
+        pass
+    return dirs
+
+
+@lru_cache(maxsize=1)
+def fonts() -> dict[str, str]:
+    """Register DejaVu Sans with reportlab once; the names of the regular, bold and mono fonts."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    files = {
+        "regular": "DejaVuSans.ttf",
+        "bold": "DejaVuSans-Bold.ttf",
+        "mono": "DejaVuSansMono.ttf",
+    }
+    for folder in _font_dirs():
+        if all((folder / f).is_file() for f in files.values()):
+            names = {}
+            for role, file in files.items():
+                name = f"crampnet-{Path(file).stem}"
+                pdfmetrics.registerFont(TTFont(name, str(folder / file)))
+                names[role] = name
+            return names
+    return {"regular": "Helvetica", "bold": "Helvetica-Bold", "mono": "Courier"}
+
+
+def _styles() -> dict:
+    from reportlab.lib import colors
+    from reportlab.lib.styles import ParagraphStyle
+
+    f = fonts()
+    base = ParagraphStyle("base", fontName=f["regular"], fontSize=9.5, leading=12.5)
+    return {
+        "body": base,
+        "small": ParagraphStyle("small", parent=base, fontSize=8, leading=10),
+        "meta": ParagraphStyle(
+            "meta", parent=base, fontSize=8.5, textColor=colors.HexColor("#555555")
+        ),
+        "title": ParagraphStyle("title", parent=base, fontName=f["bold"], fontSize=17, leading=21),
+        "h2": ParagraphStyle(
+            "h2", parent=base, fontName=f["bold"], fontSize=12.5, leading=16, spaceBefore=10
+        ),
+        "h3": ParagraphStyle("h3", parent=base, fontName=f["bold"], fontSize=10, spaceBefore=6),
+        "flag": ParagraphStyle("flag", parent=base, fontName=f["bold"]),
+        "numhead": ParagraphStyle("numhead", parent=base, fontName=f["bold"], alignment=2),
+        "cell": ParagraphStyle("cell", parent=base, fontSize=8.5, leading=10.5),
+        "num": ParagraphStyle("num", parent=base, fontSize=8.5, leading=10.5, alignment=2),
+        "mono": ParagraphStyle("mono", parent=base, fontName=f["mono"], fontSize=7.5, leading=9.5),
+    }
+
+
+def _p(text: object, style) -> object:
+    from reportlab.platypus import Paragraph
+
+    return Paragraph(escape(str(text)), style)
+
+
+def _boxed(flowable, colour: str, background: str):
+    """A flowable in a tinted box with a thick coloured left edge (notice, red flags)."""
+    from reportlab.lib import colors
+    from reportlab.platypus import Table, TableStyle
+
+    box = Table([[flowable]], colWidths=["100%"])
+    box.setStyle(
+        TableStyle(
+            [
+                ("BACKGROUND", (0, 0), (-1, -1), colors.HexColor(background)),
+                ("LINEBEFORE", (0, 0), (0, -1), 4, colors.HexColor(colour)),
+                ("LEFTPADDING", (0, 0), (-1, -1), 8),
+                ("TOPPADDING", (0, 0), (-1, -1), 5),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 5),
+            ]
+        )
+    )
+    return box
+
+
+def _table(head: list[str], rows: list[list[str]], widths: list[float], numeric: set[int], s):
+    from reportlab.lib import colors
+    from reportlab.platypus import Table, TableStyle
+
+    def cell(i: int, text: str):
+        return _p(text, s["num"] if i in numeric else s["cell"])
+
+    data = [[_p(h, s["numhead" if i in numeric else "flag"]) for i, h in enumerate(head)]] + [
+        [cell(i, v) for i, v in enumerate(row)] for row in rows
+    ]
+    table = Table(data, colWidths=widths, repeatRows=1)
+    table.setStyle(
+        TableStyle(
+            [
+                ("LINEBELOW", (0, 0), (-1, -1), 0.4, colors.HexColor("#cccccc")),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("TOPPADDING", (0, 0), (-1, -1), 2),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+            ]
+        )
+    )
+    return table
+
+
+def _claims(claims: list[Mapping], s, *, links: bool = False) -> list:
+    out = []
+    for c in claims:
+        extra = f" (links: {', '.join(c['links'])})" if links else ""
+        out.append(_p(f"{c['id']} ({c['section']}): {c['text']}{extra}", s["small"]))
+    return out
+
+
+def _story(report: Mapping, width: float) -> list:
+    from reportlab.platypus import Image, Preformatted, Spacer
+
+    s = _styles()
+    h2 = {name: _p(words.title(name), s["h2"]) for name in words.SECTION_TITLES}
+    story = [
+        _p(report["title"], s["title"]),
+        _p(f"Date: {report['date']}", s["meta"]),
+        _p(words.identity(report), s["meta"]),
+        h2["notice"],
+        _boxed(_p(report["notice"], s["body"]), AMBER, "#fff4d6"),
+        Spacer(1, 3),
+        _p(f"The source: {report['source']}", s["body"]),
+        h2["red_flags"],
+    ]
+    for flag in report["red_flags"]:
+        inner = [
+            _p(f"{flag['title']}. {flag['message']}", s["flag"]),
+            _p(f"Source claims: {words.flag_claims(flag)}", s["small"]),
+        ]
+        story += [_boxed(inner, RED, "#fde2e1"), Spacer(1, 3)]
+    if not report["red_flags"]:
+        story.append(_boxed(_p(words.NO_FLAGS, s["body"]), GREEN, "#e6f4ea"))
+
+    story.append(h2["answers"])
+    if report["answers"]:
+        rows = [[a["question"], a["words"], a["variable"]] for a in report["answers"]]
+        story.append(
+            _table(
+                ["question", "answer", "id"],
+                rows,
+                [0.5 * width, 0.3 * width, 0.2 * width],
+                set(),
+                s,
+            )
+        )
+    else:
+        story.append(_p(words.NO_ANSWERS, s["body"]))
+
+    story += [h2["causes"], _p(words.interval_words(report), s["body"])]
+    fig = causes_figure(report)
+    w_in, h_in = fig.get_size_inches()
+    scale = min(width / (w_in * 72), CHART_HEIGHT / (h_in * 72), 1.0)
+    story.append(Image(io.BytesIO(figure_png(fig)), w_in * 72 * scale, h_in * 72 * scale))
+    level = f"{report['causes']['interval_level']:.0%} interval"
+    rows = [
+        [
+            str(r["rank"]),
+            r["label"],
+            words.prob(r["posterior"]),
+            words.interval(r),
+            words.prob(r["prior"]),
+            words.signed(r["change"]),
+        ]
+        for r in report["causes"]["rows"]
+    ]
+    cols = [0.06, 0.36, 0.13, 0.21, 0.11, 0.13]
+    story.append(
+        _table(
+            ["#", "cause: state", "posterior", level, "prior", "change"],
+            rows,
+            [c * width for c in cols],
+            {0, 2, 3, 4, 5},
+            s,
+        )
+    )
+
+    story.append(h2["why"])
+    for item in report["why"]:
+        story.append(_p(words.why_heading(item), s["h3"]))
+        if item["moves"]:
+            rows = [
+                [m["label"], m["words"], words.signed(m["delta"]), words.prob(m["without"])]
+                for m in item["moves"]
+            ]
+            cols = [0.3, 0.4, 0.15, 0.15]
+            story.append(
+                _table(
+                    ["answer", "given as", "change made", "without it"],
+                    rows,
+                    [c * width for c in cols],
+                    {2, 3},
+                    s,
+                )
+            )
+        else:
+            story.append(_p(words.NO_MOVES, s["body"]))
+        if item["claims"]:
+            story.append(_p("The source's claims on the links involved (paraphrased):", s["body"]))
+            story += _claims(item["claims"], s, links=True)
+
+    story.append(h2["next_questions"])
+    for k, q in enumerate(report["next_questions"], start=1):
+        story.append(_p(f"{k}. {q['label']}: {q['question']}", s["body"]))
+        story.append(_p(words.next_detail(q), s["small"]))
+    if not report["next_questions"]:
+        story.append(_p(words.NO_QUESTIONS, s["body"]))
+
+    story += [h2["remedies"], _boxed(_p(report["remedies"]["label"], s["flag"]), GREY, "#f2f2f2")]
+    for item in report["remedies"]["causes"]:
+        story.append(_p(f"{item['label']}: the source claims", s["h3"]))
+        story += _claims(item["claims"], s) or [_p(words.NO_REMEDY, s["body"])]
+
+    story += [
+        h2["case"],
+        _p(words.case_words(), s["body"]),
+        Spacer(1, 3),
+        Preformatted(words.case_text(report), s["mono"], maxLineLength=95),
+    ]
+    return story
+
+
+def _numbered_canvas(font: str):
+    """A canvas class that writes "page N of M" once the page count is known."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.units import mm
+    from reportlab.pdfgen.canvas import Canvas
+
+    class NumberedCanvas(Canvas):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._saved: list[dict] = []
+
+        def showPage(self):  # noqa: N802 - reportlab's name
+            self._saved.append(dict(self.__dict__))
+            self._startPage()
+
+        def save(self):
+            total = len(self._saved)
+            for state in self._saved:
+                self.__dict__.update(state)
+                self.setFont(font, 8)
+                self.setFillColorRGB(0.35, 0.35, 0.35)
+                page = f"page {self._pageNumber} of {total}"
+                self.drawRightString(A4[0] - 18 * mm, 10 * mm, page)
+                self.drawString(18 * mm, 10 * mm, "crampnet report: not medical advice")
+                super().showPage()
+            super().save()
+
+    return NumberedCanvas
+
+
+def report_pdf(report: Mapping) -> bytes:
+    """The whole report as A4 PDF bytes, pages numbered "page N of M"."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.units import mm
+    from reportlab.platypus import SimpleDocTemplate
+
+    buffer = io.BytesIO()
+    doc = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=18 * mm,
+        rightMargin=18 * mm,
+        topMargin=16 * mm,
+        bottomMargin=18 * mm,
+        title=str(report["title"]),
+        author="crampnet",
+        subject="Posterior report; not medical advice",
+        invariant=1,
+    )
+    doc.build(_story(report, doc.width), canvasmaker=_numbered_canvas(fonts()["regular"]))
+    return buffer.getvalue()

@@ -1,0 +1,88 @@
+"""Words and number formats the HTML and PDF reports share, so both say exactly the same.
+
+Each function turns one part of the report dict (:func:`model.reports.content.build_report`) into
+plain text; the renderers only escape and lay it out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from model.reports.content import SECTION_TITLES
+
+NO_FLAGS = (
+    "No red flag is raised by these answers. That is not a clean bill of health: see a doctor "
+    "for cramps that are severe, persistent or unexplained."
+)
+NO_ANSWERS = "No answers: every number below is the model's prior."
+NO_MOVES = "No answer moved this cause: it stands at its prior."
+NO_QUESTIONS = "Every question is answered: nothing left to ask."
+NO_REMEDY = "The source names no remedy for this cause."
+
+
+def prob(x: float) -> str:
+    """A probability with three decimals, as the explorer shows it."""
+    return f"{x:.3f}"
+
+
+def signed(x: float) -> str:
+    return f"{x:+.3f}"
+
+
+def interval(row: Mapping) -> str:
+    return f"{prob(row['low'])} to {prob(row['high'])}"
+
+
+def title(section: str) -> str:
+    return SECTION_TITLES[section]
+
+
+def identity(report: Mapping) -> str:
+    m = report["model"]
+    return f"Model {m['name']} {m['version']}, priors sha256 {m['sha256']}"
+
+
+def interval_words(report: Mapping) -> str:
+    causes = report["causes"]
+    return (
+        f"Numbers are {causes['meaning']}. The interval is the central "
+        f"{causes['interval_level']:.0%} range over {causes['interval_draws']} draws of the "
+        "elicited numbers: how soft they are."
+    )
+
+
+def flag_claims(flag: Mapping) -> str:
+    return "; ".join(f"{c['id']}: {c['text']}" for c in flag["claims"])
+
+
+def why_heading(item: Mapping) -> str:
+    return (
+        f"{item['label']}: {prob(item['posterior'])} "
+        f"(prior {prob(item['prior'])}, change {signed(item['posterior'] - item['prior'])})"
+    )
+
+
+def next_detail(q: Mapping) -> str:
+    """What a next question could do, in words."""
+    change = q["largest_change"]
+    effort = f"a trial of about {q['cost_days']:g} days" if q["kind"] == "trial" else "a question"
+    said = f"{effort}; expected information {q['info_gain']:.3f} bits"
+    if change:
+        said += (
+            f"; answer '{change['answer']}' would move {change['cause']}={change['state']} "
+            f"from {prob(change['before'])} to {prob(change['after'])}"
+        )
+    return said
+
+
+def case_text(report: Mapping) -> str:
+    """The case as pretty JSON: save it as a file to reproduce the report."""
+    return json.dumps(report["case"], indent=2, ensure_ascii=False)
+
+
+def case_words() -> str:
+    return (
+        "Save this as a .json file and run `crampnet report FILE.json -o out.html` (or "
+        "`crampnet diagnose FILE.json`) to reproduce these numbers with the same model."
+    )

@@ -1,0 +1,74 @@
+"""Plain-text views of crampnet results for the terminal: notice, red flags first, then numbers."""
+
+from __future__ import annotations
+
+import textwrap
+
+from model.diagnosis.crampmodel import CrampModel, Diagnosis
+
+WIDTH = 88
+BAR = 20
+
+
+def _wrap(text: str, indent: str = "", hang: str | None = None) -> str:
+    hang = indent + "  " if hang is None else hang
+    return textwrap.fill(text, WIDTH, initial_indent=indent, subsequent_indent=hang)
+
+
+def _answer(value: object) -> str:
+    if isinstance(value, dict):
+        return "soft(" + ", ".join(f"{s}:{v:g}" for s, v in value.items()) + ")"
+    return str(value)
+
+
+def format_diagnosis(diagnosis: Diagnosis, model: CrampModel, *, rows: int = 14) -> str:
+    """The ranked causes as a readable table, with red flags and the notice before them."""
+    out = [_wrap("NOTICE: " + model.priors.meta.notice, hang=""), ""]
+    if diagnosis.red_flags:
+        out.append("RED FLAGS (read these first):")
+        out += [_wrap(f"! {f['title']}. {f['message']}", "  ") for f in diagnosis.red_flags]
+    else:
+        out.append("Red flags: none raised by these answers.")
+    out.append("")
+    answers = {**diagnosis.evidence, **diagnosis.soft_evidence}
+    shown = ", ".join(f"{k}={_answer(v)}" for k, v in answers.items()) or "none (the priors)"
+    out += [_wrap(f"Answers: {shown}")]
+    if diagnosis.interventions:
+        done = ", ".join(f"{k}={v}" for k, v in diagnosis.interventions.items())
+        out.append(_wrap(f"If you made these changes (interventions, not observations): {done}"))
+    out.append("")
+    out.append(f"{'#':>2}  {'cause = state':<28} {'posterior':>9} {'prior':>7} {'x prior':>8}  ")
+    for i, row in enumerate(diagnosis.ranked()[:rows], start=1):
+        bar = "#" * round(row["posterior"] * BAR)
+        lift = f"{row['lift']:.2f}" if row["lift"] is not None else "-"
+        name = f"{row['cause']} = {row['state']}"
+        out.append(
+            f"{i:>2}  {name:<28} {row['posterior']:>9.3f} {row['prior']:>7.3f} {lift:>8}  {bar}"
+        )
+    top = list(diagnosis.explanation.items())[:3]
+    if answers and top:
+        out += ["", "Why (how much each answer moved the top causes):"]
+        for target, info in top:
+            moves = [c for c in info["contributions"] if abs(c["delta"]) >= 0.005][:4]
+            said = "; ".join(
+                f"{c['variable']}={_answer(c['answer'])} {c['delta']:+.3f}" for c in moves
+            )
+            out.append(_wrap(f"- {target} {info['posterior']:.3f}: {said or 'no answer moved it'}"))
+    out += [
+        "",
+        f"Model {model.priors.meta.name} {diagnosis.model['version']}, "
+        f"priors sha256 {diagnosis.model['sha256'][:16]}...",
+    ]
+    return "\n".join(line.rstrip() for line in out)
+
+
+def format_schema(model: CrampModel) -> str:
+    """Every node with its kind, states and question, grouped by kind."""
+    out = []
+    for kind in ("context", "cause", "intermediate", "finding"):
+        out.append(f"[{kind}]")
+        for node_id in model.priors.ids(kind):
+            node = model.priors.nodes[node_id]
+            out.append(f"  {node_id}: {' | '.join(node.states)}")
+            out.append(_wrap(node.question, "      "))
+    return "\n".join(line.rstrip() for line in out)

@@ -1,0 +1,333 @@
+"""Plain words for what the explorer shows: labels instead of ids, a verbal scale for
+probabilities, a summary in sentences, the interview's next step and a glossary.
+
+A person reads labels and words, never internal ids: every function here takes ids and
+returns text from the priors' vocabulary (a node's ``label``, its states with underscores
+read as spaces). The verbal scale ties each word to a stated range of probabilities, so the
+words and the numbers beside them can always be checked against each other.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+
+from model.diagnosis.questions import uninformative_state
+from model.knowledge.priors import Priors
+
+# (lower bound, word): a probability p gets the first word whose bound it reaches.
+SCALE: tuple[tuple[float, str], ...] = (
+    (0.90, "very likely"),
+    (0.66, "likely"),
+    (0.33, "possible"),
+    (0.10, "unlikely"),
+    (0.0, "very unlikely"),
+)
+STOP_CHANGE = 0.05  # the interview stops when no answer could move the top cause by more
+CLOSE = 0.10  # a runner-up within this of the top cause is named beside it
+
+GLOSSARY: tuple[tuple[str, str], ...] = (
+    (
+        "Prior",
+        "how probable a cause is among adults who get cramps before any answer, by the "
+        "model's numbers.",
+    ),
+    (
+        "Posterior",
+        "how probable the cause is once your answers are taken into account. It is what the "
+        "source's reasoning says about these answers, not a diagnosis.",
+    ),
+    (
+        "Words for probabilities",
+        "very likely: 0.90 or more; likely: 0.66 to 0.90; possible: 0.33 to 0.66; unlikely: "
+        "0.10 to 0.33; very unlikely: below 0.10.",
+    ),
+    (
+        "90% interval",
+        "most of the model's numbers are estimates. Redrawing them many times within their "
+        "stated uncertainty (250 times on this page, 1000 in reports), 90% of the "
+        "posteriors fall inside this range: a wide range means the answer rests on soft "
+        "numbers.",
+    ),
+    (
+        "Information (bits)",
+        "how much an answer is expected to narrow down the causes, on average over its "
+        "possible answers. 1 bit is as much as a fair coin toss settles.",
+    ),
+    (
+        "Probably",
+        "a softer answer: the model weighs it four to one instead of treating it as certain.",
+    ),
+    (
+        "Intervention (what-if)",
+        "setting a habit as if you changed it yourself. The model then does not infer what "
+        "usually leads to that habit, as it would from a plain answer.",
+    ),
+)
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:=&])")  # & starts "&copy;"
+
+
+def escape_markdown(text: str) -> str:
+    """``text`` with every character Streamlit's markdown would act on backslash-escaped."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def likelihood_word(p: float) -> str:
+    """The verbal scale's word for a probability (see :data:`SCALE`)."""
+    return next(word for bound, word in SCALE if p >= bound)
+
+
+def state_word(state: str) -> str:
+    """A state as a person reads it: ``not_tried`` -> ``not tried``."""
+    return state.replace("_", " ")
+
+
+def cause_label(priors: Priors, cause: str, state: str) -> str:
+    """``Calcium status: low``: the label of a cause and its state in words."""
+    return f"{priors.nodes[cause].label}: {state_word(state)}"
+
+
+def answer_label(priors: Priors, variable: str, value: str | Mapping[str, float]) -> str:
+    """``Cramps at night: yes``; a soft answer as ``probably <its most likely state>``."""
+    if isinstance(value, str):
+        said = state_word(value)
+    else:
+        said = "probably " + state_word(max(value, key=value.get))
+    return f"{priors.nodes[variable].label}: {said}"
+
+
+def intervention_label(priors: Priors, variable: str, state: str) -> str:
+    """How a what-if intervention reads: "if you started ...", "if you stopped ..."."""
+    label = priors.nodes[variable].label
+    if state == "yes":
+        return f"if you started or kept up: {label}"
+    if state == "no":
+        return f"if you stopped or avoided: {label}"
+    return f"if it were made so: {label} = {state_word(state)}"
+
+
+def signed(x: float, digits: int = 3) -> str:
+    """A change with its sign, and no sign at all when it rounds to zero."""
+    if round(x, digits) == 0:
+        return f"{0:.{digits}f}"
+    return f"{x:+.{digits}f}".replace("-", "\u2212")
+
+
+def arrow(x: float, digits: int = 3) -> str:
+    """``up``, ``down`` or ``off``: Streamlit's metric arrow matching the sign as shown."""
+    if round(x, digits) == 0:
+        return "off"
+    return "up" if x > 0 else "down"
+
+
+def firmness(low: float, high: float) -> str:
+    """How firm a posterior is, given its 90% interval over the model's own uncertainty."""
+    lo, hi = likelihood_word(low), likelihood_word(high)
+    span = f"90% interval {low:.2f} to {high:.2f}"
+    if lo == hi:
+        return f"That is firm within the model: its own uncertainty keeps it {lo} ({span})."
+    return (
+        f"That is not firm: within the model's own uncertainty it could be anywhere from "
+        f"{lo} to {hi} ({span})."
+    )
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """The interview's next question, or why it stops."""
+
+    variable: str | None
+    label: str
+    question: str
+    states: tuple[str, ...]
+    kind: str
+    cost: float
+    answered: int
+    left: int
+    done: bool
+    reason: str
+
+    @property
+    def progress(self) -> str:
+        return f"{self.answered} answered, {self.left} left"
+
+
+def next_step(
+    priors: Priors,
+    questions: list[dict],
+    answered: int,
+    *,
+    skipped: frozenset[str] = frozenset(),
+    stop_change: float = STOP_CHANGE,
+) -> NextStep:
+    """The most useful question not yet answered or skipped, or a stop with its reason.
+
+    ``questions`` is the view's ranking (best first). The interview stops when none is left,
+    or when no answer to any remaining question could move the most probable cause by more
+    than ``stop_change``: asking more would not change the picture much.
+    """
+    left = [q for q in questions if q["variable"] not in skipped]
+    done_with = dict(
+        variable=None, label="", question="", states=(), kind="", cost=0.0, answered=answered
+    )
+    if not left:
+        reason = (
+            "Every question is answered or skipped: nothing left to ask."
+            if questions
+            else "Every question is answered: nothing left to ask."
+        )
+        return NextStep(**done_with, left=len(questions), done=True, reason=reason)
+    if max(q["top_change"] for q in left) < stop_change:
+        return NextStep(
+            **done_with,
+            left=len(questions),
+            done=True,
+            reason=(
+                f"No remaining answer could move the most probable cause by more than "
+                f"{stop_change:.2f}: more questions would not change the picture much. You can "
+                "still answer any of them in the sidebar."
+            ),
+        )
+    q = left[0]
+    node = priors.nodes[q["variable"]]
+    skip = uninformative_state(node)
+    states = tuple(s for s in node.states if s != skip)
+    return NextStep(
+        variable=q["variable"],
+        label=node.label,
+        question=node.question,
+        states=states,
+        kind="trial" if node.cost else "question",
+        cost=node.cost,
+        answered=answered,
+        left=len(questions),
+        done=False,
+        reason="",
+    )
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What the answers point to, in two or three sentences, and the top cause they name."""
+
+    cause: str
+    state: str
+    label: str
+    word: str
+    sentences: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.sentences)
+
+
+def summarise(
+    priors: Priors,
+    ranked: list[dict],
+    intervals: Mapping[str, Mapping[str, Mapping[str, float]]],
+    contributions: list[dict],
+    questions: list[dict],
+    answered: int,
+) -> Summary:
+    """The explorer's summary: the top cause in words, how firm, why, and what to ask next.
+
+    ``ranked`` is :meth:`Diagnosis.ranked` (most probable abnormal cause state first),
+    ``contributions`` the explanation of the top one (largest effect first) and ``questions``
+    the next-question ranking.
+    """
+    top = ranked[0]
+    cause, state, p = top["cause"], top["state"], top["posterior"]
+    label = cause_label(priors, cause, state)
+    word = likelihood_word(p)
+    if answered:
+        movers = [c for c in contributions if abs(c["delta"]) >= 0.005][:2]
+        because = (
+            " mainly because of "
+            + " and ".join(f"'{answer_label(priors, c['variable'], c['answer'])}'" for c in movers)
+            if movers
+            else ""
+        )
+        first = (
+            f"Your answers point most to {label}, {word} at {p:.2f} (it was {top['prior']:.2f} "
+            f"before any answer),{because}."
+        )
+    else:
+        first = (
+            f"No answers yet: every cause stands at its prior. The most common is {label}, "
+            f"{word} at {p:.2f}."
+        )
+    sentences = [first.replace(",.", ".")]
+    if len(ranked) > 1 and ranked[1]["posterior"] >= p - CLOSE:
+        second = ranked[1]
+        sentences.append(
+            f"{cause_label(priors, second['cause'], second['state'])} is close behind at "
+            f"{second['posterior']:.2f}"
+            + (": the answers do not tell these two apart yet." if answered else ".")
+        )
+    interval = intervals[cause][state]
+    sentences.append(firmness(interval["low"], interval["high"]))
+    if questions:
+        q = questions[0]
+        node = priors.nodes[q["variable"]]
+        what = (
+            f"try '{node.label}' (about {node.cost:g} days)"
+            if node.cost
+            else f"answer '{node.question}'"
+        )
+        sentences.append(f"Most useful next: {what}.")
+    else:
+        sentences.append("Every question is answered.")
+    return Summary(cause, state, label, word, tuple(sentences))
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """A table of text as a markdown table, every cell escaped: light for the browser to draw
+    (no canvas, no styling pass) and readable by a screen reader."""
+    header = "| " + " | ".join(escape_markdown(str(c)) for c in table.columns) + " |"
+    rule = "|" + "|".join(" --- " for _ in table.columns) + "|"
+    body = [
+        "| " + " | ".join(escape_markdown(str(v)) for v in row) + " |"
+        for row in table.itertuples(index=False)
+    ]
+    return "\n".join([header, rule, *body])
+
+
+def cause_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """The Causes table in words: each cause state's probability with the answers, its 90%
+    interval and before any answer. Narrow enough for a phone: the words of the verbal scale
+    are in the summary and the glossary, the changes in the metrics and the Why tab."""
+    return pd.DataFrame(
+        {
+            "cause": rows["cause"],
+            "now": [f"{p:.3f}" for p in rows["posterior"]],
+            "90% interval": [
+                f"{a:.2f}–{b:.2f}" for a, b in zip(rows["low"], rows["high"], strict=True)
+            ],
+            "before answers": [f"{p:.3f}" for p in rows["prior"]],
+        }
+    )
+
+
+def question_table(priors: Priors, questions: list[dict]) -> pd.DataFrame:
+    """The Ask-next ranking in words: every unanswered question or trial, best first, with
+    its expected information, the largest change it could bring, its effort and its score."""
+    return pd.DataFrame(
+        {
+            "question or trial": [priors.nodes[q["variable"]].label for q in questions],
+            "information (bits)": [f"{q['info_gain']:.3f}" for q in questions],
+            "largest change": [f"{q['max_change']:.3f}" for q in questions],
+            "effort (days)": [f"{q['cost']:g}" for q in questions],
+            "score": [f"{q['score']:.3f}" for q in questions],
+        },
+        columns=[
+            "question or trial",
+            "information (bits)",
+            "largest change",
+            "effort (days)",
+            "score",
+        ],
+    )
