@@ -430,22 +430,22 @@ def results() -> None:
             if not shown.questions:
                 st.info("Every question is answered: nothing left to ask.")
             for q in shown.questions[:ASK_SHOWN]:
-                node = priors.nodes[q["variable"]]
-                detail = q["max_change_detail"]
+                node = priors.nodes[q.variable]
+                detail = q.max_change_detail
                 with st.container(border=True):
                     st.markdown(f"**{md(node.label)}**: {md(node.question)}")
-                    said = f"Expected information {q['info_gain']:.3f} bits"
+                    said = f"Expected information {q.info_gain:.3f} bits"
                     if node.cost:
                         said += f"; a trial of about {node.cost:g} days"
                     if detail:
                         said += (
-                            f". The answer '{state_word(detail['answer'])}' would move "
-                            f"{cause_label(priors, detail['cause'], detail['state'])} from "
-                            f"{detail['before']:.2f} to {detail['after']:.2f}"
+                            f". The answer '{state_word(detail.answer)}' would move "
+                            f"{cause_label(priors, detail.target, detail.state)} from "
+                            f"{detail.before:.2f} to {detail.after:.2f}"
                         )
                     st.caption(md(said + "."))
                     with st.container(horizontal=True):
-                        answer_buttons("ask", q["variable"], node.states)
+                        answer_buttons("ask", q.variable, node.states)
             if shown.questions:
                 st.markdown(markdown_table(question_table(priors, shown.questions)))
 

@@ -30,7 +30,6 @@ random context questions or findings of each.
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import json
 import os
@@ -61,14 +60,14 @@ from pgmpy.inference import VariableElimination  # noqa: E402
 
 from bench.browser import browser_section  # noqa: E402
 from model import load_model  # noqa: E402
+from model.analysis.sampling import sample_codes  # noqa: E402
+from model.diagnosis.crampmodel import CrampModel  # noqa: E402
 from model.diagnosis.questions import (  # noqa: E402
     candidate_questions,
     informative_states,
     rank_questions,
 )
 from model.diagnosis.scenario import Scenario  # noqa: E402
-from model.inference.engine import Engine  # noqa: E402
-from model.inference.sampling import sample_codes  # noqa: E402
 from model.inference.scoring import default_jobs, encode, score_array  # noqa: E402
 from model.inference.uncertainty import DRAWS, LEVEL, posterior_intervals  # noqa: E402
 from model.knowledge.draws import draw_tables  # noqa: E402
@@ -439,8 +438,7 @@ def refresh(model, evidence: dict[str, str]):
 def pgmpy_refresh(model, ve, drawn_ves, evidence: dict[str, str]) -> dict:
     """The explorer refresh's work by variable elimination; interval draws timed apart."""
     causes = model.causes
-    engine = model.engine  # only for states and the question lists (no inference)
-    candidates = candidate_questions(engine, set(evidence))
+    candidates = candidate_questions(model.priors, set(evidence))
     free = [c for c in causes if c not in evidence]
     t0 = time.perf_counter()
     # posteriors of the causes: one joint=False call (pgmpy contracts to the joint of the
@@ -453,7 +451,7 @@ def pgmpy_refresh(model, ve, drawn_ves, evidence: dict[str, str]) -> dict:
     for q in candidates:
         own = ve_query(ve, [q], evidence)[q]  # the candidate's own marginal
         n_queries += 1
-        states = informative_states(engine, q)
+        states = informative_states(model.priors, q)
         names = own.state_names[q]
         weights = np.array([own.values[names.index(s)] for s in states])
         weights = weights / weights.sum() if weights.sum() > 0 else weights
@@ -491,7 +489,7 @@ def pgmpy_refresh(model, ve, drawn_ves, evidence: dict[str, str]) -> dict:
 def fresh(model):
     """The same model with a new engine: empty structure caches for a phase of its own.
     (The junction-tree compiler's module-level cache of trees is shared in the process.)"""
-    return dataclasses.replace(model, engine=Engine.from_priors(model.priors))
+    return CrampModel(model.priors)
 
 
 def main() -> int:
@@ -571,7 +569,7 @@ def main() -> int:
         result = refresh(cm, ev)
         refresh_times.append(ms(time.perf_counter() - t))
         if i in subsample:
-            crampnet_gains[i] = {q["variable"]: q["info_gain"] for q in result.questions}
+            crampnet_gains[i] = {q.variable: q.info_gain for q in result.questions}
         if (i + 1) % 50 == 0:
             left = statistics.median(refresh_times) * (N_SETS - i - 1) / 1e3
             log(f"refresh: crampnet {i + 1}/{N_SETS}, ~{left:.0f} s left in this pass")
@@ -592,9 +590,9 @@ def main() -> int:
         t0 = time.perf_counter()
         cc.engine.posteriors(causes, ev)
         t1 = time.perf_counter()
-        posterior_intervals(cc.engine, causes, ev, draws=DRAWS)
+        posterior_intervals(cc.drawn(DRAWS), causes, ev)
         t2 = time.perf_counter()
-        rank_questions(cc.engine, ev)
+        rank_questions(cc, ev)
         t3 = time.perf_counter()
         components["posteriors"].append(ms(t1 - t0))
         components["intervals"].append(ms(t2 - t1))

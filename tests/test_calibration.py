@@ -31,7 +31,7 @@ from model.analysis.calibration import (
 )
 from model.cli.crampnet import main
 from model.inference.engine import Engine
-from model.inference.sampling import sample_cases
+from model.analysis.sampling import sample_cases
 from model.knowledge.draws import draw_tables
 from model.knowledge.network import node_tables
 

@@ -27,7 +27,7 @@ from model.analysis.learning import (
     prior_values,
 )
 from model.cli.crampnet import main
-from model.inference.sampling import sample_codes
+from model.analysis.sampling import sample_codes
 from model.knowledge.priors import load_priors
 from model.knowledge.writer import write_priors
 

@@ -40,9 +40,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
+from model.analysis.sampling import sample_codes
 from model.diagnosis.crampmodel import CrampModel
-from model.inference.engine import Engine
-from model.inference.sampling import sample_codes
 from model.inference.scoring import CHUNK, score_array
 from model.knowledge.draws import draw_tables
 from model.knowledge.network import node_tables
@@ -241,15 +240,8 @@ def _metric_row(label, cause, state, y, p, q, n_bins) -> dict:
     }
 
 
-def _engine(model: CrampModel | Engine) -> Engine:
-    engine = model.engine if isinstance(model, CrampModel) else model
-    if engine.priors is None:
-        raise ValueError("evaluation needs the priors (normal states): build from_priors")
-    return engine
-
-
 def predict(
-    model: CrampModel | Engine,
+    model: CrampModel,
     answers: np.ndarray,
     columns: list[str],
     causes: list[str] | None = None,
@@ -260,8 +252,8 @@ def predict(
     """Posteriors ``(cases, n_states)`` of each cause from answer codes ``(cases, columns)``
     (``-1``: unanswered), scored in chunks, and which cases are possible (others hold NaN).
     ``progress`` shows a bar on stderr (default: when stderr is a terminal)."""
-    engine = _engine(model)
-    causes = causes or engine.priors.ids("cause")
+    engine = model.engine
+    causes = causes or model.causes
     answers = np.asarray(answers, dtype=np.int16).reshape(-1, len(columns))
     out = {c: np.empty((len(answers), engine.card[c])) for c in causes}
     possible = np.empty(len(answers), dtype=bool)
@@ -281,7 +273,7 @@ def predict(
 
 
 def evaluate(
-    model: CrampModel | Engine,
+    model: CrampModel,
     answers: np.ndarray,
     columns: list[str],
     truth: Mapping[str, np.ndarray],
@@ -301,16 +293,16 @@ def evaluate(
     truth whatever made the cases. Cases whose answers are impossible under ``model`` are left
     out and counted.
     """
-    engine = _engine(model)
-    causes = causes or [c for c in engine.priors.ids("cause") if c in truth]
+    engine = model.engine
+    causes = causes or [c for c in model.causes if c in truth]
     if not causes:
         raise ValueError(f"no cause to evaluate: truth holds {', '.join(truth) or 'nothing'}")
     posterior, possible = predict(
-        engine, answers, columns, causes, chunk_size=chunk_size, progress=progress
+        model, answers, columns, causes, chunk_size=chunk_size, progress=progress
     )
     prior = engine.run(causes, {})[0]
     return evaluate_posteriors(
-        engine.priors,
+        model.priors,
         {c: posterior[c][possible] for c in causes},
         {c: np.asarray(truth[c])[possible] for c in causes},
         {c: prior[c][0] for c in causes},
@@ -362,12 +354,10 @@ def simulate_cohort(
     return Cohort(columns, np.where(mask, answers, -1).astype(np.int16), truth)
 
 
-def evaluate_cohort(model: CrampModel | Engine, cohort: Cohort, **options) -> Evaluation:
+def evaluate_cohort(model: CrampModel, cohort: Cohort, **options) -> Evaluation:
     """:func:`evaluate` of ``model`` on a simulated cohort, every cause's truth known."""
-    engine = _engine(model)
-    causes = engine.priors.ids("cause")
-    truth = {c: cohort.truth[c] for c in causes}
-    return evaluate(engine, cohort.answers, cohort.columns, truth, **options)
+    truth = {c: cohort.truth[c] for c in model.causes}
+    return evaluate(model, cohort.answers, cohort.columns, truth, **options)
 
 
 # --- misspecification: the truth drawn from the priors' uncertainty --------------------------
@@ -447,7 +437,7 @@ def misspecification(
             row.update(evaluate_cohort(model, cohort, progress=progress).summary())
             if oracle:
                 best = evaluate_cohort(
-                    Engine.from_priors(priors, truth), cohort, progress=progress
+                    CrampModel(priors, truth), cohort, progress=progress
                 ).summary()
                 row.update({f"oracle_{k}": v for k, v in best.items()})
                 row["regret"] = row["log_loss"] - row["oracle_log_loss"]

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,68 +57,21 @@ from model.inference.junction import (
     projection,
 )
 from model.knowledge.cpt import expand
+from model.knowledge.params import (
+    Key,
+    Value,
+    learnable,
+    node_tables_for,
+    prior_values,
+    stated_value,
+    value_hook,
+)
 from model.knowledge.priors import Priors
 from model.knowledge.schema import DeterministicCPD, NoisyOrCPD, Param, Row, TableCPD
 
-Key = tuple  # (node id, *key path inside the node's cpd), e.g. ("calcium", "leak", "low")
-Value = float | np.ndarray  # a probability, or a row's probabilities in its ``probs`` order
 BATCH = 512  # cases propagated together: batch x cliques stays a few tens of MB
 MAX_ITER = 200
 TOL = 1e-6  # stop when the log-posterior rises by less than this many nats per case
-
-
-# --- the learnable numbers --------------------------------------------------------------------
-
-
-def learnable(priors: Priors) -> dict[Key, Param | Row]:
-    """Every number EM can update, by key path, in priors order (deterministic nodes have
-    none). Keys follow the YAML: ``(node, "rows", i)``, ``(node, "leak", state)``, ``(node,
-    "links", parent, parent_state, state)``, ``(node, "interactions", i, "towards", state)``,
-    ``(node, "uninformative")``."""
-    out: dict[Key, Param | Row] = {}
-    for node_id, node in priors.nodes.items():
-        cpd = node.cpd
-        if isinstance(cpd, TableCPD):
-            out.update({(node_id, "rows", i): row for i, row in enumerate(cpd.rows)})
-        elif isinstance(cpd, NoisyOrCPD):
-            out.update({(node_id, "leak", s): p for s, p in cpd.leak.items()})
-            for parent, by_state in cpd.links.items():
-                for ps, towards in by_state.items():
-                    out.update({(node_id, "links", parent, ps, s): p for s, p in towards.items()})
-            for i, inter in enumerate(cpd.interactions):
-                out.update(
-                    {
-                        (node_id, "interactions", i, "towards", s): p
-                        for s, p in inter.towards.items()
-                    }
-                )
-            if cpd.uninformative is not None:
-                out[(node_id, "uninformative")] = cpd.uninformative
-    return out
-
-
-def prior_values(priors: Priors) -> dict[Key, Value]:
-    """The stated numbers: a float per Param, an array (in ``probs`` key order) per row."""
-    return {k: _stated(v) for k, v in learnable(priors).items()}
-
-
-def _stated(item: Param | Row) -> Value:
-    return item.p if isinstance(item, Param) else np.asarray(list(item.probs.values()), float)
-
-
-def node_tables_for(priors: Priors, values: Mapping[Key, Value]) -> dict[str, np.ndarray]:
-    """Every node's full table with ``values`` in place of the stated numbers."""
-    states = {n: spec.states for n, spec in priors.nodes.items()}
-    return {
-        n: expand(spec, states, _hook(priors, n, lambda key, _: values[key]))
-        for n, spec in priors.nodes.items()
-    }
-
-
-def _hook(priors: Priors, node_id: str, value: Callable[[Key, Param | Row], Value]):
-    """A :func:`model.knowledge.cpt.expand` value hook that looks each Param / Row up by its key."""
-    keys = {id(item): key for key, item in learnable(priors).items() if key[0] == node_id}
-    return lambda item: value(keys[id(item)], item)
 
 
 # --- the E-step: expected family counts -------------------------------------------------------
@@ -312,7 +265,7 @@ def _noisy_or_counts(
         out[slot[key]] = 1.0
         return out
 
-    tables = expand(node, states, _hook(priors, node_id, value))
+    tables = expand(node, states, value_hook(priors, node_id, value))
     base = tables[0]
     if cpd.uninformative is not None:  # the noisy-OR sources play no part in that state
         live = np.delete(table, node.states.index(cpd.uninformative.state), axis=0)
@@ -363,7 +316,7 @@ def log_prior(priors: Priors, values: Mapping[Key, Value]) -> float:
             theta = float(values[key])
             total += xlogy(n * item.p, theta) + xlogy(n * (1.0 - item.p), 1.0 - theta)
         else:
-            total += float(xlogy(n * _stated(item), values[key]).sum())
+            total += float(xlogy(n * stated_value(item), values[key]).sum())
     return float(total)
 
 
@@ -482,7 +435,7 @@ def draw_values(priors: Priors, seed: int = 0) -> dict[Key, Value]:
     rng = np.random.default_rng(seed)
     out: dict[Key, Value] = {}
     for key, item in learnable(priors).items():
-        stated, n = _stated(item), item.confidence
+        stated, n = stated_value(item), item.confidence
         if isinstance(item, Param):
             fixed = stated <= 0.0 or stated >= 1.0 or not math.isfinite(n)
             out[key] = stated if fixed else float(rng.beta(n * stated, n * (1.0 - stated)))

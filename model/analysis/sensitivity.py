@@ -43,12 +43,12 @@ import numpy as np
 import pandas as pd
 from scipy.special import betaincinv
 
-from model.analysis.learning import learnable
 from model.diagnosis.crampmodel import CrampModel
 from model.errors import EvidenceError, ImpossibleEvidenceError, UsageError
 from model.inference.engine import Engine
 from model.inference.evidence import check_evidence
 from model.knowledge.cpt import expand
+from model.knowledge.params import learnable
 from model.knowledge.priors import Priors
 from model.knowledge.schema import DeterministicCPD, Node, Param, Row
 
@@ -241,7 +241,7 @@ class OneWay:
         params = parameters(priors)
         ends = np.array([interval(p.value, p.confidence, level) for p in params])
         settings = [(p, v) for p, pair in zip(params, ends, strict=True) for v in pair]
-        engine = Engine.from_priors(priors, one_way_tables(priors, settings))
+        engine = CrampModel(priors, one_way_tables(priors, settings)).engine
         return cls(priors, params, ends[:, 0], ends[:, 1], engine, level)
 
     def posteriors(
@@ -292,8 +292,8 @@ def sweep(
     posterior_at_high, effect (at_high - at_low: positive when raising the number raises the
     target) and swing (its size). Sorted by target rank, then swing, largest first.
     """
-    hard, soft_ok = check_evidence(model.priors, evidence, soft)
-    interventions, _ = check_evidence(model.priors, do)
+    hard, soft_ok = check_evidence(model.engine.states, evidence, soft)
+    interventions, _ = check_evidence(model.engine.states, do)
     both = sorted(set(interventions) & (set(hard) | set(soft_ok)))
     if both:
         raise EvidenceError(f"{', '.join(both)}: both observed and set by intervention; give one")

@@ -238,4 +238,3 @@ def _terminate_as_exception():
         raise Terminated
 
     return signal.signal(signal.SIGTERM, terminate)
-

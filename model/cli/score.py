@@ -37,7 +37,8 @@ from tqdm import tqdm
 from model.diagnosis.red_flags import flag_masks, flag_targets
 from model.errors import ImpossibleEvidenceError, UsageError
 from model.inference.scoring import score_array
-from model.inference.uncertainty import DRAWS, LEVEL, posterior_intervals
+from model.inference.uncertainty import LEVEL, posterior_intervals
+from model.knowledge.draws import DRAWS
 from model.readwrite.casefile import (
     CHUNK_ROWS,
     FORMATS,
@@ -176,11 +177,9 @@ def _interval_bounds(
         key = codes[r].tobytes()
         if key not in seen:
             seen[key] = posterior_intervals(
-                model.engine,
+                model.drawn(draws, seed),
                 model.causes,
                 _evidence(model, nodes, codes[r]),
-                draws=draws,
-                seed=seed,
                 level=LEVEL,
             )
         for c, states in seen[key].items():

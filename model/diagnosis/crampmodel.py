@@ -9,38 +9,77 @@ from __future__ import annotations
 
 import json
 import math
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
+
+import numpy as np
 
 from model.diagnosis.red_flags import flag_targets, raised_flags
 from model.errors import EvidenceError
 from model.inference.engine import Engine, Posteriors
 from model.inference.evidence import Evidence, SoftEvidence, check_evidence
-from model.knowledge.network import build_network
+from model.knowledge.draws import DRAWS, draw_tables
+from model.knowledge.network import build_network, node_tables
 from model.knowledge.priors import Priors, default_priors_dir, load_priors
 
 TOP_EXPLAINED = 5
+DRAWN_KEPT = 4  # engines over drawn parameter sets kept per model (each ~ tables x draws)
 NOISE = 1e-12  # the engine is exact to about 1e-15; smaller moves are rounding, not evidence
 
 
-@dataclass(frozen=True, eq=False)
 class CrampModel:
-    """The validated priors, the compiled engine, and the pgmpy network built from them
-    (on first use: inference runs on the engine, the network serves export, pgmpy's own
-    checks and the reference)."""
+    """The validated priors and the exact engine over their tables.
 
-    priors: Priors
-    engine: Engine = field(repr=False)
+    ``tables`` replaces the priors' point tables (a learned or drawn parameter set: the same
+    knowledge with other numbers). What it keeps besides: the pgmpy network (built on first
+    use for export, pgmpy's own checks and the reference) and the engines over parameter sets
+    drawn from the priors' confidence (:meth:`drawn`, the :data:`DRAWN_KEPT` most recent).
+    """
+
+    def __init__(self, priors: Priors, tables: Mapping[str, np.ndarray] | None = None):
+        self.priors = priors
+        self.engine = Engine(
+            priors.states,
+            {n: tuple(spec.parents) for n, spec in priors.nodes.items()},
+            tables if tables is not None else node_tables(priors),
+        )
+        self._drawn: OrderedDict[tuple[int, int], Engine] = OrderedDict()
+        self._lock = threading.Lock()
 
     @classmethod
-    def from_priors(cls, priors: Priors) -> CrampModel:
-        return cls(priors=priors, engine=Engine.from_priors(priors))
+    def from_priors(
+        cls, priors: Priors, tables: Mapping[str, np.ndarray] | None = None
+    ) -> CrampModel:
+        return cls(priors, tables)
+
+    def __repr__(self) -> str:
+        return f"CrampModel(priors={self.priors.meta.version!r}, sha256={self.priors.sha256[:12]})"
 
     @cached_property
     def network(self):
         """The checked pgmpy ``DiscreteBayesianNetwork`` (``check_model`` has run)."""
         return build_network(self.priors)
+
+    def drawn(self, draws: int = DRAWS, seed: int = 0) -> Engine:
+        """An engine over ``draws`` parameter sets drawn from the priors' confidence (seeded):
+        what posterior intervals are computed on."""
+        key = (draws, seed)
+        with self._lock:
+            found = self._drawn.get(key)
+            if found is None:
+                found = Engine(
+                    self.engine.states, self.engine.parents, draw_tables(self.priors, draws, seed)
+                )
+                self._drawn[key] = found
+                while len(self._drawn) > DRAWN_KEPT:
+                    self._drawn.popitem(last=False)
+            else:
+                self._drawn.move_to_end(key)
+        return found
 
     @property
     def causes(self) -> list[str]:
@@ -194,8 +233,8 @@ def diagnose(
     explained answer by answer.
     """
     model = model or default_model()
-    hard, soft = check_evidence(model.priors, evidence, soft_evidence)
-    interventions, _ = check_evidence(model.priors, do)
+    hard, soft = check_evidence(model.engine.states, evidence, soft_evidence)
+    interventions, _ = check_evidence(model.engine.states, do)
     both = sorted(set(interventions) & (set(hard) | set(soft)))
     if both:
         raise EvidenceError(f"{', '.join(both)}: both observed and set by intervention; give one")

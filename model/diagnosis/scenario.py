@@ -85,7 +85,7 @@ def from_query(
         elif value.startswith(PROBABLY):
             value, how = value[len(PROBABLY) :], "probably"
         try:
-            check_evidence(priors, {name: value})
+            check_evidence(priors.states, {name: value})
         except EvidenceError as exc:
             problems.append(f"ignored {key}={value}: {exc}")
             continue

@@ -29,7 +29,6 @@ import numpy as np
 
 from model.errors import ImpossibleEvidenceError
 from model.inference.junction import JunctionTree, align, clique_potentials, compile_tree, propagate
-from model.knowledge.priors import Priors
 
 Posteriors = dict[str, dict[str, float]]
 FOLD_LIMIT = 16384  # largest table (entries per row) a pre-summing step may create
@@ -98,8 +97,10 @@ class Engine:
 
     ``states`` lists each variable's states, ``parents`` its parents, and ``tables`` its
     table, shape ``(n_states, *parent cardinalities)``, optionally with one leading axis of
-    parameter draws. Build it with :meth:`from_priors` (the model) or :meth:`from_network`
-    (any pgmpy ``DiscreteBayesianNetwork``).
+    parameter draws. Build it from tables, or with :meth:`from_network` from any pgmpy
+    ``DiscreteBayesianNetwork``; the cramp model builds its own from the priors
+    (:class:`model.diagnosis.crampmodel.CrampModel`). The engine knows variables, states and
+    tables only, never what they mean.
     """
 
     def __init__(
@@ -107,32 +108,17 @@ class Engine:
         states: Mapping[str, list[str]],
         parents: Mapping[str, tuple[str, ...]],
         tables: Mapping[str, np.ndarray],
-        priors: Priors | None = None,
     ):
         self.states = {n: list(s) for n, s in states.items()}
         self.card = {n: len(s) for n, s in self.states.items()}
         self.parents = {n: tuple(parents[n]) for n in self.states}
         self.tables = dict(tables)
-        self.priors = priors
         extra = {n: t.ndim - 1 - len(self.parents[n]) for n, t in self.tables.items()}
         drawn = [self.tables[n].shape[0] for n, axes in extra.items() if axes == 1]
         self.draws: int | None = drawn[0] if drawn else None  # tables with a leading draw axis
         self._structures: OrderedDict[tuple, Structure] = OrderedDict()
         self._folds: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._fold_bytes = 0  # what the folds hold
-        self._drawn: dict[tuple[int, int], Engine] = {}
-
-    @classmethod
-    def from_priors(cls, priors: Priors, tables: Mapping[str, np.ndarray] | None = None) -> Engine:
-        """The engine of validated priors (point tables unless ``tables`` are given)."""
-        from model.knowledge.network import node_tables
-
-        return cls(
-            {n: spec.states for n, spec in priors.nodes.items()},
-            {n: tuple(spec.parents) for n, spec in priors.nodes.items()},
-            tables if tables is not None else node_tables(priors),
-            priors,
-        )
 
     @classmethod
     def from_network(cls, network) -> Engine:
@@ -145,20 +131,14 @@ class Engine:
             tables[v] = np.asarray(cpd.values, dtype=float)
         return cls(states, parents, tables)
 
-    def drawn(self, k: int = 1000, seed: int = 0) -> Engine:
-        """An engine over ``k`` parameter sets drawn from the priors (cached per k, seed)."""
-        from model.knowledge.draws import draw_tables
-
-        if self.priors is None:
-            raise ValueError("parameter draws need the priors' confidence: use from_priors")
-        key = (k, seed)
-        if key not in self._drawn:
-            self._drawn[key] = Engine.from_priors(self.priors, draw_tables(self.priors, k, seed))
-        return self._drawn[key]
-
     # --- structure --------------------------------------------------------------------------
 
-    def _relevant(self, keep: set[str], do: frozenset[str]) -> set[str]:
+    def ancestors(self, variable: str) -> set[str]:
+        """Every ancestor of ``variable`` (not itself)."""
+        return self._upward(set(self.parents[variable]), frozenset())
+
+    def _upward(self, keep: set[str], do: frozenset[str]) -> set[str]:
+        """``keep`` and its ancestors, not going above an intervened variable."""
         relevant, stack = set(), list(keep)
         while stack:
             node = stack.pop()
@@ -186,7 +166,7 @@ class Engine:
 
     def _compile(self, observed: frozenset, targets: frozenset, do: frozenset) -> Structure:
         keep = set(observed) | set(targets) | set(do)
-        relevant = self._relevant(keep, do)
+        relevant = self._upward(keep, do)
         order = [n for n in self.states if n in relevant]
         factors = [(("table", n), (n, *self.parents[n]), self.tables[n]) for n in order]
         factors = [f for f in factors if f[0][1] not in do]
@@ -334,8 +314,8 @@ class Engine:
         """Marginals ``(rows, n_states)`` of each target and ``log P(evidence)`` per row.
 
         Each row maps variables to a hard state or a likelihood per state; ``do`` sets
-        variables by intervention for every row. On an engine over drawn tables (see
-        :meth:`drawn`) a single row is answered once per draw. Impossible rows come back with
+        variables by intervention for every row. On an engine over drawn tables (a leading draw
+        axis) a single row is answered once per draw. Impossible rows come back with
         ``log_z = -inf`` and NaN marginals.
         """
         do = dict(do or {})

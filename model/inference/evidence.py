@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from model.errors import SHOWN_CHARS, EvidenceError, UnknownStateError, UnknownVariableError
-from model.knowledge.priors import Priors
 
 Evidence = dict[str, str]
 SoftEvidence = dict[str, dict[str, float]]
@@ -23,48 +22,48 @@ def closest_ids(name: str, ids: list[str], n: int = 3) -> list[str]:
     return difflib.get_close_matches(str(name), ids, n=n, cutoff=0.5)
 
 
-def _check_variable(priors: Priors, variable: object) -> str:
-    if not isinstance(variable, str) or variable not in priors.nodes:
+def _check_variable(states: Mapping[str, Sequence[str]], variable: object) -> str:
+    if not isinstance(variable, str) or variable not in states:
         name = str(variable)
-        raise UnknownVariableError(name, closest_ids(name[:SHOWN_CHARS], list(priors.nodes)))
+        raise UnknownVariableError(name, closest_ids(name[:SHOWN_CHARS], list(states)))
     return variable
 
 
 def check_evidence(
-    priors: Priors,
+    states: Mapping[str, Sequence[str]],
     evidence: Mapping[str, object] | None,
     soft_evidence: Mapping[str, Mapping[str, object]] | None = None,
 ) -> tuple[Evidence, SoftEvidence]:
-    """Validated copies of the evidence; raise an :class:`EvidenceError` subclass if bad."""
+    """Validated copies of the evidence against each variable's ``states``; raise an
+    :class:`EvidenceError` subclass if bad."""
     hard: Evidence = {}
     for variable, state in (evidence or {}).items():
-        variable = _check_variable(priors, variable)
-        states = priors.nodes[variable].states
-        if not isinstance(state, str) or state not in states:
-            raise UnknownStateError(variable, state, states)
+        variable = _check_variable(states, variable)
+        if not isinstance(state, str) or state not in states[variable]:
+            raise UnknownStateError(variable, state, list(states[variable]))
         hard[variable] = state
     soft: SoftEvidence = {}
     for variable, likelihood in (soft_evidence or {}).items():
-        variable = _check_variable(priors, variable)
-        states = priors.nodes[variable].states
+        variable = _check_variable(states, variable)
+        valid = list(states[variable])
         if variable in hard:
             raise EvidenceError(f"{variable!r} has both a hard and a soft answer; give one")
         if not isinstance(likelihood, Mapping):
             raise EvidenceError(
                 f"soft evidence for {variable!r} must map each state to a likelihood, "
-                f"e.g. {{{states[0]!r}: 0.8, {states[1]!r}: 0.2}}"
+                f"e.g. {{{valid[0]!r}: 0.8, {valid[1]!r}: 0.2}}"
             )
         for state in likelihood:
-            if state not in states:
-                raise UnknownStateError(variable, state, states)
-        missing = [s for s in states if s not in likelihood]
+            if state not in valid:
+                raise UnknownStateError(variable, state, valid)
+        missing = [s for s in valid if s not in likelihood]
         if missing:
             raise EvidenceError(
                 f"soft evidence for {variable!r} needs a likelihood for every state; "
                 f"missing: {', '.join(missing)}"
             )
         values = {}
-        for state in states:
+        for state in valid:
             value = likelihood[state]
             if (
                 isinstance(value, bool)

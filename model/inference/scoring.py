@@ -50,19 +50,18 @@ def score_array(
     engine: Engine,
     columns: list[str],
     codes: np.ndarray,
-    targets: list[str] | None = None,
+    targets: list[str],
     *,
     chunk_size: int = CHUNK,
     jobs: int | None = None,
 ) -> Iterator[ScoredChunk]:
-    """Posteriors of ``targets`` (the causes by default) for each row of ``codes``, by chunk."""
-    targets = targets or engine.priors.ids("cause")
+    """Posteriors of ``targets`` for each row of ``codes``, by chunk."""
     lookups = {  # row k of a lookup is state k's one-hot; the last row (index -1) is all ones
         c: np.vstack([np.eye(engine.card[c]), np.ones(engine.card[c])]) for c in columns
     }
     # answers to questions with many parents couple many causes (a big clique): rows that
     # share which of those they answer are pooled together, so most batches avoid them
-    coupled = np.array([len(_cause_ancestors(engine, c)) for c in columns], dtype=int)
+    coupled = np.array([len(engine.ancestors(c) & set(targets)) for c in columns], dtype=int)
     heavy = coupled >= HEAVY_CAUSES
     split = coupled >= SPLIT_CAUSES
     jobs = jobs or default_jobs()
@@ -125,17 +124,6 @@ def _common(matrix: np.ndarray, rows: np.ndarray) -> tuple[list[np.ndarray], np.
     return parts, rows[counts[inverse] < GROUP_MIN]
 
 
-def _cause_ancestors(engine: Engine, variable: str) -> set[str]:
-    causes = set(engine.priors.ids("cause")) if engine.priors else set(engine.states)
-    seen, stack = set(), list(engine.parents[variable])
-    while stack:
-        v = stack.pop()
-        if v not in seen:
-            seen.add(v)
-            stack.extend(engine.parents[v])
-    return seen & causes
-
-
 def _groups(
     chunk: np.ndarray, heavy: np.ndarray, split: np.ndarray, pool: int = POOL
 ) -> list[np.ndarray]:
@@ -167,7 +155,7 @@ def _by_heavy_answers(chunk: np.ndarray, rows: np.ndarray, heavy: np.ndarray) ->
 def score_cases(
     engine: Engine,
     cases: Iterable[tuple[Mapping[str, object], Mapping[str, Mapping[str, object]] | None]],
-    targets: list[str] | None = None,
+    targets: list[str],
     *,
     chunk_size: int = CHUNK,
 ) -> Iterator[dict]:
@@ -176,7 +164,6 @@ def score_cases(
     A case is ``(evidence, soft_evidence)``. Unknown variables or states and impossible
     answers become that case's error; the other cases are scored.
     """
-    targets = targets or engine.priors.ids("cause")
     pending: list[tuple[dict, dict] | str] = []
 
     def flush() -> Iterator[dict]:
@@ -202,7 +189,7 @@ def score_cases(
 
     for evidence, soft in cases:
         try:
-            pending.append(check_evidence(engine.priors, evidence, soft))
+            pending.append(check_evidence(engine.states, evidence, soft))
         except EvidenceError as exc:
             pending.append(str(exc))
         if len(pending) >= chunk_size:

@@ -15,29 +15,30 @@ import numpy as np
 from model.errors import ImpossibleEvidenceError
 from model.inference.engine import Engine
 
-DRAWS = 1000
 LEVEL = 0.9
 
 
 def posterior_intervals(
-    engine: Engine,
+    drawn: Engine,
     targets: list[str],
     evidence: Mapping[str, str],
     soft: Mapping[str, Mapping[str, float]] | None = None,
     *,
     do: Mapping[str, str] | None = None,
-    draws: int = DRAWS,
-    seed: int = 0,
     level: float = LEVEL,
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """``{var: {state: {"low", "high", "mean"}}}``: the central interval over the draws."""
+    """``{var: {state: {"low", "high", "mean"}}}``: the central interval over the draws of
+    ``drawn``, an engine whose tables carry a leading axis of parameter sets (for the cramp
+    model: :meth:`model.diagnosis.crampmodel.CrampModel.drawn`)."""
+    if not drawn.draws:
+        raise ValueError("posterior intervals need an engine over drawn parameter sets")
     if not 0 < level < 1:
         raise ValueError(f"The 'level' parameter must lie in (0, 1). Got {level!r}.")
     row = {**evidence, **(soft or {})}
-    marginals, log_z = engine.drawn(draws, seed).query(list(targets), [row], do)
+    marginals, log_z = drawn.query(list(targets), [row], do)
     possible = np.isfinite(log_z)
     if not possible.any():
-        raise ImpossibleEvidenceError(engine.conflict(row, do))
+        raise ImpossibleEvidenceError(drawn.conflict(row, do))
     tail = (1.0 - level) / 2.0
     out = {}
     for v in targets:
@@ -46,6 +47,6 @@ def posterior_intervals(
         mean = samples.mean(axis=0)
         out[v] = {
             s: {"low": float(low[k]), "high": float(high[k]), "mean": float(mean[k])}
-            for k, s in enumerate(engine.states[v])
+            for k, s in enumerate(drawn.states[v])
         }
     return out

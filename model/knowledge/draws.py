@@ -15,6 +15,8 @@ from model.knowledge.cpt import expand
 from model.knowledge.priors import Priors
 from model.knowledge.schema import Param, Row
 
+DRAWS = 1000  # parameter sets drawn for a posterior interval, unless a caller asks otherwise
+
 
 def _beta(rng: np.random.Generator, param: Param, k: int) -> np.ndarray:
     p, n = param.p, param.confidence
@@ -34,10 +36,10 @@ def _dirichlet(rng: np.random.Generator, row: Row, k: int) -> np.ndarray:
     return out
 
 
-def draw_tables(priors: Priors, k: int = 1000, seed: int = 0) -> dict[str, np.ndarray]:
+def draw_tables(priors: Priors, k: int = DRAWS, seed: int = 0) -> dict[str, np.ndarray]:
     """``k`` tables per node, shape ``(k, n_states, *parent cardinalities)``, reproducible."""
     rng = np.random.default_rng(seed)
-    states = {n: spec.states for n, spec in priors.nodes.items()}
+    states = priors.states
 
     def value(param: Param | Row) -> np.ndarray:
         return _beta(rng, param, k) if isinstance(param, Param) else _dirichlet(rng, param, k)

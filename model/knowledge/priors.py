@@ -8,6 +8,7 @@ is used until all of them are fixed.
 
 from __future__ import annotations
 
+import graphlib
 import hashlib
 import itertools
 import os
@@ -64,6 +65,11 @@ class Priors:
     red_flags: dict[str, RedFlag]
     sha256: str
     lines: dict[str, dict[tuple, int]] = field(repr=False, compare=False)
+
+    @property
+    def states(self) -> dict[str, list[str]]:
+        """Each node's states, in file order: the vocabulary evidence is checked against."""
+        return {n: spec.states for n, spec in self.nodes.items()}
 
     def ids(self, kind: str | None = None) -> list[str]:
         """Node ids (of one kind, if given) in the order the priors declare them."""
@@ -403,35 +409,13 @@ def claim_references(priors_nodes: dict[str, Node]) -> list[tuple[str, tuple, st
     return refs
 
 
-def _topological(nodes: dict[str, Node]) -> list[str]:
-    """Kahn's algorithm; returns the order, or the nodes left on a cycle (order is shorter)."""
-    indegree = {n: len(spec.parents) for n, spec in nodes.items()}
-    children: dict[str, list[str]] = {n: [] for n in nodes}
-    for n, spec in nodes.items():
-        for p in spec.parents:
-            children[p].append(n)
-    ready = [n for n in nodes if indegree[n] == 0]
-    order = []
-    while ready:
-        n = ready.pop(0)
-        order.append(n)
-        for c in children[n]:
-            indegree[c] -= 1
-            if indegree[c] == 0:
-                ready.append(c)
-    return order
-
-
-def _one_cycle(nodes: dict[str, Node], stuck: set[str]) -> list[str]:
-    """One directed cycle among the nodes Kahn's algorithm could not order (parent to child)."""
-    start = min(stuck)
-    path = [start]
-    while True:  # walk up parents inside ``stuck``: every stuck node has a stuck parent
-        parent = min(p for p in nodes[path[-1]].parents if p in stuck)
-        if parent in path:
-            cycle = path[path.index(parent) :]
-            return list(reversed(cycle))
-        path.append(parent)
+def _one_cycle(nodes: dict[str, Node]) -> list[str] | None:
+    """One directed cycle of the parent links (each node a parent of the next), or None."""
+    try:
+        graphlib.TopologicalSorter({n: spec.parents for n, spec in nodes.items()}).prepare()
+    except graphlib.CycleError as exc:
+        return list(exc.args[1][:-1])  # graphlib repeats the first node at the end
+    return None
 
 
 def _cross_checks(
@@ -459,9 +443,8 @@ def _cross_checks(
         if claim not in claims:
             problems.append(f"{at_node(node_id)(*path)}: claim {claim} is not in {claims_file}")
     if not problems:
-        order = _topological(nodes)
-        if len(order) < len(nodes):
-            cycle = _one_cycle(nodes, set(nodes) - set(order))
+        cycle = _one_cycle(nodes)
+        if cycle:
             problems.append(
                 f"{at_node(cycle[0])('parents')}: the parents form a cycle: "
                 f"{' -> '.join([*cycle, cycle[0]])}"

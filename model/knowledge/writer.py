@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from model.analysis.learning import Key, Value, learnable
 from model.errors import UsageError
+from model.knowledge.params import Key, Value, learnable
 from model.knowledge.priors import MANIFEST, Priors
 
 DIGITS = 8  # decimals kept of a learned probability (rows still sum to 1 within 1e-6)

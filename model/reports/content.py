@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from model.diagnosis.crampmodel import CrampModel
 from model.diagnosis.scenario import PROBABLY_RATIO, Scenario
 from model.errors import UsageError
-from model.inference.uncertainty import DRAWS, LEVEL
+from model.inference.uncertainty import LEVEL
+from model.knowledge.draws import DRAWS
 from model.reports.explorer import View, view, why
 
 SCHEMA_ID = "crampnet-report/1"
@@ -172,26 +173,17 @@ def _why(model: CrampModel, shown: View, cause: str, state: str) -> dict:
 def _next_questions(model: CrampModel, shown: View, n: int) -> list[dict]:
     rows = []
     for q in shown.questions[:n]:
-        node = model.priors.nodes[q["variable"]]
-        detail = q["max_change_detail"]
+        node = model.priors.nodes[q.variable]
         rows.append(
             {
-                "variable": q["variable"],
-                "label": q["label"],
+                "variable": q.variable,
+                "label": q.label,
                 "question": node.question,
-                "kind": "trial" if q["cost"] else "question",
-                "cost_days": float(q["cost"]),
-                "info_gain": float(q["info_gain"]),
-                "max_change": float(q["max_change"]),
-                "largest_change": None
-                if detail is None
-                else {
-                    "answer": detail["answer"],
-                    "cause": detail["cause"],
-                    "state": detail["state"],
-                    "before": detail["before"],
-                    "after": detail["after"],
-                },
+                "kind": "trial" if q.cost else "question",
+                "cost_days": float(q.cost),
+                "info_gain": float(q.info_gain),
+                "max_change": float(q.max_change),
+                "largest_change": q.to_dict()["max_change_detail"],
             }
         )
     return rows

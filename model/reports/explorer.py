@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 
 from model.diagnosis.crampmodel import CrampModel, Diagnosis, diagnose, explain
-from model.diagnosis.questions import rank_questions
+from model.diagnosis.questions import RankedQuestion, rank_questions
 from model.diagnosis.scenario import Scenario
-from model.inference.uncertainty import DRAWS, LEVEL, posterior_intervals
+from model.inference.uncertainty import LEVEL, posterior_intervals
+from model.knowledge.draws import DRAWS
 from model.knowledge.schema import DeterministicCPD, NoisyOrCPD, TableCPD
 
 # The explorer's intervals use fewer draws than reports (1000): the draws are most of a
@@ -33,7 +34,7 @@ class View:
     scenario: Scenario
     diagnosis: Diagnosis
     intervals: dict[str, dict[str, dict[str, float]]]
-    questions: list[dict]
+    questions: list[RankedQuestion]
     draws: int = DRAWS
     level: float = LEVEL
 
@@ -50,16 +51,10 @@ def view(
     soft = scenario.soft_evidence(model.priors)
     result = diagnose(scenario.evidence, soft, do=scenario.do, model=model)
     intervals = posterior_intervals(
-        model.engine,
-        model.causes,
-        scenario.evidence,
-        soft,
-        do=scenario.do,
-        draws=draws,
-        level=level,
+        model.drawn(draws), model.causes, scenario.evidence, soft, do=scenario.do, level=level
     )
     questions = rank_questions(
-        model.engine, scenario.evidence, soft, do=scenario.do, cost_weight=cost_weight
+        model, scenario.evidence, soft, do=scenario.do, cost_weight=cost_weight
     )
     return View(scenario, result, intervals, questions, draws, level)
 

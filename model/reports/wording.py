@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from model.diagnosis.questions import uninformative_state
+from model.diagnosis.questions import RankedQuestion, uninformative_state
 from model.knowledge.priors import Priors
 
 # (lower bound, word): a probability p gets the first word whose bound it reaches.
@@ -158,7 +158,7 @@ class NextStep:
 
 def next_step(
     priors: Priors,
-    questions: list[dict],
+    questions: list[RankedQuestion],
     answered: int,
     *,
     skipped: frozenset[str] = frozenset(),
@@ -170,7 +170,7 @@ def next_step(
     or when no answer to any remaining question could move the most probable cause by more
     than ``stop_change``: asking more would not change the picture much.
     """
-    left = [q for q in questions if q["variable"] not in skipped]
+    left = [q for q in questions if q.variable not in skipped]
     done_with = dict(
         variable=None, label="", question="", states=(), kind="", cost=0.0, answered=answered
     )
@@ -181,7 +181,7 @@ def next_step(
             else "Every question is answered: nothing left to ask."
         )
         return NextStep(**done_with, left=len(questions), done=True, reason=reason)
-    if max(q["top_change"] for q in left) < stop_change:
+    if max(q.top_change for q in left) < stop_change:
         return NextStep(
             **done_with,
             left=len(questions),
@@ -193,11 +193,11 @@ def next_step(
             ),
         )
     q = left[0]
-    node = priors.nodes[q["variable"]]
+    node = priors.nodes[q.variable]
     skip = uninformative_state(node)
     states = tuple(s for s in node.states if s != skip)
     return NextStep(
-        variable=q["variable"],
+        variable=q.variable,
         label=node.label,
         question=node.question,
         states=states,
@@ -230,7 +230,7 @@ def summarise(
     ranked: list[dict],
     intervals: Mapping[str, Mapping[str, Mapping[str, float]]],
     contributions: list[dict],
-    questions: list[dict],
+    questions: list[RankedQuestion],
     answered: int,
 ) -> Summary:
     """The explorer's summary: the top cause in words, how firm, why, and what to ask next.
@@ -272,7 +272,7 @@ def summarise(
     sentences.append(firmness(interval["low"], interval["high"]))
     if questions:
         q = questions[0]
-        node = priors.nodes[q["variable"]]
+        node = priors.nodes[q.variable]
         what = (
             f"try '{node.label}' (about {node.cost:g} days)"
             if node.cost
@@ -312,16 +312,16 @@ def cause_table(rows: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def question_table(priors: Priors, questions: list[dict]) -> pd.DataFrame:
+def question_table(priors: Priors, questions: list[RankedQuestion]) -> pd.DataFrame:
     """The Ask-next ranking in words: every unanswered question or trial, best first, with
     its expected information, the largest change it could bring, its effort and its score."""
     return pd.DataFrame(
         {
-            "question or trial": [priors.nodes[q["variable"]].label for q in questions],
-            "information (bits)": [f"{q['info_gain']:.3f}" for q in questions],
-            "largest change": [f"{q['max_change']:.3f}" for q in questions],
-            "effort (days)": [f"{q['cost']:g}" for q in questions],
-            "score": [f"{q['score']:.3f}" for q in questions],
+            "question or trial": [priors.nodes[q.variable].label for q in questions],
+            "information (bits)": [f"{q.info_gain:.3f}" for q in questions],
+            "largest change": [f"{q.max_change:.3f}" for q in questions],
+            "effort (days)": [f"{q.cost:g}" for q in questions],
+            "score": [f"{q.score:.3f}" for q in questions],
         },
         columns=[
             "question or trial",

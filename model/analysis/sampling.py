@@ -8,6 +8,7 @@ callers decide which ones to reveal.
 
 from __future__ import annotations
 
+import graphlib
 from collections.abc import Mapping
 
 import numpy as np
@@ -18,18 +19,9 @@ from model.knowledge.priors import Priors
 
 
 def topological_order(priors: Priors) -> list[str]:
-    """The node ids, every parent before its children (ties in file order)."""
-    order: list[str] = []
-    done: set[str] = set()
-    pending = list(priors.nodes)
-    while pending:
-        ready = [n for n in pending if all(p in done for p in priors.nodes[n].parents)]
-        if not ready:
-            raise ValueError("the priors' graph has a cycle")
-        order.extend(ready)
-        done.update(ready)
-        pending = [n for n in pending if n not in done]
-    return order
+    """The node ids, every parent before its children (``load_priors`` has refused cycles)."""
+    graph = {n: spec.parents for n, spec in priors.nodes.items()}
+    return list(graphlib.TopologicalSorter(graph).static_order())
 
 
 def sample_codes(
