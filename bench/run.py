@@ -71,7 +71,7 @@ from model.diagnosis.scenario import Scenario  # noqa: E402
 from model.inference.scoring import default_jobs, encode, score_array  # noqa: E402
 from model.inference.uncertainty import DRAWS, LEVEL, posterior_intervals  # noqa: E402
 from model.knowledge.draws import draw_tables  # noqa: E402
-from model.reference import PgmpyEngine, to_pyagrum  # noqa: E402
+from tests.oracles.reference import PgmpyEngine, to_pyagrum  # noqa: E402
 from model.reports.explorer import view  # noqa: E402
 
 SEED = 20261124

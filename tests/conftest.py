@@ -1,6 +1,6 @@
 """Shared fixtures: hypothesis profiles, the built-in model, and an independent pyAgrum copy.
 
-``to_pyagrum`` (from ``model.reference``) rebuilds the network in pyAgrum straight from
+``to_pyagrum`` (from ``tests.oracles.reference``) rebuilds the network in pyAgrum straight from
 pgmpy's ``TabularCPD`` objects, so pyAgrum's ``LazyPropagation`` can serve as an oracle that
 shares no inference code with crampnet (only the tables themselves).
 """
@@ -16,10 +16,10 @@ import pyagrum as gum
 import pytest
 from hypothesis import settings
 
-from model import CrampModel, load_model
-from model.reference import fill_pyagrum_cpt, to_pyagrum
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `bench`, `tests.oracles`
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `bench` helpers, as in make
+from model import CrampModel, load_model  # noqa: E402
+from tests.oracles.reference import fill_pyagrum_cpt, to_pyagrum  # noqa: E402
 
 __all__ = ["fill_pyagrum_cpt", "to_pyagrum"]  # shared with the tests that import them from here
 

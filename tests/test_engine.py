@@ -1,7 +1,7 @@
 """The compiled engine against independent oracles, on random networks and on the real model.
 
 Oracles: pyAgrum's ``LazyPropagation`` (on a copy built by ``conftest.to_pyagrum``), pgmpy's
-variable elimination (``model.reference.PgmpyEngine``), pgmpy's ``CausalInference`` for
+variable elimination (``tests.oracles.reference.PgmpyEngine``), pgmpy's ``CausalInference`` for
 interventions, and a brute-force joint table for small networks.
 
 pgmpy's ``CausalInference.query(variables, do, evidence)`` computes
@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from model import CrampModel, ImpossibleEvidenceError
 from model.inference.engine import Engine, Posteriors
-from model.reference import PgmpyEngine
+from tests.oracles.reference import PgmpyEngine
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

@@ -23,7 +23,7 @@ from model import (
 )
 from model.inference.engine import Posteriors
 from model.knowledge.network import export_network
-from model.reference import PgmpyEngine
+from tests.oracles.reference import PgmpyEngine
 
 # The deterministic leg-side cluster is where zero probabilities live: draw from it often.
 LEG_CLUSTER = ["leg_cramp_side", "left_leg_cramps", "right_leg_cramps"]

@@ -39,7 +39,7 @@ from model.diagnosis.crampmodel import CrampModel, load_model
 from model.knowledge.network import build_network, node_tables
 from model.knowledge.priors import load_priors
 from model.knowledge.schema import NoisyOrCPD
-from model.reference import PgmpyEngine
+from tests.oracles.reference import PgmpyEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 PRIORS = ROOT / "priors"
