@@ -33,7 +33,7 @@ from streamlit.testing.v1.element_tree import Error, Success, Warning
 import model.reports.explorer
 import model.reports.wording
 from model import ImpossibleEvidenceError, default_model, diagnose
-from model.diagnosis.questions import rank_questions
+from model.diagnosis.questions import RankedQuestion, rank_questions
 from model.diagnosis.scenario import B_PREFIX, Scenario, from_query, to_query
 from model.reports.charts import neighbourhood_chart, wrap
 from model.reports.explorer import (
@@ -470,7 +470,7 @@ def test_interview_answers_into_scenario_a():
     at = start(to_query(scenario))
     step = assert_interview(open_tab(at, "Interview"), scenario)
     assert step.progress == f"1 answered, {len(QUESTIONS) - 1} left"
-    assert step.variable == expected_view(scenario).questions[0]["variable"]
+    assert step.variable == expected_view(scenario).questions[0].variable
     for _ in range(2):
         state = step.states[-1]
         at.button(key=f"iv_{step.variable}_{state}").click()
@@ -534,7 +534,7 @@ def test_interview_stops_when_no_answer_could_move_the_top_cause():
     step = assert_interview(at.tabs[TABS.index("Interview")], scenario)
     assert step.done and step.left > 0
     questions = expected_view(scenario).questions
-    assert max(q["top_change"] for q in questions) < model.reports.wording.STOP_CHANGE
+    assert max(q.top_change for q in questions) < model.reports.wording.STOP_CHANGE
     assert "more questions would not change the picture much" in step.reason
 
 
@@ -677,42 +677,42 @@ def unescape(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text)
 
 
-def assert_ask_next(tab, scenario: Scenario, cost_weight: float = 0.0) -> list[dict]:
+def assert_ask_next(tab, scenario: Scenario, cost_weight: float = 0.0) -> list[RankedQuestion]:
     """The Ask next tab lists ``rank_questions`` for ``scenario``; returns that ranking."""
     soft = scenario.soft_evidence(PRIORS)
     expected = rank_questions(
-        MODEL.engine, scenario.evidence, soft, do=scenario.do, cost_weight=cost_weight
+        MODEL, scenario.evidence, soft, do=scenario.do, cost_weight=cost_weight
     )
     assert expected == expected_view(scenario, cost_weight).questions
     (table,) = [m for m in tab.markdown if m.value.startswith("| question or trial")]
     assert table.value == markdown_table(question_table(PRIORS, expected))
     rows = [line.split(" | ") for line in table.value.splitlines()[2:]]
-    assert [unescape(r[0].removeprefix("| ")) for r in rows] == [q["label"] for q in expected]
+    assert [unescape(r[0].removeprefix("| ")) for r in rows] == [q.label for q in expected]
     assert [float(unescape(r[1])) for r in rows] == pytest.approx(
-        [q["info_gain"] for q in expected], abs=5e-4
+        [q.info_gain for q in expected], abs=5e-4
     )
     assert [float(unescape(r[4].removesuffix(" |"))) for r in rows] == pytest.approx(
-        [q["score"] for q in expected], abs=5e-4
+        [q.score for q in expected], abs=5e-4
     )
     keys = [b.key for b in tab.button]
     assert keys == [
-        f"ask_{q['variable']}_{s}" for q in expected[:5] for s in PRIORS.nodes[q["variable"]].states
+        f"ask_{q.variable}_{s}" for q in expected[:5] for s in PRIORS.nodes[q.variable].states
     ]
     assert [b.label for b in tab.button] == [
-        state_word(s) for q in expected[:5] for s in PRIORS.nodes[q["variable"]].states
+        state_word(s) for q in expected[:5] for s in PRIORS.nodes[q.variable].states
     ]
     for q, block_md, block_caption in zip(expected, tab.markdown, tab.caption, strict=False):
-        node = PRIORS.nodes[q["variable"]]
+        node = PRIORS.nodes[q.variable]
         assert (
             block_md.value == f"**{escape_markdown(node.label)}**: {escape_markdown(node.question)}"
         )
         assert block_caption.value.startswith(
-            escape_markdown(f"Expected information {q['info_gain']:.3f} bits")
+            escape_markdown(f"Expected information {q.info_gain:.3f} bits")
         )
-        detail = q["max_change_detail"]
+        detail = q.max_change_detail
         if detail:
             assert (
-                escape_markdown(f"from {detail['before']:.2f} to {detail['after']:.2f}")
+                escape_markdown(f"from {detail.before:.2f} to {detail.after:.2f}")
                 in block_caption.value
             )
     return expected
@@ -723,7 +723,7 @@ def test_ask_next_lists_rank_questions_and_a_button_answers():
     at = start(to_query(scenario))
     expected = assert_ask_next(open_tab(at, "Ask next"), scenario)
     top = expected[0]
-    var, state = top["variable"], PRIORS.nodes[top["variable"]].states[0]
+    var, state = top.variable, PRIORS.nodes[top.variable].states[0]
     at.button(key=f"ask_{var}_{state}").click()
     rerun(at)
     assert at.sidebar.selectbox(key=f"q_{var}").value == state
@@ -746,7 +746,7 @@ def test_cost_slider_moves_free_questions_ahead_of_trials_and_is_kept():
     rerun(at)
     tab = at.tabs[TABS.index("Ask next")]
     expected = assert_ask_next(tab, Scenario(), cost_weight=0.2)
-    costs = [q["cost"] for q in expected]
+    costs = [q.cost for q in expected]
     first_trial = next(i for i, c in enumerate(costs) if c > 0)
     assert all(c > 0 for c in costs[first_trial:]), "a free question ranks below a trial"
     assert not trials & {button_node(b.key) for b in tab.button}
@@ -756,7 +756,7 @@ def test_cost_slider_moves_free_questions_ahead_of_trials_and_is_kept():
     summary, _ = summary_element(at)
     assert summary.value == escape_markdown(expected_summary(Scenario(), 0.2).text)
     step = next_step(PRIORS, expected, 0)
-    assert step.variable == expected[0]["variable"] and step.variable not in trials
+    assert step.variable == expected[0].variable and step.variable not in trials
     tab = open_tab(at, "Interview")
     assert tab.button[0].key.startswith(f"iv_{step.variable}_")
     tab = open_tab(at, "Ask next")

@@ -182,7 +182,7 @@ def test_a_whole_story_in_a_real_browser(browser, server, shots, tmp_path):
     interview = page.get_by_role("tabpanel", name="Interview")
     for _ in range(3):
         q = shown(scenario).questions[0]
-        node = PRIORS.nodes[q["variable"]]
+        node = PRIORS.nodes[q.variable]
         answered = len(scenario.answered())
         expect(interview).to_contain_text(
             f"{answered} answered, {len(shown(scenario).questions)} left"
@@ -190,8 +190,8 @@ def test_a_whole_story_in_a_real_browser(browser, server, shots, tmp_path):
         expect(interview.get_by_role("heading")).to_contain_text(node.question)
         states = [s for s in node.states if s != "not_tried"]
         interview.get_by_role("button", name=state_word(states[-1]), exact=True).click()
-        scenario = scenario.with_answer(q["variable"], states[-1])
-        expect(page).to_have_url(re.compile(rf"{q['variable']}={states[-1]}"))
+        scenario = scenario.with_answer(q.variable, states[-1])
+        expect(page).to_have_url(re.compile(rf"{q.variable}={states[-1]}"))
     expected = cause_rows(MODEL, shown(scenario)).iloc[0]
     expect(main).to_contain_text(f"Your answers point most to {top_label(scenario)}")
     assert_no_ids(page)
@@ -201,7 +201,7 @@ def test_a_whole_story_in_a_real_browser(browser, server, shots, tmp_path):
     open_view(page, "Ask next")
     ask = page.get_by_role("tabpanel", name="Ask next")
     for q in shown(scenario).questions[:3]:
-        expect(ask).to_contain_text(PRIORS.nodes[q["variable"]].label)
+        expect(ask).to_contain_text(PRIORS.nodes[q.variable].label)
     assert_no_ids(page)
     assert_accessible(page, "Ask next")
 

@@ -29,9 +29,9 @@ from model.analysis.calibration import (
     table_distance,
     top_k_accuracy,
 )
-from model.cli.crampnet import main
-from model.inference.engine import Engine
 from model.analysis.sampling import sample_cases
+from model.cli.crampnet import main
+from model.diagnosis.crampmodel import CrampModel
 from model.knowledge.draws import draw_tables
 from model.knowledge.network import node_tables
 
@@ -231,7 +231,7 @@ def test_evaluate_accepts_another_engine_as_predictor(model):
     drawn = draw_tables(scale_confidence(model.priors, 4), 1, seed=2)
     truth = {v: t[0] for v, t in drawn.items()}
     cohort = simulate_cohort(model.priors, SELF_N, seed=4, reveal=0.5, tables=truth)
-    oracle = evaluate_cohort(Engine.from_priors(model.priors, truth), cohort, progress=False)
+    oracle = evaluate_cohort(CrampModel(model.priors, truth), cohort, progress=False)
     point = evaluate_cohort(model, cohort, progress=False)
     assert oracle.summary()["ece"] < POOLED_ECE_MAX
     assert oracle.summary()["log_loss"] < point.summary()["log_loss"]

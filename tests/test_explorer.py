@@ -18,7 +18,8 @@ import pytest
 from model import EvidenceError, ImpossibleEvidenceError, default_model, diagnose
 from model.cli.crampnet import main as crampnet
 from model.diagnosis.scenario import Scenario
-from model.inference.uncertainty import DRAWS, posterior_intervals
+from model.inference.uncertainty import posterior_intervals
+from model.knowledge.draws import DRAWS
 from model.reports.explorer import (
     _edge_claims,
     case_json,
@@ -87,12 +88,11 @@ def test_cause_rows_equal_diagnose_and_posterior_intervals(name):
         [r["posterior"] - r["prior"] for r in ranked], abs=1e-12
     )
     intervals = posterior_intervals(
-        MODEL.engine,
+        MODEL.drawn(DRAWS),
         MODEL.causes,
         scenario.evidence,
         scenario.soft_evidence(PRIORS),
         do=scenario.do,
-        draws=DRAWS,
     )
     for row in table.itertuples():
         cause, state = row.id.split("=")
@@ -123,9 +123,9 @@ def test_view_scores_the_scenario_and_ranks_questions():
     d = api(SCENARIOS["do"])
     assert v.diagnosis.posterior == d.posterior
     assert v.diagnosis.interventions == {"calcium_supplements": "yes", "magnesium": "low"}
-    asked = {q["variable"] for q in v.questions}
+    asked = {q.variable for q in v.questions}
     assert not asked & SCENARIOS["do"].answered()
-    scores = [q["score"] for q in v.questions]  # best first; within 1e-12 counts as tied
+    scores = [q.score for q in v.questions]  # best first; within 1e-12 counts as tied
     assert all(a >= b - 1e-12 for a, b in zip(scores, scores[1:], strict=False))
 
 

@@ -26,8 +26,8 @@ from model.analysis.learning import (
     node_tables_for,
     prior_values,
 )
-from model.cli.crampnet import main
 from model.analysis.sampling import sample_codes
+from model.cli.crampnet import main
 from model.knowledge.priors import load_priors
 from model.knowledge.writer import write_priors
 

@@ -21,6 +21,7 @@ from test_engine import (
 from model import CrampModel, ImpossibleEvidenceError
 from model.diagnosis.questions import candidate_questions, informative_states, rank_questions
 from model.inference.engine import Engine
+from model.inference.information import question_values
 
 TRIALS = ["calcium_trial", "magnesium_trial", "electrolyte_trial"]
 
@@ -83,17 +84,16 @@ def test_info_gain_and_max_change_match_brute_force(
     net, targets, candidates, hard, soft = setup
     names, joint = weighted_joint(net, hard, soft)
     engine = Engine.from_network(net)
-    ranked = rank_questions(engine, hard, soft, targets=targets, candidates=candidates)
-    assert sorted(r["variable"] for r in ranked) == sorted(candidates)
-    for result in ranked:
-        info, change = brute_force(joint, names, result["variable"], targets)
-        assert result["info_gain"] == pytest.approx(info, abs=1e-9), result["variable"]
-        assert result["max_change"] == pytest.approx(change, abs=1e-9), result["variable"]
-        assert result["cost"] == 0.0 and result["score"] == result["info_gain"]
-        detail = result["max_change_detail"]
+    values = question_values(engine, {**hard, **soft}, targets=targets, candidates=candidates)
+    assert [r.variable for r in values] == candidates
+    for result in values:
+        info, change = brute_force(joint, names, result.variable, targets)
+        assert result.info_gain == pytest.approx(info, abs=1e-9), result.variable
+        assert result.max_change == pytest.approx(change, abs=1e-9), result.variable
+        detail = result.max_change_detail
         if detail is not None:
-            assert abs(detail["after"] - detail["before"]) == pytest.approx(change, abs=1e-12)
-            assert detail["cause"] in targets
+            assert abs(detail.after - detail.before) == pytest.approx(change, abs=1e-12)
+            assert detail.target in targets
 
 
 def test_a_question_independent_of_the_targets_gains_nothing() -> None:
@@ -107,9 +107,9 @@ def test_a_question_independent_of_the_targets_gains_nothing() -> None:
         TabularCPD("t", 2, [[0.3], [0.7]], state_names={"t": two}),
         TabularCPD("q", 2, [[0.6], [0.4]], state_names={"q": two}),
     )
-    (result,) = rank_questions(Engine.from_network(net), {}, targets=["t"], candidates=["q"])
-    assert result["info_gain"] == pytest.approx(0.0, abs=1e-12)
-    assert result["max_change"] == pytest.approx(0.0, abs=1e-12)
+    (result,) = question_values(Engine.from_network(net), {}, targets=["t"], candidates=["q"])
+    assert result.info_gain == pytest.approx(0.0, abs=1e-12)
+    assert result.max_change == pytest.approx(0.0, abs=1e-12)
 
 
 # --- the real model ---------------------------------------------------------------------------
@@ -134,12 +134,12 @@ def test_trials_are_scored_over_their_informative_outcomes(
     model: CrampModel, hard: Hard, soft: Soft
 ) -> None:
     engine, causes = model.engine, model.causes
-    ranked = {r["variable"]: r for r in rank_questions(engine, hard, soft)}
+    ranked = {r.variable: r for r in rank_questions(model, hard, soft)}
     before = cause_entropy(engine.posteriors(causes, hard, soft))
     for trial in TRIALS:
         if trial in hard:
             continue
-        outcomes = informative_states(engine, trial)
+        outcomes = informative_states(model.priors, trial)
         assert "not_tried" not in outcomes
         assert outcomes == [s for s in engine.states[trial] if s != "not_tried"]
         p_answer = engine.posteriors([trial], hard, soft)[trial]
@@ -149,8 +149,8 @@ def test_trials_are_scored_over_their_informative_outcomes(
             for s in outcomes
         )
         result = ranked[trial]
-        assert result["info_gain"] == pytest.approx(before - expected, abs=1e-9)
-        assert result["max_change_detail"]["answer"] in outcomes
+        assert result.info_gain == pytest.approx(before - expected, abs=1e-9)
+        assert result.max_change_detail.answer in outcomes
         # "not tried" itself moves no cause: the trial is uninformative until carried out
         untried = engine.posteriors(causes, {**hard, trial: "not_tried"}, soft)
         baseline = engine.posteriors(causes, hard, soft)
@@ -161,16 +161,16 @@ def test_trials_are_scored_over_their_informative_outcomes(
 
 @pytest.mark.parametrize(("hard", "soft"), EVIDENCE_SETS)
 def test_max_change_skips_normal_states(model: CrampModel, hard: Hard, soft: Soft) -> None:
-    for result in rank_questions(model.engine, hard, soft):
-        detail = result["max_change_detail"]
+    for result in rank_questions(model, hard, soft):
+        detail = result.max_change_detail
         if detail is None:
             continue
-        assert detail["state"] != model.priors.nodes[detail["cause"]].normal_state
-        assert result["max_change"] == pytest.approx(abs(detail["after"] - detail["before"]))
+        assert detail.state != model.priors.nodes[detail.target].normal_state
+        assert result.max_change == pytest.approx(abs(detail.after - detail.before))
         after = model.engine.posteriors(
-            [detail["cause"]], {**hard, result["variable"]: detail["answer"]}, soft
+            [detail.target], {**hard, result.variable: detail.answer}, soft
         )
-        assert after[detail["cause"]][detail["state"]] == pytest.approx(detail["after"], abs=1e-12)
+        assert after[detail.target][detail.state] == pytest.approx(detail.after, abs=1e-12)
 
 
 @settings(max_examples=examples(15))
@@ -186,40 +186,40 @@ def test_ranking_rules_on_the_real_model(model: CrampModel, data: st.DataObject)
     except ImpossibleEvidenceError:
         return
     cost_weight = data.draw(st.sampled_from([0.01, 0.05, 0.2]))
-    free = rank_questions(model.engine, hard, soft, do=do)
-    costly = rank_questions(model.engine, hard, soft, do=do, cost_weight=cost_weight)
+    free = rank_questions(model, hard, soft, do=do)
+    costly = rank_questions(model, hard, soft, do=do, cost_weight=cost_weight)
 
     answered = set(hard) | set(soft) | set(do)
     expected = [q for q in questions if q not in answered]
-    assert [r["variable"] for r in free] != [] or not expected
-    assert sorted(r["variable"] for r in free) == sorted(expected)
-    assert set(candidate_questions(model.engine, answered)) == set(expected)
+    assert [r.variable for r in free] != [] or not expected
+    assert sorted(r.variable for r in free) == sorted(expected)
+    assert set(candidate_questions(model.priors, answered)) == set(expected)
 
     for ranking in (free, costly):
-        scores = [r["score"] for r in ranking]
+        scores = [r.score for r in ranking]
         # best first; scores within 1e-12 count as tied (ordered by the next keys)
         assert all(a >= b - 1e-12 for a, b in zip(scores, scores[1:], strict=False))
-        assert all(r["info_gain"] >= 0.0 for r in ranking)
-        assert all(0.0 <= r["max_change"] <= 1.0 for r in ranking)
+        assert all(r.info_gain >= 0.0 for r in ranking)
+        assert all(0.0 <= r.max_change <= 1.0 for r in ranking)
 
-    by_variable = {r["variable"]: r for r in free}
+    by_variable = {r.variable: r for r in free}
     for r in costly:
-        base = by_variable[r["variable"]]
-        assert r["info_gain"] == base["info_gain"]
-        assert r["cost"] == model.priors.nodes[r["variable"]].cost
-        if r["variable"] in TRIALS:
-            assert r["cost"] in (2.0, 3.0)
+        base = by_variable[r.variable]
+        assert r.info_gain == base.info_gain
+        assert r.cost == model.priors.nodes[r.variable].cost
+        if r.variable in TRIALS:
+            assert r.cost in (2.0, 3.0)
         else:
-            assert r["cost"] == 0.0
-        assert r["score"] == pytest.approx(base["score"] - cost_weight * r["cost"], abs=1e-12)
-        assert base["score"] == base["info_gain"]
+            assert r.cost == 0.0
+        assert r.score == pytest.approx(base.score - cost_weight * r.cost, abs=1e-12)
+        assert base.score == base.info_gain
 
 
 def test_cost_weight_can_push_trials_below_free_questions(model: CrampModel) -> None:
     evidence = {"leg_cramp_side": "right", "nocturnal_cramps": "yes"}
-    free = rank_questions(model.engine, evidence)
-    costly = rank_questions(model.engine, evidence, cost_weight=1.0)
-    position = {r["variable"]: k for k, r in enumerate(costly)}
-    best_free_question = min(position[r["variable"]] for r in free if r["cost"] == 0)
+    free = rank_questions(model, evidence)
+    costly = rank_questions(model, evidence, cost_weight=1.0)
+    position = {r.variable: k for k, r in enumerate(costly)}
+    best_free_question = min(position[r.variable] for r in free if r.cost == 0)
     assert all(position[t] > best_free_question for t in TRIALS)
-    assert all(costly[position[t]]["score"] < 0 for t in TRIALS)
+    assert all(costly[position[t]].score < 0 for t in TRIALS)

@@ -142,7 +142,7 @@ def test_report_holds_the_explorer_numbers_and_is_deterministic_for_a_date():
         assert (row["low"], row["high"]) == (interval["low"], interval["high"])
     assert report["causes"]["interval_level"] == 0.9
     assert [q["variable"] for q in report["next_questions"]] == [
-        q["variable"] for q in shown.questions[: len(report["next_questions"])]
+        q.variable for q in shown.questions[: len(report["next_questions"])]
     ]
     assert report["model"]["sha256"] == PRIORS.sha256
     assert report["notice"] == PRIORS.meta.notice

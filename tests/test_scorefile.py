@@ -176,7 +176,7 @@ def test_intervals_are_posterior_intervals_per_row(model, tmp_path):
     assert (summary.rows, summary.failed) == (3, 1)
     out = read_output(output)
     for r, evidence in [(0, {"leg_cramp_side": "left", "nocturnal_cramps": "yes"}), (2, {})]:
-        expected = posterior_intervals(model.engine, model.causes, evidence, draws=40)
+        expected = posterior_intervals(model.drawn(40), model.causes, evidence)
         for name, cause, state, kind in probability_columns(model, intervals=True):
             if kind != "p":
                 assert out[name][r] == pytest.approx(expected[cause][state][kind], abs=1e-12)

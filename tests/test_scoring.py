@@ -64,7 +64,7 @@ def test_score_array_in_chunks_equals_per_row_posteriors(
 ) -> None:
     columns, array = codes
     targets = model.causes
-    chunks = list(score_array(model.engine, columns, array, chunk_size=7))
+    chunks = list(score_array(model.engine, columns, array, model.causes, chunk_size=7))
     assert [c.start for c in chunks] == list(range(0, 50, 7))
     marginals, possible = collect(chunks, targets)
     assert possible.shape == (50,)
@@ -120,7 +120,7 @@ def test_score_cases_reports_bad_cases_in_place(model: CrampModel) -> None:
         ({}, {"nocturnal_cramps": {"yes": 2.0}}),
         ({"female": "yes"}, {"nocturnal_cramps": {"yes": 2.0, "no": 1.0}}),
     ]
-    results = list(score_cases(model.engine, cases, chunk_size=4))
+    results = list(score_cases(model.engine, cases, model.causes, chunk_size=4))
     assert len(results) == len(cases)
     assert set(results[0]) == {"posterior"}
     assert "unknown variable 'leg_cramp_sid'" in results[1]["error"]
@@ -195,7 +195,7 @@ def test_score_cases_accounts_for_every_case_in_order(
 
 
 def test_score_cases_with_no_cases(model: CrampModel) -> None:
-    assert list(score_cases(model.engine, [])) == []
+    assert list(score_cases(model.engine, [], model.causes)) == []
 
 
 @pytest.mark.parametrize("jobs", [1, 2, 3])
@@ -206,7 +206,10 @@ def test_threads_give_the_same_answers_as_one(model: CrampModel, jobs: int) -> N
     array = random_codes(model, columns, 3000, seed=7)
     targets = model.causes
     runs = [
-        collect(list(score_array(model.engine, columns, array, chunk_size=1000, jobs=n)), targets)
+        collect(
+            list(score_array(model.engine, columns, array, targets, chunk_size=1000, jobs=n)),
+            targets,
+        )
         for n in (1, jobs)
     ]
     (one, possible_one), (many, possible) = runs

@@ -121,9 +121,9 @@ def test_stated_parameters_are_the_means_of_their_draws(
 
 def test_same_seed_same_intervals(model: CrampModel) -> None:
     evidence = CASES[0]["evidence"]
-    a = posterior_intervals(model.engine, model.causes, evidence, draws=300, seed=7)
-    b = posterior_intervals(model.engine, model.causes, evidence, draws=300, seed=7)
-    c = posterior_intervals(model.engine, model.causes, evidence, draws=300, seed=8)
+    a = posterior_intervals(model.drawn(300, 7), model.causes, evidence)
+    b = posterior_intervals(model.drawn(300, 7), model.causes, evidence)
+    c = posterior_intervals(model.drawn(300, 8), model.causes, evidence)
     assert a == b
     assert a != c
 
@@ -131,7 +131,7 @@ def test_same_seed_same_intervals(model: CrampModel) -> None:
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
 def test_point_posterior_lies_inside_the_interval(model: CrampModel, case: dict) -> None:
     evidence = case["evidence"]
-    intervals = posterior_intervals(model.engine, model.causes, evidence)
+    intervals = posterior_intervals(model.drawn(), model.causes, evidence)
     point = model.engine.posteriors(model.causes, evidence)
     for cause, states in intervals.items():
         assert sum(i["mean"] for i in states.values()) == pytest.approx(1.0, abs=1e-9)
@@ -142,8 +142,8 @@ def test_point_posterior_lies_inside_the_interval(model: CrampModel, case: dict)
 
 def test_a_wider_level_gives_a_wider_interval(model: CrampModel) -> None:
     evidence = CASES[1]["evidence"]
-    narrow = posterior_intervals(model.engine, model.causes, evidence, level=0.5)
-    wide = posterior_intervals(model.engine, model.causes, evidence, level=0.95)
+    narrow = posterior_intervals(model.drawn(), model.causes, evidence, level=0.5)
+    wide = posterior_intervals(model.drawn(), model.causes, evidence, level=0.95)
     for cause, states in wide.items():
         for state, i in states.items():
             n = narrow[cause][state]
@@ -193,8 +193,8 @@ def test_more_confidence_narrows_the_interval_around_the_point(
     model: CrampModel, firm_model: CrampModel, case: dict
 ) -> None:
     evidence = case["evidence"]
-    loose = posterior_intervals(model.engine, model.causes, evidence, seed=1)
-    firm = posterior_intervals(firm_model.engine, model.causes, evidence, seed=1)
+    loose = posterior_intervals(model.drawn(seed=1), model.causes, evidence)
+    firm = posterior_intervals(firm_model.drawn(seed=1), model.causes, evidence)
     point = firm_model.engine.posteriors(model.causes, evidence)
     loose_width = firm_width = 0.0
     for cause, states in firm.items():

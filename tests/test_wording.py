@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from model import default_model
-from model.diagnosis.questions import informative_states, rank_questions
+from model.diagnosis.questions import RankedQuestion, informative_states, rank_questions
 from model.diagnosis.scenario import Scenario
 from model.reports.explorer import cause_rows, view
 from model.reports.wording import (
@@ -50,6 +50,14 @@ LINE = st.text(
     st.one_of(st.sampled_from(SPECIAL), st.characters(exclude_categories=("Cs", "Cc"))),
     max_size=40,
 ).map(lambda t: " ".join(t.split()))
+
+
+def asked(variable: str, top_change: float = 0.0) -> RankedQuestion:
+    """A ranked question with only what the wording reads (its variable and top change)."""
+    node = PRIORS.nodes[variable]
+    return RankedQuestion(
+        variable, node.label, node.kind, node.cost, 0.0, top_change, None, top_change, 0.0
+    )
 
 
 def unescape(text: str) -> str:
@@ -216,7 +224,7 @@ def test_summary_names_the_answers_that_moved_the_top_cause_most():
         {"variable": "leg_cramp_side", "answer": {"left": 4.0, "right": 1.0}, "delta": -0.1},
         {"variable": "female", "answer": "yes", "delta": 0.05},
     ]
-    questions = [{"variable": "calcium_trial"}]
+    questions = [asked("calcium_trial")]
     summary = summarise(PRIORS, ranked, intervals_for(ranked, 0.67, 0.8), moves, questions, 3)
     assert summary.word == "likely"
     first = summary.sentences[0]
@@ -262,7 +270,7 @@ def test_summary_of_a_view_names_its_top_cause(scenario):
 @st.composite
 def rankings(draw) -> tuple[list[dict], frozenset[str], float]:
     variables = draw(st.lists(st.sampled_from(QUESTIONS), unique=True, max_size=6))
-    questions = [{"variable": v, "top_change": draw(st.floats(0.0, 0.5))} for v in variables]
+    questions = [asked(v, draw(st.floats(0.0, 0.5))) for v in variables]
     skipped = frozenset(draw(st.sets(st.sampled_from(variables))) if variables else ())
     return questions, skipped, draw(st.floats(0.001, 0.3))
 
@@ -273,37 +281,37 @@ def test_next_step_asks_the_first_question_not_skipped_until_none_could_matter(c
     questions, skipped, stop = case
     step = next_step(PRIORS, questions, answered, skipped=skipped, stop_change=stop)
     assert step.progress == f"{answered} answered, {len(questions)} left"
-    left = [q for q in questions if q["variable"] not in skipped]
+    left = [q for q in questions if q.variable not in skipped]
     if not left:
         assert step.done and step.variable is None
         assert step.reason.startswith(
             "Every question is answered or skipped" if questions else "Every question is answered:"
         )
-    elif all(q["top_change"] < stop for q in left):
+    elif all(q.top_change < stop for q in left):
         assert step.done and step.variable is None and not step.states
         assert f"more than {stop:.2f}" in step.reason
     else:
-        variable = left[0]["variable"]
+        variable = left[0].variable
         node = PRIORS.nodes[variable]
         assert not step.done and not step.reason
         assert step.variable == variable
         assert (step.label, step.question) == (node.label, node.question)
-        assert step.states == tuple(informative_states(MODEL.engine, variable))
+        assert step.states == tuple(informative_states(MODEL.priors, variable))
         assert step.kind == ("trial" if variable in TRIALS else "question")
         assert step.cost == node.cost
 
 
 def test_next_step_drops_a_trials_not_tried():
-    step = next_step(PRIORS, [{"variable": "calcium_trial", "top_change": 0.2}], 0)
+    step = next_step(PRIORS, [asked("calcium_trial", 0.2)], 0)
     assert "not_tried" in PRIORS.nodes["calcium_trial"].states
     assert step.states == ("improved", "no_change", "worsened")
     assert step.kind == "trial" and step.cost > 0
 
 
 def test_next_step_stops_on_the_default_threshold():
-    questions = [{"variable": "female", "top_change": STOP_CHANGE / 2}]
+    questions = [asked("female", STOP_CHANGE / 2)]
     assert next_step(PRIORS, questions, 3).done
-    questions.append({"variable": "toe_cramps", "top_change": STOP_CHANGE})
+    questions.append(asked("toe_cramps", STOP_CHANGE))
     step = next_step(PRIORS, questions, 3)
     assert not step.done and step.variable == "female"  # the best first, if any could matter
     assert next_step(PRIORS, questions, 3, skipped=frozenset({"toe_cramps"})).done
@@ -364,35 +372,35 @@ def test_top_change_is_the_largest_move_of_the_top_cause(scenario):
     soft = scenario.soft_evidence(PRIORS)
     before = engine.posteriors(MODEL.causes, scenario.evidence, soft, scenario.do)
     cause, state = max(MODEL.abnormal_states(), key=lambda cs: before[cs[0]][cs[1]])
-    ranking = rank_questions(engine, scenario.evidence, soft, do=scenario.do)
-    assert {q["variable"] for q in ranking} == set(QUESTIONS) - scenario.answered()
+    ranking = rank_questions(MODEL, scenario.evidence, soft, do=scenario.do)
+    assert {q.variable for q in ranking} == set(QUESTIONS) - scenario.answered()
     for q in ranking:
-        answers = engine.posteriors([q["variable"]], scenario.evidence, soft, scenario.do)
+        answers = engine.posteriors([q.variable], scenario.evidence, soft, scenario.do)
         moves = [0.0]
-        for answer in informative_states(engine, q["variable"]):
-            if answers[q["variable"]][answer] <= 0:
+        for answer in informative_states(MODEL.priors, q.variable):
+            if answers[q.variable][answer] <= 0:
                 continue
             after = engine.posteriors(
-                [cause], {**scenario.evidence, q["variable"]: answer}, soft, scenario.do
+                [cause], {**scenario.evidence, q.variable: answer}, soft, scenario.do
             )
             moves.append(abs(after[cause][state] - before[cause][state]))
-        assert q["top_change"] == pytest.approx(max(moves), abs=1e-9), q["variable"]
-        assert q["top_change"] <= q["max_change"] + 1e-12
+        assert q.top_change == pytest.approx(max(moves), abs=1e-9), q.variable
+        assert q.top_change <= q.max_change + 1e-12
 
 
 def test_question_table_lists_every_ranked_question_in_words():
     scenario = Scenario(evidence={"leg_cramp_side": "left"})
-    questions = rank_questions(MODEL.engine, scenario.evidence, cost_weight=0.05)
+    questions = rank_questions(MODEL, scenario.evidence, cost_weight=0.05)
     table = question_table(MODEL.priors, questions)
     assert len(table) == len(questions) > 0
     assert list(table["question or trial"]) == [
-        MODEL.priors.nodes[q["variable"]].label for q in questions
+        MODEL.priors.nodes[q.variable].label for q in questions
     ]
     for (_, info, change, effort, score), q in zip(
         table.itertuples(index=False), questions, strict=True
     ):
-        assert float(info) == pytest.approx(q["info_gain"], abs=5e-4)
-        assert float(change) == pytest.approx(q["max_change"], abs=5e-4)
-        assert float(effort) == q["cost"] and float(score) == pytest.approx(q["score"], abs=5e-4)
+        assert float(info) == pytest.approx(q.info_gain, abs=5e-4)
+        assert float(change) == pytest.approx(q.max_change, abs=5e-4)
+        assert float(effort) == q.cost and float(score) == pytest.approx(q.score, abs=5e-4)
     assert not table[table["effort (days)"] != "0"].empty  # trials carry their days
     assert not [v for v in table["question or trial"] if "_" in v]  # labels, never ids
