@@ -38,6 +38,7 @@ system:
 test: $(VENV)/.installed-dev system
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 # Time the engine against pgmpy and pyAgrum (a few minutes): a table on stdout, bench.json.
