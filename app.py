@@ -1,6 +1,7 @@
 """crampnet what-if explorer: answers in, ranked causes with uncertainty, why, what to ask next.
 
-A thin page over ``model`` (``model.reports.explorer`` computes every number shown here and
+A thin page over ``model`` (``model.diagnosis.view`` computes every number shown here,
+``model.reports.explorer`` the tables and charts around them and
 ``model.reports.wording`` every sentence; this file only lays them out). Answers live in the URL so
 a scenario can be bookmarked and shared. Run with ``make run`` (binds to 127.0.0.1).
 
@@ -21,10 +22,10 @@ import streamlit as st
 
 from model import CrampnetError, default_model, diagnose
 from model.diagnosis.scenario import B_PREFIX, Scenario, from_query, to_query
+from model.diagnosis.view import PAGE_DRAWS, view, why
 from model.reports.charts import causes_chart, neighbourhood_chart, side_by_side, signed_bars
 from model.reports.content import build_report
 from model.reports.explorer import (
-    PAGE_DRAWS,
     case_json,
     cause_rows,
     compare,
@@ -32,8 +33,6 @@ from model.reports.explorer import (
     network_dot,
     node_claims,
     node_table,
-    view,
-    why,
 )
 from model.reports.render import MIME, render
 from model.reports.wording import (
@@ -271,7 +270,7 @@ flags = shown.diagnosis.red_flags
 st.subheader("Red flags" + (f" ({len(flags)})" if flags else ""))
 if flags:
     for flag in flags:
-        st.error(f"**{md(flag['title'])}.** {md(flag['message'])}", icon=":material/flag:")
+        st.error(f"**{md(flag.title)}.** {md(flag.message)}", icon=":material/flag:")
 else:
     st.success("No red flag raised by these answers. That is not a clean bill of health.")
 
@@ -284,7 +283,7 @@ summary = summarise(
     priors,
     ranked,
     shown.intervals,
-    top_why["contributions"],
+    top_why.contributions,
     shown.questions,
     len(scenario_a.answered()),
 )
@@ -371,23 +370,23 @@ def results() -> None:
             )
             cause, state = (top["cause"], top["state"]) if chosen == TOP else chosen.split("=")
             reason = top_why if chosen == TOP else why(model, shown, cause, state)
-            change = reason["posterior"] - reason["prior"]
+            change = reason.posterior - reason.prior
             st.metric(
                 cause_label(priors, cause, state),
-                f"{reason['posterior']:.3f}",
-                f"{signed(change)} from {reason['prior']:.3f} before any answer",
+                f"{reason.posterior:.3f}",
+                f"{signed(change)} from {reason.prior:.3f} before any answer",
                 delta_color="off",
                 delta_arrow=arrow(change),
             )
-            if reason["contributions"]:
+            if reason.contributions:
                 moves = pd.DataFrame(
                     [
                         {
-                            "answer": answer_label(priors, c["variable"], c["answer"]),
-                            "change": c["delta"],
-                            "without this answer": c["without"],
+                            "answer": answer_label(priors, c.variable, c.answer),
+                            "change": c.delta,
+                            "without this answer": c.without,
                         }
-                        for c in reason["contributions"]
+                        for c in reason.contributions
                     ]
                 )
                 moves = moves.sort_values("change", key=abs, ascending=False, ignore_index=True)
@@ -404,16 +403,16 @@ def results() -> None:
             else:
                 st.info("No answers yet: this is the probability before any answer.")
             st.markdown("**What the source claims on the links involved** (paraphrased; one page)")
-            for claim in reason["claims"]:
+            for claim in reason.claims:
                 links = ", ".join(
                     f"{priors.nodes[a].label} \u2192 {priors.nodes[b].label}"
-                    for a, b in (link.split(" -> ") for link in claim["links"])
+                    for a, b in (link.split(" -> ") for link in claim.links)
                 )
                 st.markdown(
-                    f"- **{claim['id']}** ({md(claim['section'])}): {md(claim['text'])}  \n"
+                    f"- **{claim.id}** ({md(claim.section)}): {md(claim.text)}  \n"
                     f"  _links: {md(links)}_"
                 )
-            if not reason["claims"]:
+            if not reason.claims:
                 st.caption("No answer is linked to this cause yet.")
 
     # --- ask next ------------------------------------------------------------------------------
@@ -524,7 +523,7 @@ def results() -> None:
                     )
                 for flag in shown_b.red_flags if scenario_b != scenario_a else []:
                     st.error(
-                        f"Scenario B red flag: **{md(flag['title'])}.** {md(flag['message'])}",
+                        f"Scenario B red flag: **{md(flag.title)}.** {md(flag.message)}",
                         icon=":material/flag:",
                     )
             except CrampnetError as exc:

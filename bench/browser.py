@@ -351,6 +351,16 @@ def browser_section(log=print, loads: int = 3) -> dict:
     return result
 
 
+def section(run) -> dict:
+    """``bench.json``'s ``browser`` key for :mod:`bench.run`: :func:`browser_section`, with
+    the server time of a rerun beside it (:mod:`bench.app_rerun`, measured once per run)."""
+    from bench.app_rerun import rerun_summary
+
+    server = rerun_summary(run)
+    timings = browser_section(run.log, run.settings.browser_loads)
+    return {"browser": {**timings, "server_rerun_ms": server}}
+
+
 if __name__ == "__main__":  # python bench/browser.py: this section alone, printed
     import json
 

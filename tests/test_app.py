@@ -30,14 +30,15 @@ from streamlit.proto.Metric_pb2 import Metric as MetricProto
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Error, Success, Warning
 
-import model.reports.explorer
+import model.diagnosis.view
 import model.reports.wording
 from model import ImpossibleEvidenceError, default_model, diagnose
 from model.diagnosis.questions import RankedQuestion, rank_questions
+from model.diagnosis.red_flags import RaisedFlag
 from model.diagnosis.scenario import B_PREFIX, Scenario, from_query, to_query
+from model.diagnosis.view import PAGE_DRAWS, view, why
 from model.reports.charts import neighbourhood_chart, wrap
 from model.reports.explorer import (
-    PAGE_DRAWS,
     case_json,
     cause_rows,
     compare,
@@ -45,8 +46,6 @@ from model.reports.explorer import (
     network_dot,
     node_claims,
     node_table,
-    view,
-    why,
 )
 from model.reports.wording import (
     GLOSSARY,
@@ -272,7 +271,7 @@ def expected_summary(scenario: Scenario, cost_weight: float = 0.0):
         PRIORS,
         ranked,
         shown.intervals,
-        reason["contributions"],
+        reason.contributions,
         shown.questions,
         len(scenario.answered()),
     )
@@ -287,8 +286,8 @@ def summary_element(at: AppTest):
     return elements[heading + 1], heading
 
 
-def flag_text(flag: dict, prefix: str = "") -> str:
-    return f"{prefix}**{escape_markdown(flag['title'])}.** {escape_markdown(flag['message'])}"
+def flag_text(flag: RaisedFlag, prefix: str = "") -> str:
+    return f"{prefix}**{escape_markdown(flag.title)}.** {escape_markdown(flag.message)}"
 
 
 # --- layout: the notice, red flags and the summary come first -------------------------------------
@@ -317,7 +316,7 @@ def test_notice_red_flags_and_summary_come_before_the_tabs():
     flags = diagnose(
         {"neurological_condition": "yes", "leg_cramp_side": "left", "low_potassium_intake": "yes"}
     ).red_flags
-    assert {f["id"] for f in flags} >= {"neurological", "cardiovascular"}
+    assert {f.id for f in flags} >= {"neurological", "cardiovascular"}
     shown = [e for e in elements if isinstance(e, Error)]
     assert [e.value for e in shown] == [flag_text(f) for f in flags]
     assert any(e.type == "subheader" and e.value == f"Red flags ({len(flags)})" for e in elements)
@@ -560,18 +559,18 @@ def assert_why_tab(tab, scenario: Scenario, cause: str, state: str) -> dict:
     """The Why tab explains ``cause=state`` with ``why``'s numbers for ``scenario``."""
     reason = why(MODEL, expected_view(scenario), cause, state)
     (metric,) = tab.metric
-    assert_metric(metric, cause_label(PRIORS, cause, state), reason["posterior"], reason["prior"])
+    assert_metric(metric, cause_label(PRIORS, cause, state), reason.posterior, reason.prior)
     posterior = diagnose(scenario.evidence, scenario.soft_evidence(PRIORS)).posterior
-    assert reason["posterior"] == pytest.approx(posterior[cause][state], abs=1e-12)
+    assert reason.posterior == pytest.approx(posterior[cause][state], abs=1e-12)
     captions = [c.value for c in tab.caption]
-    if reason["contributions"]:
+    if reason.contributions:
         assert any("the bars need not add up" in c for c in captions)
         (chart,) = tab.get("vega_lite_chart")
         _, data, _ = chart_data(chart)
         shown = dict(zip(data["answer"], data["change"], strict=True))
         expected = {
-            "\n".join(wrap(answer_label(PRIORS, c["variable"], c["answer"]))): c["delta"]
-            for c in reason["contributions"]
+            "\n".join(wrap(answer_label(PRIORS, c.variable, c.answer))): c.delta
+            for c in reason.contributions
         }
         assert shown.keys() == expected.keys()
         for key, delta in expected.items():
@@ -583,9 +582,9 @@ def assert_why_tab(tab, scenario: Scenario, cause: str, state: str) -> dict:
         assert any("No answers yet" in i.value for i in tab.info)
         assert not tab.get("vega_lite_chart")
     text = " ".join(m.value for m in tab.markdown)
-    for claim in reason["claims"]:
-        assert f"**{claim['id']}**" in text
-    assert any("No answer is linked" in c for c in captions) == (not reason["claims"])
+    for claim in reason.claims:
+        assert f"**{claim.id}**" in text
+    assert any("No answer is linked" in c for c in captions) == (not reason.claims)
     return reason
 
 
@@ -613,7 +612,7 @@ def test_why_follows_the_top_cause_and_keeps_a_pinned_one():
     tab = at.tabs[TABS.index("Why")]
     assert tab.selectbox(key="why_cause").value == "top"
     reason = assert_why_tab(tab, scenario, new_top["cause"], new_top["state"])
-    assert reason["contributions"]
+    assert reason.contributions
 
     # a pinned cause stays pinned when the answers change, and across a tab switch
     at.selectbox(key="why_cause").select("calcium=low")
@@ -651,7 +650,7 @@ def test_why_tab_explains_soft_answers_and_names_the_claims():
     }
     text = " ".join(m.value for m in tab.markdown)
     assert "**C24**" in text and "**C35**" in text
-    assert {c["id"] for c in reason["claims"]} >= {"C24", "C35"}
+    assert {c.id for c in reason.claims} >= {"C24", "C35"}
 
 
 def test_why_tab_on_the_prior_says_so():
@@ -871,7 +870,7 @@ def test_what_if_columns_follow_a_and_b_and_b_red_flags_show():
     assert list(table["change"]) == pytest.approx(list(table["B"] - table["A"]), abs=1e-12)
     flags = diagnose(b.evidence).red_flags
     assert [e.value for e in tab.error] == [flag_text(f, "Scenario B red flag: ") for f in flags]
-    assert any(f["id"] == "neurological" for f in flags)
+    assert any(f.id == "neurological" for f in flags)
     # scenario A has no red flag: the B flag stays in the What-if tab
     assert at.success and "No red flag" in at.success[0].value
 
@@ -1205,7 +1204,7 @@ def test_impossible_answers_show_an_error_not_an_exception(monkeypatch):
     def impossible(*args, **kwargs):
         raise ImpossibleEvidenceError(conflict)
 
-    monkeypatch.setattr(model.reports.explorer, "view", impossible)
+    monkeypatch.setattr(model.diagnosis.view, "view", impossible)
     streamlit.cache_resource.clear()  # the page caches views across sessions
     at = start(leg_cramp_side="none")
     (error,) = at.error

@@ -26,7 +26,8 @@ import pytest
 from bench.browser import ROOT, choose, chromium, missing_browser, open_page, streamlit_server
 from model import default_model, diagnose
 from model.diagnosis.scenario import Scenario
-from model.reports.explorer import PAGE_DRAWS, cause_rows, view
+from model.diagnosis.view import PAGE_DRAWS, view
+from model.reports.explorer import cause_rows
 from model.reports.wording import answer_label, cause_label, state_word
 
 TIMEOUT_MS = 30_000

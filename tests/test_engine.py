@@ -27,7 +27,8 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from model import CrampModel, ImpossibleEvidenceError
-from model.inference.engine import Engine, Posteriors
+from model.inference.engine import Engine
+from model.inference.evidence import Posteriors
 from tests.oracles.reference import PgmpyEngine
 
 with warnings.catch_warnings():

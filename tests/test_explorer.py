@@ -18,18 +18,16 @@ import pytest
 from model import EvidenceError, ImpossibleEvidenceError, default_model, diagnose
 from model.cli.crampnet import main as crampnet
 from model.diagnosis.scenario import Scenario
+from model.diagnosis.view import view, why
 from model.inference.uncertainty import posterior_intervals
 from model.knowledge.draws import DRAWS
 from model.reports.explorer import (
-    _edge_claims,
     case_json,
     cause_rows,
     compare,
     network_dot,
     node_claims,
     node_table,
-    view,
-    why,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore::Warning:pydot.*")  # pyparsing deprecations
@@ -148,45 +146,45 @@ def test_why_contributions_are_leave_one_out_diagnoses(name):
     for row in cause_rows(MODEL, v).head(7).itertuples():  # the top 5 are pre-explained
         cause, state = row.id.split("=")
         reason = why(MODEL, v, cause, state)
-        assert reason["posterior"] == pytest.approx(row.posterior, abs=1e-12)
-        assert reason["prior"] == pytest.approx(row.prior, abs=1e-12)
-        assert {c["variable"] for c in reason["contributions"]} == set(answers) - {cause}
-        for c in reason["contributions"]:
-            var = c["variable"]
+        assert reason.posterior == pytest.approx(row.posterior, abs=1e-12)
+        assert reason.prior == pytest.approx(row.prior, abs=1e-12)
+        assert {c.variable for c in reason.contributions} == set(answers) - {cause}
+        for c in reason.contributions:
+            var = c.variable
             without = api(scenario.with_answer(var, None, how="sure"))
             # with_answer(None) drops the answer whatever kind it was; keep interventions
             assert without.interventions == scenario.do
             expected = without.posterior[cause][state]
-            assert c["without"] == pytest.approx(expected, abs=1e-9)
-            assert c["delta"] == pytest.approx(row.posterior - expected, abs=1e-9)
+            assert c.without == pytest.approx(expected, abs=1e-9)
+            assert c.delta == pytest.approx(row.posterior - expected, abs=1e-9)
             shown_answer = scenario.evidence.get(var) or scenario.soft_evidence(PRIORS)[var]
-            assert c["answer"] == shown_answer
-        deltas = [abs(c["delta"]) for c in reason["contributions"]]
+            assert c.answer == shown_answer
+        deltas = [abs(c.delta) for c in reason.contributions]
         assert deltas == sorted(deltas, reverse=True)
 
 
 def test_why_of_the_prior_has_no_contribution_and_no_claim():
     reason = why(MODEL, shown("empty"), "calcium", "low")
-    assert reason["contributions"] == [] and reason["claims"] == []
-    assert reason["posterior"] == pytest.approx(reason["prior"], abs=1e-12)
+    assert reason.contributions == [] and reason.claims == []
+    assert reason.posterior == pytest.approx(reason.prior, abs=1e-12)
 
 
 def test_why_lists_the_claims_on_the_blood_thinner_link():
     v = view(MODEL, Scenario(evidence={"blood_thinners": "yes"}), draws=100)
     reason = why(MODEL, v, "calcium", "low")
-    ids = [c["id"] for c in reason["claims"]]
+    ids = [c.id for c in reason.claims]
     assert {"C24", "C35"} <= set(ids)
-    for claim in reason["claims"]:
-        assert claim["links"] == ["blood_thinners -> calcium"]
-        assert claim["text"] == PRIORS.claims[claim["id"]].text
-    assert reason["contributions"][0]["variable"] == "blood_thinners"
-    assert reason["contributions"][0]["delta"] > 0
+    for claim in reason.claims:
+        assert claim.links == ["blood_thinners -> calcium"]
+        assert claim.text == PRIORS.claims[claim.id].text
+    assert reason.contributions[0].variable == "blood_thinners"
+    assert reason.contributions[0].delta > 0
 
 
 @pytest.mark.parametrize("name", ["sides", "soft", "do"])
 def test_why_claims_lie_on_paths_between_answers_and_the_cause(name):
     g = graph()
-    edge_claims = _edge_claims(MODEL)
+    edge_claims = MODEL.link_claims
     scenario = SCENARIOS[name]
     v = shown(name)
     for cause, state in MODEL.abnormal_states()[:8]:
@@ -201,17 +199,17 @@ def test_why_claims_lie_on_paths_between_answers_and_the_cause(name):
                 for u, w in g.edges:
                     if u in starts and w in ends:
                         expected |= set(edge_claims[(u, w)])
-        ids = [c["id"] for c in reason["claims"]]
+        ids = [c.id for c in reason.claims]
         assert set(ids) == expected
         assert ids == sorted(ids, key=lambda c: int(c[1:]))
-        for claim in reason["claims"]:
-            assert claim["id"] in PRIORS.claims
-            assert claim["section"] == PRIORS.claims[claim["id"]].section
-            assert claim["links"]
-            for link in claim["links"]:
+        for claim in reason.claims:
+            assert claim.id in PRIORS.claims
+            assert claim.section == PRIORS.claims[claim.id].section
+            assert claim.links
+            for link in claim.links:
                 parent, child = link.split(" -> ")
                 assert g.has_edge(parent, child)
-                assert claim["id"] in {c["id"] for c in node_claims(MODEL, child)}
+                assert claim.id in {c["id"] for c in node_claims(MODEL, child)}
 
 
 # --- compare ---------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from model import (
     UnknownVariableError,
     diagnose,
 )
-from model.inference.engine import Posteriors
+from model.inference.evidence import Posteriors
 from model.knowledge.network import export_network
 from tests.oracles.reference import PgmpyEngine
 
@@ -309,21 +309,20 @@ def test_explanation_contributions_are_leave_one_out(model: CrampModel) -> None:
     soft = {"calcium_trial": {"not_tried": 0.1, "improved": 1.0, "no_change": 0.3, "worsened": 0.1}}
     result = diagnose(hard, soft, model=model)
     assert result.explanation
-    for target, entry in result.explanation.items():
-        cause, state = target.split("=")
-        assert entry["posterior"] == result.posterior[cause][state]
-        assert entry["prior"] == model.prior[cause][state]
-        names = {c["variable"] for c in entry["contributions"]}
+    for (cause, state), entry in result.explanation.items():
+        assert entry.posterior == result.posterior[cause][state]
+        assert entry.prior == model.prior[cause][state]
+        names = {c.variable for c in entry.contributions}
         assert names == (set(hard) | set(soft)) - {cause}
-        for c in entry["contributions"]:
-            rest_hard = {k: v for k, v in hard.items() if k != c["variable"]}
-            rest_soft = {k: v for k, v in soft.items() if k != c["variable"]}
+        for c in entry.contributions:
+            rest_hard = {k: v for k, v in hard.items() if k != c.variable}
+            rest_soft = {k: v for k, v in soft.items() if k != c.variable}
             without = diagnose(rest_hard, rest_soft, model=model).posterior[cause][state]
-            assert c["without"] == pytest.approx(without, abs=1e-12)
-            assert c["delta"] == pytest.approx(entry["posterior"] - without, abs=1e-12)
-            if c["log_odds_change"] is not None:
-                assert np.sign(c["log_odds_change"]) == np.sign(c["delta"])
-        deltas = [abs(c["delta"]) for c in entry["contributions"]]
+            assert c.without == pytest.approx(without, abs=1e-12)
+            assert c.delta == pytest.approx(entry.posterior - without, abs=1e-12)
+            if c.log_odds_change is not None:
+                assert np.sign(c.log_odds_change) == np.sign(c.delta)
+        deltas = [abs(c.delta) for c in entry.contributions]
         assert deltas == sorted(deltas, reverse=True)
 
 
@@ -366,7 +365,7 @@ FLAG_CASES = {
 
 @pytest.mark.parametrize("flag", FLAG_CASES)
 def test_red_flag_fires(model: CrampModel, flag: str) -> None:
-    raised = [f["id"] for f in diagnose(FLAG_CASES[flag], model=model).red_flags]
+    raised = [f.id for f in diagnose(FLAG_CASES[flag], model=model).red_flags]
     assert flag in raised
 
 
@@ -383,7 +382,7 @@ def test_cardiovascular_flag_from_posterior(model: CrampModel) -> None:
         "electrolyte_trial": "improved",
         "potassium": "low",
     }
-    assert "cardiovascular" in [f["id"] for f in diagnose(evidence, model=model).red_flags]
+    assert "cardiovascular" in [f.id for f in diagnose(evidence, model=model).red_flags]
 
 
 # --- direction properties ----------------------------------------------------------------------

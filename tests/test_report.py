@@ -28,9 +28,9 @@ from PIL import Image, ImageStat
 
 from model import EvidenceError, ImpossibleEvidenceError, default_model, diagnose
 from model.cli.crampnet import main
+from model.diagnosis.view import view
 from model.readwrite.casefile import read_case
 from model.reports.content import SECTIONS, build_report, report_json, scenario_of
-from model.reports.explorer import view
 from model.reports.html import report_html
 from model.reports.pdf import report_pdf
 from model.reports.render import render
@@ -128,7 +128,7 @@ def test_generated_evidence_gives_valid_reports_with_the_api_numbers(drawn):
         (r["cause"], r["state"]) for r in expected.ranked()
     ]
     assert [r["posterior"] for r in rows] == [r["posterior"] for r in expected.ranked()]
-    assert [f["id"] for f in report["red_flags"]] == [f["id"] for f in expected.red_flags]
+    assert [f["id"] for f in report["red_flags"]] == [f.id for f in expected.red_flags]
     assert {a["variable"] for a in report["answers"]} == set(hard) | set(soft)
 
 
@@ -174,7 +174,7 @@ def test_why_lists_the_moves_and_the_claims_on_the_links():
     top = report["causes"]["rows"][0]
     assert (first["cause"], first["state"]) == (top["cause"], top["state"])
     expected = diagnose(*read_case(EXAMPLE)[:2], model=MODEL).explanation
-    moves = expected[f"{top['cause']}={top['state']}"]["contributions"]
+    moves = [c.to_dict() for c in expected[(top["cause"], top["state"])].contributions]
     assert [m["variable"] for m in first["moves"]] == [m["variable"] for m in moves]
     assert [m["delta"] for m in first["moves"]] == [m["delta"] for m in moves]
     assert first["claims"] and all(re.fullmatch(r"C\d+", c["id"]) for c in first["claims"])
@@ -283,7 +283,7 @@ def test_html_loads_nothing_from_the_network_and_escapes_text():
     # red flags come before any number, each one shown
     flags = " ".join(doc.text["red_flags"])
     for flag in diagnose(FLAGGED).red_flags:
-        assert flag["message"] in flags
+        assert flag.message in flags
     assert doc.sections.index("red_flags") < doc.sections.index("causes")
 
 

@@ -67,7 +67,7 @@ def assert_scored_like_diagnose(model, row: pd.Series, evidence: dict[str, str])
     expected = diagnose(evidence, model=model, top=0)
     for name, cause, state, _ in probability_columns(model):
         assert row[name] == pytest.approx(expected.posterior[cause][state], abs=1e-9), name
-    assert list(row["red_flags"]) == [f["id"] for f in expected.red_flags]
+    assert list(row["red_flags"]) == [f.id for f in expected.red_flags]
     assert missing(row["error"])
 
 
@@ -341,7 +341,7 @@ def test_flag_masks_agree_with_the_single_case_rule(model, data):
     for r, (evidence, posterior) in enumerate(cases):
         expected = reference_raised(priors, evidence, posterior)
         assert [f for f in masks if masks[f][r]] == expected
-        assert [f["id"] for f in raised_flags(priors, evidence, posterior)] == expected
+        assert [f.id for f in raised_flags(priors, evidence, posterior)] == expected
 
 
 def test_flags_raise_on_the_documented_answers(model):
@@ -350,9 +350,9 @@ def test_flags_raise_on_the_documented_answers(model):
         v: {s: 1.0 / len(priors.nodes[v].states) for s in priors.nodes[v].states}
         for v in flag_targets(priors)
     }
-    ids = [f["id"] for f in raised_flags(priors, {"neurological_condition": "yes"}, post)]
+    ids = [f.id for f in raised_flags(priors, {"neurological_condition": "yes"}, post)]
     assert ids == ["neurological"]
     both = {"leg_cramp_side": "left", "low_potassium_intake": "yes"}
-    assert [f["id"] for f in raised_flags(priors, both, post)] == ["cardiovascular"]
+    assert [f.id for f in raised_flags(priors, both, post)] == ["cardiovascular"]
     nan = {v: {s: float("nan") for s in d} for v, d in post.items()}
     assert raised_flags(priors, {}, nan) == []

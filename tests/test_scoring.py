@@ -122,20 +122,20 @@ def test_score_cases_reports_bad_cases_in_place(model: CrampModel) -> None:
     ]
     results = list(score_cases(model.engine, cases, model.causes, chunk_size=4))
     assert len(results) == len(cases)
-    assert set(results[0]) == {"posterior"}
-    assert "unknown variable 'leg_cramp_sid'" in results[1]["error"]
-    assert "did you mean leg_cramp_side" in results[1]["error"]
-    assert "unknown state 'sideways'" in results[2]["error"]
-    assert "left, right" in results[2]["error"] or "none, left" in results[2]["error"]
-    assert "cannot all be true" in results[3]["error"]
+    assert results[0].error is None and results[0].posterior is not None
+    assert "unknown variable 'leg_cramp_sid'" in results[1].error
+    assert "did you mean leg_cramp_side" in results[1].error
+    assert "unknown state 'sideways'" in results[2].error
+    assert "left, right" in results[2].error or "none, left" in results[2].error
+    assert "cannot all be true" in results[3].error
     # the smallest conflict: "both" sides needs the right leg to cramp, whatever the left does
-    assert "right_leg_cramps=no, leg_cramp_side=both;" in results[3]["error"]
-    assert "left_leg_cramps" not in results[3]["error"]
-    assert "needs a likelihood for every state" in results[4]["error"]
+    assert "right_leg_cramps=no, leg_cramp_side=both;" in results[3].error
+    assert "left_leg_cramps" not in results[3].error
+    assert "needs a likelihood for every state" in results[4].error
     expected = model.engine.posteriors(
         model.causes, {"female": "yes"}, {"nocturnal_cramps": {"yes": 2.0, "no": 1.0}}
     )
-    got = results[5]["posterior"]
+    got = results[5].posterior
     assert got.keys() == expected.keys()
     assert max(abs(got[c][s] - p) for c in expected for s, p in expected[c].items()) <= 1e-12
 
@@ -173,21 +173,21 @@ def test_score_cases_accounts_for_every_case_in_order(
     )
     assert len(results) == len(mix)
     for (kind, hard, soft), result in zip(mix, results, strict=True):
-        assert len(result) == 1
+        assert (result.posterior is None) != (result.error is None)
         if kind == "variable":
-            assert "unknown variable 'no_such_question'" in result["error"]
+            assert "unknown variable 'no_such_question'" in result.error
         elif kind == "state":
-            assert "unknown state 'maybe'" in result["error"]
+            assert "unknown state 'maybe'" in result.error
         elif kind == "impossible":
-            assert "cannot all be true" in result["error"]
+            assert "cannot all be true" in result.error
         else:  # a drawn case may still be impossible by chance: it must say so, not NaN
             try:
                 expected = model.engine.posteriors(targets, hard, soft)
             except ImpossibleEvidenceError as exc:
-                assert result == {"error": str(exc)}
+                assert result.to_dict() == {"error": str(exc)}
                 continue
-            assert set(result) == {"posterior"}
-            got = result["posterior"]
+            assert result.error is None
+            got = result.posterior
             assert got.keys() == expected.keys()
             for t in targets:
                 assert got[t].keys() == expected[t].keys()

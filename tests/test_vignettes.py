@@ -78,7 +78,7 @@ def check(model: CrampModel, d: Diagnosis, expect: dict) -> list[str]:
                 if not lift_of(d, name) <= k:
                     problems.append(f"lift of {name} is {lift_of(d, name):.3f} > {k}")
         elif kind == "red_flags":
-            raised = {f["id"] for f in d.red_flags}
+            raised = {f.id for f in d.red_flags}
             if missing := set(spec) - raised:
                 problems.append(
                     f"red flags {sorted(missing)} not raised (raised: {sorted(raised)})"

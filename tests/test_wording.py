@@ -17,9 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from model import default_model
+from model.diagnosis.crampmodel import Contribution
 from model.diagnosis.questions import RankedQuestion, informative_states, rank_questions
 from model.diagnosis.scenario import Scenario
-from model.reports.explorer import cause_rows, view
+from model.diagnosis.view import view
+from model.reports.explorer import cause_rows
 from model.reports.wording import (
     CLOSE,
     GLOSSARY,
@@ -220,16 +222,16 @@ def test_summary_names_the_runner_up_only_within_close(second, close):
 def test_summary_names_the_answers_that_moved_the_top_cause_most():
     ranked = ranked_rows(("calcium", "low", 0.7, 0.26), ("magnesium", "low", 0.1, 0.13))
     moves = [
-        {"variable": "nocturnal_cramps", "answer": "yes", "delta": 0.3},
-        {"variable": "leg_cramp_side", "answer": {"left": 4.0, "right": 1.0}, "delta": -0.1},
-        {"variable": "female", "answer": "yes", "delta": 0.05},
+        Contribution("nocturnal_cramps", "yes", 0.0, 0.3, None),
+        Contribution("leg_cramp_side", {"left": 4.0, "right": 1.0}, 0.0, -0.1, None),
+        Contribution("female", "yes", 0.0, 0.05, None),
     ]
     questions = [asked("calcium_trial")]
     summary = summarise(PRIORS, ranked, intervals_for(ranked, 0.67, 0.8), moves, questions, 3)
     assert summary.word == "likely"
     first = summary.sentences[0]
     assert f"'{answer_label(PRIORS, 'nocturnal_cramps', 'yes')}'" in first
-    assert f"'{answer_label(PRIORS, 'leg_cramp_side', moves[1]['answer'])}'" in first
+    assert f"'{answer_label(PRIORS, 'leg_cramp_side', moves[1].answer)}'" in first
     assert PRIORS.nodes["female"].label not in first
     assert "firm within the model" in summary.text
     assert f"try '{PRIORS.nodes['calcium_trial'].label}'" in summary.sentences[-1]

@@ -89,7 +89,7 @@ def vignette_figure(diagnosis: Diagnosis, title: str = "", *, top: int = 8):
     ax.set_xlim(0, 1)
     ax.set_xlabel("probability")
     ax.legend(loc="lower right", fontsize=8)
-    flags = ", ".join(f["id"] for f in diagnosis.red_flags)
+    flags = ", ".join(f.id for f in diagnosis.red_flags)
     ax.set_title(title + (f"\nred flags: {flags}" if flags else ""), fontsize=9)
     return fig
 

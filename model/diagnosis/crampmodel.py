@@ -12,16 +12,17 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from model.diagnosis.red_flags import flag_targets, raised_flags
+from model.diagnosis.red_flags import RaisedFlag, flag_targets, raised_flags
 from model.errors import EvidenceError
-from model.inference.engine import Engine, Posteriors
-from model.inference.evidence import Evidence, SoftEvidence, check_evidence
+from model.inference.engine import Engine
+from model.inference.evidence import Evidence, Posteriors, SoftEvidence, check_evidence
+from model.knowledge.coverage import link_claims
 from model.knowledge.draws import DRAWS, draw_tables
 from model.knowledge.network import build_network, node_tables
 from model.knowledge.priors import Priors, default_priors_dir, load_priors
@@ -99,6 +100,16 @@ class CrampModel:
         """Marginals of every cause with no evidence."""
         return self.engine.posteriors(self.causes, {})
 
+    @cached_property
+    def node_priors(self) -> Posteriors:
+        """Marginals of every node with no evidence."""
+        return self.engine.posteriors(list(self.priors.nodes), {})
+
+    @cached_property
+    def link_claims(self) -> dict[tuple[str, str], tuple[str, ...]]:
+        """The claims cited on each link ``(parent, child)``."""
+        return link_claims(self.priors)
+
 
 def load_model(priors_dir: str | Path | None = None) -> CrampModel:
     """Load, validate and build a model from a priors directory (the built-in one by default)."""
@@ -116,6 +127,40 @@ def _log_odds(p: float) -> float:
 
 
 @dataclass(frozen=True)
+class Contribution:
+    """What one answer did to a cause state: its probability without that answer, the signed
+    change the answer made (``delta``), and that change on the log-odds scale."""
+
+    variable: str
+    answer: str | dict[str, float]  # a state, or likelihoods per state for a soft answer
+    without: float
+    delta: float
+    log_odds_change: float | None  # None when the probability is 0 or 1 with or without it
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """One cause state: its probability now and before any answer, and each answer's part
+    (largest first)."""
+
+    cause: str
+    state: str
+    posterior: float
+    prior: float
+    contributions: list[Contribution]
+
+    def to_dict(self) -> dict:
+        return {
+            "posterior": self.posterior,
+            "prior": self.prior,
+            "contributions": [c.to_dict() for c in self.contributions],
+        }
+
+
+@dataclass(frozen=True)
 class Diagnosis:
     """Posterior and prior of every cause, the evidence, red flags and the why, plain data."""
 
@@ -123,8 +168,8 @@ class Diagnosis:
     soft_evidence: SoftEvidence
     posterior: Posteriors
     prior: Posteriors
-    red_flags: list[dict]
-    explanation: dict[str, dict]
+    red_flags: list[RaisedFlag]
+    explanation: dict[tuple[str, str], Explanation]  # by (cause, state), most probable first
     model: dict[str, str]
     normal_states: dict[str, str] = field(default_factory=dict, repr=False)
     interventions: Evidence = field(default_factory=dict)
@@ -153,8 +198,8 @@ class Diagnosis:
             "evidence": {**self.evidence, **self.soft_evidence},
             "posterior": self.posterior,
             "prior": self.prior,
-            "red_flags": [{"id": f["id"], "message": f["message"]} for f in self.red_flags],
-            "explanation": self.explanation,
+            "red_flags": [{"id": f.id, "message": f.message} for f in self.red_flags],
+            "explanation": {f"{c}={s}": e.to_dict() for (c, s), e in self.explanation.items()},
             "model": self.model,
         }
         if self.interventions:
@@ -172,7 +217,7 @@ def explain(
     posterior: Posteriors,
     targets: list[tuple[str, str]],
     do: Evidence | None = None,
-) -> dict[str, dict]:
+) -> dict[tuple[str, str], Explanation]:
     """How much each answer moved each target: posterior with and without it, signed.
 
     All leave-one-out posteriors come from one batched query.
@@ -199,20 +244,10 @@ def explain(
                 q = p
             change = _log_odds(p) - _log_odds(q)
             contributions.append(
-                {
-                    "variable": var,
-                    "answer": answer,
-                    "without": q,
-                    "delta": p - q,
-                    "log_odds_change": change if math.isfinite(change) else None,
-                }
+                Contribution(var, answer, q, p - q, change if math.isfinite(change) else None)
             )
-        contributions.sort(key=lambda c: -abs(c["delta"]))
-        out[f"{cause}={state}"] = {
-            "posterior": p,
-            "prior": model.prior[cause][state],
-            "contributions": contributions,
-        }
+        contributions.sort(key=lambda c: -abs(c.delta))
+        out[(cause, state)] = Explanation(cause, state, p, model.prior[cause][state], contributions)
     return out
 
 

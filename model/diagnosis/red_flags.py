@@ -11,11 +11,11 @@ file of cases and a single case (:func:`raised_flags` runs it on one row).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
-from model.inference.engine import Posteriors
-from model.inference.evidence import Evidence
+from model.inference.evidence import Evidence, Posteriors
 from model.knowledge.priors import Priors
 from model.knowledge.schema import Condition
 
@@ -78,9 +78,27 @@ def flag_masks(
     }
 
 
-def raised_flags(priors: Priors, evidence: Evidence, posterior: Posteriors) -> list[dict]:
-    """The raised flags in file order, each ``{"id", "title", "message", "claims"}``: one case run
-    through :func:`flag_masks` (``posterior`` must hold every :func:`flag_targets` variable)."""
+@dataclass(frozen=True)
+class RaisedFlag:
+    """A red flag the answers raise: why to see a doctor before reading any probability."""
+
+    id: str
+    title: str
+    message: str
+    claims: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "message": self.message,
+            "claims": list(self.claims),
+        }
+
+
+def raised_flags(priors: Priors, evidence: Evidence, posterior: Posteriors) -> list[RaisedFlag]:
+    """The raised flags in file order: one case run through :func:`flag_masks` (``posterior``
+    must hold every :func:`flag_targets` variable)."""
     codes = {
         v: np.array([priors.nodes[v].states.index(s)])
         for v, s in evidence.items()
@@ -92,7 +110,7 @@ def raised_flags(priors: Priors, evidence: Evidence, posterior: Posteriors) -> l
     }
     masks = flag_masks(priors, codes, marginals, 1)
     return [
-        {"id": flag_id, "title": flag.title, "message": flag.message, "claims": list(flag.claims)}
+        RaisedFlag(flag_id, flag.title, flag.message, tuple(flag.claims))
         for flag_id, flag in priors.red_flags.items()
         if masks[flag_id][0]
     ]

@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from model.errors import ImpossibleEvidenceError
+from model.inference.evidence import Posteriors
 from model.inference.junction import JunctionTree, align, clique_potentials, compile_tree, propagate
 
-Posteriors = dict[str, dict[str, float]]
 FOLD_LIMIT = 16384  # largest table (entries per row) a pre-summing step may create
 FOLD_CACHE_BYTES = 256 * 2**20
 POTENTIALS_KEPT = 4  # per structure: the answer values seen most recently

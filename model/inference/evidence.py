@@ -13,8 +13,9 @@ from collections.abc import Mapping, Sequence
 
 from model.errors import SHOWN_CHARS, EvidenceError, UnknownStateError, UnknownVariableError
 
-Evidence = dict[str, str]
-SoftEvidence = dict[str, dict[str, float]]
+Evidence = dict[str, str]  # variable -> state
+SoftEvidence = dict[str, dict[str, float]]  # variable -> state -> likelihood
+Posteriors = dict[str, dict[str, float]]  # variable -> state -> probability
 
 
 def closest_ids(name: str, ids: list[str], n: int = 3) -> list[str]:

@@ -18,7 +18,7 @@ import numpy as np
 
 from model.errors import EvidenceError, ImpossibleEvidenceError
 from model.inference.engine import Engine, _one_blas_thread
-from model.inference.evidence import check_evidence
+from model.inference.evidence import Posteriors, check_evidence
 
 CHUNK = 32768
 GROUP_MIN = 16  # rows sharing one answer pattern worth a structure of their own
@@ -36,6 +36,17 @@ class ScoredChunk:
     start: int
     marginals: dict[str, np.ndarray]
     possible: np.ndarray
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """One scored case: its posterior, or why it could not be scored (never both)."""
+
+    posterior: Posteriors | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"posterior": self.posterior} if self.error is None else {"error": self.error}
 
 
 def encode(engine: Engine, columns: list[str], rows: Iterable[Mapping[str, str]]) -> np.ndarray:
@@ -158,8 +169,8 @@ def score_cases(
     targets: list[str],
     *,
     chunk_size: int = CHUNK,
-) -> Iterator[dict]:
-    """One result per case, in order: ``{"posterior": {...}}`` or ``{"error": "..."}``.
+) -> Iterator[CaseResult]:
+    """One result per case, in order: its posterior, or the one-line error that stopped it.
 
     A case is ``(evidence, soft_evidence)``. Unknown variables or states and impossible
     answers become that case's error; the other cases are scored.
@@ -173,17 +184,17 @@ def score_cases(
         k = 0
         for item in pending:
             if isinstance(item, str):
-                yield {"error": item}
+                yield CaseResult(error=item)
                 continue
             if not np.isfinite(log_z[k]):
-                yield {"error": str(ImpossibleEvidenceError(engine.conflict(rows[k])))}
+                yield CaseResult(error=str(ImpossibleEvidenceError(engine.conflict(rows[k]))))
             else:
-                yield {
-                    "posterior": {
+                yield CaseResult(
+                    posterior={
                         v: dict(zip(engine.states[v], map(float, marginals[v][k]), strict=True))
                         for v in targets
                     }
-                }
+                )
             k += 1
         pending.clear()
 

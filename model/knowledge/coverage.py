@@ -8,6 +8,7 @@ scope (or both at once) is a coverage problem, and a test fails on it.
 from __future__ import annotations
 
 from model.knowledge.priors import Priors, claim_references
+from model.knowledge.schema import DeterministicCPD, NoisyOrCPD, TableCPD
 
 
 def _describe(node_id: str, path: tuple) -> str:
@@ -93,3 +94,25 @@ def coverage_markdown(priors: Priors) -> str:
             f"| {row['id']} | {row['section']} | {row['status']} | {detail.replace('|', '/')} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def link_claims(priors: Priors) -> dict[tuple[str, str], tuple[str, ...]]:
+    """The claims cited on each link ``(parent, child)`` of the network, in claim order."""
+    out: dict[tuple[str, str], set[str]] = {}
+    for child, spec in priors.nodes.items():
+        cpd = spec.cpd
+        for parent in spec.parents:
+            claims: set[str] = set()
+            if isinstance(cpd, NoisyOrCPD):
+                for by_state in cpd.links.get(parent, {}).values():
+                    for param in by_state.values():
+                        claims |= set(param.claims)
+                for inter in cpd.interactions:
+                    if parent in inter.when:
+                        claims |= {c for p in inter.towards.values() for c in p.claims}
+            elif isinstance(cpd, TableCPD):
+                claims |= {c for row in cpd.rows for c in row.claims}
+            elif isinstance(cpd, DeterministicCPD):
+                claims |= set(cpd.claims) | set(spec.claims)
+            out[(parent, child)] = claims
+    return {k: tuple(sorted(v, key=lambda c: int(c[1:]))) for k, v in out.items()}

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 
 from model.diagnosis.crampmodel import CrampModel
 from model.diagnosis.scenario import PROBABLY_RATIO, Scenario
+from model.diagnosis.view import View, view, why
 from model.errors import UsageError
 from model.inference.uncertainty import LEVEL
 from model.knowledge.draws import DRAWS
-from model.reports.explorer import View, view, why
 
 SCHEMA_ID = "crampnet-report/1"
 TOP_CAUSES = 3
@@ -148,24 +148,24 @@ def _why(model: CrampModel, shown: View, cause: str, state: str) -> dict:
     }
     moves = [
         {
-            "variable": c["variable"],
-            "label": model.priors.nodes[c["variable"]].label,
-            "words": answer_words(model, c["variable"], c["answer"], how[c["variable"]]),
-            "delta": c["delta"],
-            "without": c["without"],
+            "variable": c.variable,
+            "label": model.priors.nodes[c.variable].label,
+            "words": answer_words(model, c.variable, c.answer, how[c.variable]),
+            "delta": c.delta,
+            "without": c.without,
         }
-        for c in reason["contributions"][:MOVES_SHOWN]
+        for c in reason.contributions[:MOVES_SHOWN]
     ]
     return {
         "cause": cause,
         "state": state,
         "label": f"{model.priors.nodes[cause].label}: {state}",
-        "posterior": reason["posterior"],
-        "prior": reason["prior"],
+        "posterior": reason.posterior,
+        "prior": reason.prior,
         "moves": moves,
         "claims": [
-            {"id": c["id"], "section": c["section"], "text": c["text"], "links": c["links"]}
-            for c in reason["claims"]
+            {"id": c.id, "section": c.section, "text": c.text, "links": c.links}
+            for c in reason.claims
         ],
     }
 
@@ -238,12 +238,10 @@ def report_from_view(
         "source": model.priors.claims_source,
         "red_flags": [
             {
-                "id": f["id"],
-                "title": f["title"],
-                "message": f["message"],
-                "claims": [
-                    {"id": c, "text": model.priors.claims[c].text} for c in f.get("claims", [])
-                ],
+                "id": f.id,
+                "title": f.title,
+                "message": f.message,
+                "claims": [{"id": c, "text": model.priors.claims[c].text} for c in f.claims],
             }
             for f in d.red_flags
         ],

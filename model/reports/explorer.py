@@ -1,62 +1,17 @@
-"""What the what-if explorer shows, as plain data: the app only lays these out.
-
-Every function here is pure over the model and a :class:`~model.scenario.Scenario`, so the
-numbers on the page are the numbers a test of this module checks.
-"""
+"""What the what-if explorer shows beyond the numbers of :mod:`model.diagnosis.view`: tables
+with labels, the comparison of two scenarios, the network around a cause and as DOT, a node's
+table and claims, and the case as JSON. The app only lays these out."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
-from model.diagnosis.crampmodel import CrampModel, Diagnosis, diagnose, explain
-from model.diagnosis.questions import RankedQuestion, rank_questions
-from model.diagnosis.scenario import Scenario
-from model.inference.uncertainty import LEVEL, posterior_intervals
-from model.knowledge.draws import DRAWS
-from model.knowledge.schema import DeterministicCPD, NoisyOrCPD, TableCPD
-
-# The explorer's intervals use fewer draws than reports (1000): the draws are most of a
-# refresh's server time, and a person waits for every refresh. At 250 draws the 5% and 95%
-# quantiles move by about 0.01 between seeds; reports and `crampnet` keep 1000.
-PAGE_DRAWS = 250
-
-
-@dataclass(frozen=True)
-class View:
-    """One scenario's numbers: the diagnosis, intervals and the ranked next questions."""
-
-    scenario: Scenario
-    diagnosis: Diagnosis
-    intervals: dict[str, dict[str, dict[str, float]]]
-    questions: list[RankedQuestion]
-    draws: int = DRAWS
-    level: float = LEVEL
-
-
-def view(
-    model: CrampModel,
-    scenario: Scenario,
-    *,
-    cost_weight: float = 0.0,
-    draws: int = DRAWS,
-    level: float = LEVEL,
-) -> View:
-    """Everything the explorer shows for one scenario; raises ``EvidenceError`` if impossible."""
-    soft = scenario.soft_evidence(model.priors)
-    result = diagnose(scenario.evidence, soft, do=scenario.do, model=model)
-    intervals = posterior_intervals(
-        model.drawn(draws), model.causes, scenario.evidence, soft, do=scenario.do, level=level
-    )
-    questions = rank_questions(
-        model, scenario.evidence, soft, do=scenario.do, cost_weight=cost_weight
-    )
-    return View(scenario, result, intervals, questions, draws, level)
+from model.diagnosis.crampmodel import CrampModel, Diagnosis
+from model.diagnosis.view import View, node_marginals
 
 
 def cause_rows(model: CrampModel, shown: View) -> pd.DataFrame:
@@ -79,92 +34,6 @@ def cause_rows(model: CrampModel, shown: View) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@lru_cache(maxsize=8)
-def _edge_claims(model: CrampModel) -> dict[tuple[str, str], tuple[str, ...]]:
-    """Claims cited on each link parent -> child of the network."""
-    out: dict[tuple[str, str], set[str]] = {}
-    for child, spec in model.priors.nodes.items():
-        cpd = spec.cpd
-        for parent in spec.parents:
-            claims: set[str] = set()
-            if isinstance(cpd, NoisyOrCPD):
-                for by_state in cpd.links.get(parent, {}).values():
-                    for param in by_state.values():
-                        claims |= set(param.claims)
-                for inter in cpd.interactions:
-                    if parent in inter.when:
-                        claims |= {c for p in inter.towards.values() for c in p.claims}
-            elif isinstance(cpd, TableCPD):
-                claims |= {c for row in cpd.rows for c in row.claims}
-            elif isinstance(cpd, DeterministicCPD):
-                claims |= set(cpd.claims) | set(spec.claims)
-            out[(parent, child)] = claims
-    return {k: tuple(sorted(v, key=lambda c: int(c[1:]))) for k, v in out.items()}
-
-
-def _paths(model: CrampModel, start: str, end: str) -> set[tuple[str, str]]:
-    """The links on every directed path from ``start`` to ``end`` (empty if none)."""
-    children: dict[str, list[str]] = {n: [] for n in model.priors.nodes}
-    for n, spec in model.priors.nodes.items():
-        for p in spec.parents:
-            children[p].append(n)
-    edges: set[tuple[str, str]] = set()
-
-    def reaches(node: str, seen: frozenset) -> bool:
-        if node == end:
-            return True
-        found = False
-        for child in children[node]:
-            if child not in seen and reaches(child, seen | {child}):
-                edges.add((node, child))
-                found = True
-        return found
-
-    reaches(start, frozenset({start}))
-    return edges
-
-
-def why(model: CrampModel, shown: View, cause: str, state: str) -> dict:
-    """For one cause state: each answer's signed effect, and the claims on the links between.
-
-    ``contributions`` lists answers with the posterior without them and the change they
-    made; ``claims`` lists, for the links on the paths joining each answer to the cause
-    (risk factor -> cause, or cause -> finding), the claim ids with their plain-words text
-    and section.
-    """
-    d = shown.diagnosis
-    key = f"{cause}={state}"
-    explained = d.explanation.get(key) or explain(
-        model, d.evidence, d.soft_evidence, d.posterior, [(cause, state)], d.interventions
-    ).get(key)
-    contributions = explained["contributions"] if explained else []
-    links: dict[tuple[str, str], tuple[str, ...]] = {}
-    edge_claims = _edge_claims(model)
-    for answer in {**d.evidence, **d.soft_evidence, **d.interventions}:
-        for a, b in (answer, cause), (cause, answer):
-            for edge in _paths(model, a, b):
-                links[edge] = edge_claims.get(edge, ())
-    claims = []
-    for claim_id in sorted({c for cs in links.values() for c in cs}, key=lambda c: int(c[1:])):
-        claim = model.priors.claims[claim_id]
-        claims.append(
-            {
-                "id": claim_id,
-                "section": claim.section,
-                "text": claim.text,
-                "links": sorted(f"{p} -> {c}" for (p, c), cs in links.items() if claim_id in cs),
-            }
-        )
-    return {
-        "cause": cause,
-        "state": state,
-        "posterior": d.posterior[cause][state],
-        "prior": d.prior[cause][state],
-        "contributions": contributions,
-        "claims": claims,
-    }
-
-
 def compare(model: CrampModel, a: Diagnosis, b: Diagnosis) -> pd.DataFrame:
     """Every abnormal cause state in scenario A and B, and the change from A to B."""
     rows = [
@@ -178,13 +47,6 @@ def compare(model: CrampModel, a: Diagnosis, b: Diagnosis) -> pd.DataFrame:
         for c, s in model.abnormal_states()
     ]
     return pd.DataFrame(rows).sort_values("change", key=abs, ascending=False, ignore_index=True)
-
-
-def node_marginals(model: CrampModel, shown: View) -> dict[str, dict[str, float]]:
-    """The posterior of every node of the network under the scenario."""
-    d = shown.diagnosis
-    nodes = list(model.priors.nodes)
-    return model.engine.posteriors(nodes, d.evidence, d.soft_evidence, d.interventions)
 
 
 def _shade(value: float, signed: bool) -> str:
@@ -213,7 +75,7 @@ def network_dot(model: CrampModel, shown: View, *, mode: str = "posterior") -> s
         )
     d = shown.diagnosis
     posterior = node_marginals(model, shown)
-    prior = _prior_marginals(model)
+    prior = model.node_priors
     answered = set(d.evidence) | set(d.soft_evidence)
     lines = [
         "digraph crampnet {",
@@ -246,11 +108,6 @@ def network_dot(model: CrampModel, shown: View, *, mode: str = "posterior") -> s
     return "\n".join(lines)
 
 
-@lru_cache(maxsize=8)
-def _prior_marginals(model: CrampModel) -> dict[str, dict[str, float]]:
-    return model.engine.posteriors(list(model.priors.nodes), {})
-
-
 def node_table(model: CrampModel, node: str) -> pd.DataFrame:
     """A node's conditional table: one row per parent configuration, one column per state."""
     spec = model.priors.nodes[node]
@@ -269,9 +126,7 @@ def node_table(model: CrampModel, node: str) -> pd.DataFrame:
 def node_claims(model: CrampModel, node: str) -> list[dict]:
     """The claims a node and its incoming links rest on, with text and section."""
     spec = model.priors.nodes[node]
-    ids = set(spec.claims) | {
-        c for p in spec.parents for c in _edge_claims(model).get((p, node), ())
-    }
+    ids = set(spec.claims) | {c for p in spec.parents for c in model.link_claims.get((p, node), ())}
     return [
         {"id": c, "section": model.priors.claims[c].section, "text": model.priors.claims[c].text}
         for c in sorted(ids, key=lambda c: int(c[1:]))

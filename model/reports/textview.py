@@ -26,7 +26,7 @@ def format_diagnosis(diagnosis: Diagnosis, model: CrampModel, *, rows: int = 14)
     out = [_wrap("NOTICE: " + model.priors.meta.notice, hang=""), ""]
     if diagnosis.red_flags:
         out.append("RED FLAGS (read these first):")
-        out += [_wrap(f"! {f['title']}. {f['message']}", "  ") for f in diagnosis.red_flags]
+        out += [_wrap(f"! {f.title}. {f.message}", "  ") for f in diagnosis.red_flags]
     else:
         out.append("Red flags: none raised by these answers.")
     out.append("")
@@ -48,12 +48,12 @@ def format_diagnosis(diagnosis: Diagnosis, model: CrampModel, *, rows: int = 14)
     top = list(diagnosis.explanation.items())[:3]
     if answers and top:
         out += ["", "Why (how much each answer moved the top causes):"]
-        for target, info in top:
-            moves = [c for c in info["contributions"] if abs(c["delta"]) >= 0.005][:4]
-            said = "; ".join(
-                f"{c['variable']}={_answer(c['answer'])} {c['delta']:+.3f}" for c in moves
+        for (cause, state), info in top:
+            moves = [c for c in info.contributions if abs(c.delta) >= 0.005][:4]
+            said = "; ".join(f"{c.variable}={_answer(c.answer)} {c.delta:+.3f}" for c in moves)
+            out.append(
+                _wrap(f"- {cause}={state} {info.posterior:.3f}: {said or 'no answer moved it'}")
             )
-            out.append(_wrap(f"- {target} {info['posterior']:.3f}: {said or 'no answer moved it'}"))
     out += [
         "",
         f"Model {model.priors.meta.name} {diagnosis.model['version']}, "

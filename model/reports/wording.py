@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from model.diagnosis.crampmodel import Contribution
 from model.diagnosis.questions import RankedQuestion, uninformative_state
 from model.knowledge.priors import Priors
 
@@ -229,7 +230,7 @@ def summarise(
     priors: Priors,
     ranked: list[dict],
     intervals: Mapping[str, Mapping[str, Mapping[str, float]]],
-    contributions: list[dict],
+    contributions: list[Contribution],
     questions: list[RankedQuestion],
     answered: int,
 ) -> Summary:
@@ -244,10 +245,10 @@ def summarise(
     label = cause_label(priors, cause, state)
     word = likelihood_word(p)
     if answered:
-        movers = [c for c in contributions if abs(c["delta"]) >= 0.005][:2]
+        movers = [c for c in contributions if abs(c.delta) >= 0.005][:2]
         because = (
             " mainly because of "
-            + " and ".join(f"'{answer_label(priors, c['variable'], c['answer'])}'" for c in movers)
+            + " and ".join(f"'{answer_label(priors, c.variable, c.answer)}'" for c in movers)
             if movers
             else ""
         )

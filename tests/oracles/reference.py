@@ -13,8 +13,7 @@ import warnings
 import numpy as np
 
 from model.errors import ImpossibleEvidenceError
-from model.inference.engine import Posteriors
-from model.inference.evidence import Evidence, SoftEvidence
+from model.inference.evidence import Evidence, Posteriors, SoftEvidence
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)
