@@ -50,11 +50,11 @@ from scipy.special import xlogy
 
 from model.inference.junction import (
     JunctionTree,
+    Projections,
     align,
     clique_potentials,
     clique_product,
     compile_tree,
-    projection,
 )
 from model.knowledge.cpt import expand
 from model.knowledge.params import (
@@ -96,6 +96,7 @@ class FamilyCounts:
         self.children: dict[int, list[int]] = {i: [] for i in range(len(self.tree.cliques))}
         for child, parent in self.tree.collect:
             self.children[parent].append(child)
+        self.projections = Projections()  # the 0/1 matrices of the sums, kept for every batch
 
     def count(
         self,
@@ -140,15 +141,14 @@ class FamilyCounts:
 
     def _sum_onto(self, i: int, table: np.ndarray, onto: tuple[str, ...]) -> np.ndarray:
         """Sum a clique table onto some of its variables (in clique order): one matmul with
-        the junction tree's cached 0/1 matrix, much faster than numpy's sum over many small
-        axes."""
+        a kept 0/1 matrix, much faster than numpy's sum over many small axes."""
         clique = self.tree.cliques[i]
         if onto == clique:
             return table
         batch = table.shape[: table.ndim - len(clique)]
         dims = tuple(self.card[v] for v in clique)
         kept = tuple(a for a, v in enumerate(clique) if v in onto)
-        flat = np.ascontiguousarray(table).reshape(*batch, -1) @ projection(self.tree, dims, kept)
+        flat = np.ascontiguousarray(table).reshape(*batch, -1) @ self.projections.matrix(dims, kept)
         return flat.reshape((*batch, *(dims[a] for a in kept)))  # () when both are empty
 
     def _propagate(self, potentials, likelihoods, rows: int) -> tuple[list[np.ndarray], np.ndarray]:

@@ -18,6 +18,7 @@ pgmpy stays the model's representation; this engine is checked against it and py
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 from collections import OrderedDict
@@ -29,7 +30,14 @@ import numpy as np
 
 from model.errors import ImpossibleEvidenceError
 from model.inference.evidence import Posteriors
-from model.inference.junction import JunctionTree, align, clique_potentials, compile_tree, propagate
+from model.inference.junction import (
+    JunctionTree,
+    Projections,
+    align,
+    clique_potentials,
+    compile_tree,
+    propagate,
+)
 
 FOLD_LIMIT = 16384  # largest table (entries per row) a pre-summing step may create
 FOLD_CACHE_BYTES = 256 * 2**20
@@ -39,16 +47,25 @@ STRUCTURES_KEPT_DRAWN = 24  # fewer over parameter draws: each holds 1000-draw t
 TREES_KEPT = 512
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class Structure:
-    """A compiled junction tree for one pattern of evidence, targets and interventions."""
+    """A compiled junction tree for one pattern of evidence, targets and interventions.
+
+    ``factors`` are the tables multiplied into the cliques (scopes ``scopes``). ``steps``
+    absorb answers at query time: each sums one answered variable's likelihood (times its
+    prior, for a risk factor) into a table, a source that is either one of the network's
+    tables or the result of an earlier step. The factors the steps leave (``outputs``) are
+    the tree's factors ``len(factors)`` onwards, each multiplied into its home clique.
+    Keeps the clique tables of the :data:`POTENTIALS_KEPT` answer values seen last.
+    """
 
     tree: JunctionTree
     scopes: list[tuple[str, ...]]
     factors: list[np.ndarray]
-    steps: tuple = ()  # absorption steps: (variable, prior or None, source, scope)
+    steps: tuple = ()  # (variable, prior table or None, (kind, table or step index), scope)
     outputs: tuple = ()  # (scope, step index, home clique) of each factor the steps leave
-    _potentials: dict = field(default_factory=dict, repr=False)
+    potentials_kept: OrderedDict = field(default_factory=OrderedDict, repr=False)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def absorb(self, likelihoods: dict[str, np.ndarray]) -> list[tuple]:
         """Run the absorption steps: each answer's likelihood (times its prior, for a risk
@@ -78,17 +95,17 @@ class Structure:
         (a hard answer on ``leg_cramp_side`` quarters its clique); cached per answer values.
         """
         key = tuple(sorted(fixed.items()))
-        with _CACHE_LOCK:
-            found = self._potentials.get(key)
+        with self.lock:
+            found = self.potentials_kept.get(key)
             if found is None:
                 sliced = [
                     _slice(f, s, fixed) for f, s in zip(self.factors, self.scopes, strict=True)
                 ]
                 sizes = {v: 1 for v in fixed}
                 found = clique_potentials(self.tree, self.scopes, sliced, sizes)
-                while len(self._potentials) >= POTENTIALS_KEPT:
-                    self._potentials.pop(next(iter(self._potentials)))  # oldest first
-                self._potentials[key] = found
+                while len(self.potentials_kept) >= POTENTIALS_KEPT:
+                    self.potentials_kept.popitem(last=False)  # oldest first
+                self.potentials_kept[key] = found
         return found
 
 
@@ -116,9 +133,15 @@ class Engine:
         extra = {n: t.ndim - 1 - len(self.parents[n]) for n, t in self.tables.items()}
         drawn = [self.tables[n].shape[0] for n, axes in extra.items() if axes == 1]
         self.draws: int | None = drawn[0] if drawn else None  # tables with a leading draw axis
+        # What the engine keeps between queries, each bounded (least recently used dropped):
+        # compiled structures by pattern, junction trees by shape, pre-summed tables (folds)
+        # by recipe up to FOLD_CACHE_BYTES, and the projection matrices of propagation.
         self._structures: OrderedDict[tuple, Structure] = OrderedDict()
+        self._trees: OrderedDict[tuple, JunctionTree] = OrderedDict()
         self._folds: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._fold_bytes = 0  # what the folds hold
+        self.projections = Projections()
+        self._lock = threading.RLock()  # batch scoring runs groups on several threads
 
     @classmethod
     def from_network(cls, network) -> Engine:
@@ -153,7 +176,7 @@ class Engine:
     ) -> Structure:
         """The compiled structure for this pattern (cached, least recently used dropped)."""
         key = (frozenset(observed), frozenset(targets), frozenset(do))
-        with _CACHE_LOCK:  # batch scoring runs groups on several threads
+        with self._lock:
             found = self._structures.get(key)
             if found is None:
                 found = self._structures[key] = self._compile(*key)
@@ -206,11 +229,13 @@ class Engine:
         gone = {v for v, *_ in steps}
         card = {v: self.card[v] for v in ({v for s in scopes + rests for v in s} | keep) - gone}
         key = (tuple(scopes + rests), tuple(sorted(card.items())))
-        tree = _TREES.get(key)
+        tree = self._trees.get(key)
         if tree is None:
-            tree = _TREES[key] = compile_tree(card, scopes + rests, list(self.states))
-            while len(_TREES) > TREES_KEPT:
-                _TREES.popitem(last=False)
+            tree = self._trees[key] = compile_tree(card, scopes + rests, list(self.states))
+            while len(self._trees) > TREES_KEPT:
+                self._trees.popitem(last=False)
+        else:
+            self._trees.move_to_end(key)
         homes = [
             next(i for i, held in enumerate(tree.assignment) if len(scopes) + k in held)
             for k in range(len(dynamic))
@@ -229,6 +254,7 @@ class Engine:
         """
         rank = {v: k for k, v in enumerate(self.states)}
         live = dict(enumerate(factors))
+        keys = itertools.count(len(factors))  # a new key for each folded factor
         holders: dict[str, set[int]] = {}
         for i, (_, scope, _) in live.items():
             for u in scope:
@@ -264,7 +290,7 @@ class Engine:
                 for i in list(holders[v]):
                     for u in live.pop(i)[1]:
                         holders[u].discard(i)
-                new = len(factors) + len(live) + 1 + max(live, default=0)
+                new = next(keys)
                 live[new] = (recipe, merged, table)
                 for u in merged:
                     holders.setdefault(u, set()).add(new)
@@ -341,7 +367,7 @@ class Engine:
         structure = self.structure(set(likelihoods), targets, do)
         for v, state in do.items():
             likelihoods[v] = self.likelihood(v, state)
-        with _one_blas_thread():  # absorption multiplies matrices too
+        with one_blas_thread():  # absorption multiplies matrices too
             extra = structure.absorb(likelihoods)
             fixed = {  # one state for every row: slice it out of the tables, not multiply
                 v: int(np.argmax(lik))
@@ -352,7 +378,12 @@ class Engine:
             extra = [(scope, _slice(f, scope, fixed), home) for scope, f, home in extra]
             potentials = structure.potentials(fixed)
             marginals, log_z = propagate(
-                structure.tree, potentials, free, [t for t in targets if t not in fixed], extra
+                structure.tree,
+                potentials,
+                free,
+                [t for t in targets if t not in fixed],
+                extra,
+                projections=self.projections,
             )
         for v in targets:
             if v in fixed:
@@ -427,35 +458,43 @@ def _sum_product(factors: list[tuple], v: str, out: tuple[str, ...]) -> np.ndarr
     return total
 
 
-_TREES: OrderedDict[tuple, JunctionTree] = OrderedDict()  # by (scopes, cardinalities)
-_CACHE_LOCK = threading.RLock()  # guards the caches: structures, folds, potentials, trees
-_BLAS_LOCK = threading.Lock()
-_BLAS: list = []  # [controller, active limiter, depth]
-
-
-@contextmanager
-def _one_blas_thread():
+class OneBlasThread:
     """BLAS limited to one thread during the engine's own work, restored afterwards.
 
     Its matrix products are small (a batch of rows times a 0/1 projection); measured here on
     2 cores, a second BLAS thread made a refresh about ten times slower whenever the other
-    core was busy, and never faster. A cached controller makes the switch cost microseconds.
+    core was busy, and never faster. BLAS threads are a setting of the whole process, so
+    there is one of these per process: the first thread in limits, the last one out
+    restores. The controller is made once, so a switch costs microseconds.
     """
-    with _BLAS_LOCK:  # re-entrant across threads: the first in limits, the last out restores
-        if not _BLAS:
-            from threadpoolctl import ThreadpoolController
 
-            _BLAS.extend([ThreadpoolController(), None, 0])
-        if _BLAS[2] == 0:
-            _BLAS[1] = _BLAS[0].limit(limits=1, user_api="blas")
-        _BLAS[2] += 1
-    try:
-        yield
-    finally:
-        with _BLAS_LOCK:
-            _BLAS[2] -= 1
-            if _BLAS[2] == 0:
-                _BLAS[1].restore_original_limits()
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._controller = None  # threadpoolctl's, made on first use
+        self._limiter = None  # the active limit, while anyone is inside
+        self._inside = 0  # threads inside
+
+    @contextmanager
+    def __call__(self):
+        with self._lock:
+            if self._controller is None:
+                from threadpoolctl import ThreadpoolController
+
+                self._controller = ThreadpoolController()
+            if self._inside == 0:
+                self._limiter = self._controller.limit(limits=1, user_api="blas")
+            self._inside += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._inside -= 1
+                if self._inside == 0:
+                    self._limiter.restore_original_limits()
+                    self._limiter = None
+
+
+one_blas_thread = OneBlasThread()
 
 
 def _log_scale(row: Mapping[str, object]) -> float:

@@ -8,20 +8,38 @@ safe), with every array allowed a leading batch axis: a batch of evidence sets, 
 parameter draws. Products are broadcast multiplications; sums are matmuls with 0/1 matrices.
 Messages are normalised as they go and the log normaliser is kept, so long products never
 underflow and P(evidence) comes out as ``log_z``.
+
+State: the 0/1 projection matrices live in a :class:`Projections` object that its owner (an
+engine, a learner) passes in, bounded in bytes. The small memos of pure functions of tuples
+(how to view a table on a clique's axes, where an onto's variables sit, in which order to
+multiply) are bounded ``functools.lru_cache`` memos: their results are immutable.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
+
+SMALL_BATCH = 32  # fewer rows than this: products formed, per-onto matrices (see _project)
+PAIRING_ROWS = 32  # batches smaller than this multiply in order of size, unplanned
+PROJECTION_BYTES = 256 * 2**20  # projection matrices one owner keeps (least recent dropped)
 
 
 @dataclass(frozen=True)
 class JunctionTree:
-    """Cliques, tree edges and where each factor and variable lives."""
+    """Cliques, tree edges and where each factor and variable lives.
+
+    ``assignment[i]`` lists the indices of the factors multiplied into clique ``i``, in the
+    order of the scopes given to :func:`compile_tree`; a caller may pass more scopes than it
+    has tables (the engine's absorbed answers come after its tables: index ``>= len(tables)``
+    means "a factor made at query time", see :class:`model.inference.engine.Structure`).
+    """
 
     card: dict[str, int]
     cliques: list[tuple[str, ...]]
@@ -30,7 +48,7 @@ class JunctionTree:
     root: int
     home: dict[str, int]  # the smallest clique holding each variable
     assignment: list[list[int]]  # factor indices multiplied into each clique
-    _paths: dict = field(default_factory=dict, repr=False, compare=False)
+    below: dict[tuple[int, int], frozenset[int]]  # (child, parent): the cliques under child
 
     def separator(self, i: int, j: int) -> tuple[str, ...]:
         return tuple(v for v in self.cliques[i] if v in self.cliques[j])
@@ -83,7 +101,7 @@ def compile_tree(
     """
     order = [v for v in order if v in card] if order is not None else sorted(card)
     if not card:  # nothing to compute: P(no evidence) = 1
-        return JunctionTree(card, [], [], [], -1, {}, [])
+        return JunctionTree(card, [], [], [], -1, {}, [], {})
     cliques_sets = _eliminate(card, scopes)
     cliques = [tuple(v for v in order if v in c) for c in cliques_sets]
     # Kruskal on separator size gives a junction tree for the cliques of a chordal graph;
@@ -127,24 +145,30 @@ def compile_tree(
             (i for i, c in enumerate(cliques_sets) if set(scope) <= c), key=lambda i: weight[i]
         )
         assignment[holder].append(index)
-    return JunctionTree(card, cliques, neighbours, collect, root, home, assignment)
+    below: dict[tuple[int, int], frozenset[int]] = {}
+    for child, parent in collect:  # leaves first: a child's own children are done already
+        below[(child, parent)] = frozenset(
+            {child}.union(*(below[(k, child)] for k in neighbours[child] if k != parent))
+        )
+    for child, parent in reversed(collect):  # the other direction, root side first
+        below[(parent, child)] = frozenset(range(len(cliques))) - below[(child, parent)]
+    return JunctionTree(card, cliques, neighbours, collect, root, home, assignment, below)
 
 
 def align(table: np.ndarray, scope: tuple[str, ...], onto: tuple[str, ...]) -> np.ndarray:
     """View ``table`` (axes ``scope`` after any batch axes) on the axes ``onto``: transposed,
     with length-one axes for variables it lacks. A view, never a copy."""
-    batch = table.ndim - len(scope)
-    key = (scope, onto, batch)
-    layout = _LAYOUTS.get(key)
-    if layout is None:
-        present = sorted(range(len(scope)), key=lambda a: onto.index(scope[a]))
-        order = (*range(batch), *(batch + a for a in present))
-        index = (slice(None),) * batch + tuple(slice(None) if v in scope else None for v in onto)
-        layout = _LAYOUTS[key] = (order, index)
-        if len(_LAYOUTS) > 65536:
-            _LAYOUTS.clear()
-    order, index = layout
+    order, index = _layout(tuple(scope), tuple(onto), table.ndim - len(scope))
     return table.transpose(order)[index]
+
+
+@lru_cache(maxsize=65536)
+def _layout(scope: tuple[str, ...], onto: tuple[str, ...], batch: int) -> tuple[tuple, tuple]:
+    """The transpose order and the index (length-one axes added) of :func:`align`."""
+    present = sorted(range(len(scope)), key=lambda a: onto.index(scope[a]))
+    order = (*range(batch), *(batch + a for a in present))
+    index = (slice(None),) * batch + tuple(slice(None) if v in scope else None for v in onto)
+    return order, index
 
 
 def clique_product(
@@ -194,25 +218,21 @@ def _factors(tree: JunctionTree, i: int, operands: list[tuple[tuple[str, ...], n
     return (batched[0] if batched else None), shared
 
 
-def _pairing(shapes: tuple[tuple[int, ...], ...]) -> list[tuple[int, int]]:
+@lru_cache(maxsize=65536)
+def _pairing(shapes: tuple[tuple[int, ...], ...]) -> tuple[tuple[int, int], ...]:
     """The order in which to multiply arrays of these (broadcastable) shapes: each step names
     two live arrays, whose product is appended to the list; greedy on the product's size.
-    Cached by shapes, so a structure's plan is worked out once."""
-    plan = _PLANS.get(shapes)
-    if plan is None:
-        live = dict(enumerate(shapes))
-        plan, n = [], len(shapes)
-        while len(live) > 1:
-            _, a, b = min(
-                (math.prod(map(max, live[a], live[b])), a, b) for a in live for b in live if a < b
-            )
-            plan.append((a, b))
-            live[n] = tuple(map(max, live.pop(a), live.pop(b)))
-            n += 1
-        if len(_PLANS) > 65536:
-            _PLANS.clear()
-        _PLANS[shapes] = plan
-    return plan
+    Memoised by shapes, so a structure's plan is worked out once."""
+    live = dict(enumerate(shapes))
+    plan, n = [], len(shapes)
+    while len(live) > 1:
+        _, a, b = min(
+            (math.prod(map(max, live[a], live[b])), a, b) for a in live for b in live if a < b
+        )
+        plan.append((a, b))
+        live[n] = tuple(map(max, live.pop(a), live.pop(b)))
+        n += 1
+    return tuple(plan)
 
 
 def clique_potentials(
@@ -245,6 +265,8 @@ def propagate(
     likelihoods: dict[str, np.ndarray],
     targets: list[str],
     extra: list[tuple[tuple[str, ...], np.ndarray, int]] = (),
+    *,
+    projections: Projections,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Normalised marginals of ``targets`` and ``log P(evidence)``, per batch row.
 
@@ -284,7 +306,9 @@ def propagate(
     def believe(i: int, came: int | None) -> np.ndarray:
         children = [k for k in tree.neighbours[i] if k != came and _leads_to(tree, k, i, homes)]
         ontos = [tree.separator(i, k) for k in children] + [(v,) for v in by_home.get(i, [])]
-        *sums, total = _project(tree, i, _factors(tree, i, local[i] + incoming(i)), ontos)
+        *sums, total = _project(
+            tree, i, _factors(tree, i, local[i] + incoming(i)), ontos, projections
+        )
         safe = np.where(total > 0, total, 1.0)
         for k, projected in zip(children, sums, strict=False):
             seps[(i, k)] = _per_total(projected, safe)
@@ -296,7 +320,7 @@ def propagate(
         for child, parent in tree.collect:
             sep = tree.separator(child, parent)
             factors = _factors(tree, child, local[child] + incoming(child, parent))
-            projected, total = _project(tree, child, factors, [sep])
+            projected, total = _project(tree, child, factors, [sep], projections)
             messages[(child, parent)] = (sep, _per_total(projected, np.where(total > 0, total, 1)))
             log_z = log_z + np.log(total)
         log_z = log_z + np.log(believe(tree.root, None))
@@ -326,6 +350,7 @@ def _project(
     i: int,
     factors: tuple[np.ndarray | None, np.ndarray | None],
     ontos: list[tuple[str, ...]],
+    projections: Projections,
 ) -> list[np.ndarray]:
     """Sums of the product ``batched * shared`` (see :func:`_factors`) onto each of
     ``ontos`` (tuples of the clique's variables), then its total: one matmul of the batched
@@ -337,12 +362,7 @@ def _project(
     n = len(clique)
     shapes = [f.shape[f.ndim - n :] for f in factors if f is not None]
     dims = tuple(map(max, *shapes)) if len(shapes) > 1 else shapes[0]
-    where = (clique, tuple(ontos))
-    kept = _KEPT.get(where)
-    if kept is None:  # positions, so that cliques of the same shape share matrices
-        if len(_KEPT) > 65536:
-            _KEPT.clear()
-        kept = _KEPT[where] = tuple(tuple(clique.index(v) for v in onto) for onto in ontos)
+    kept = _positions(clique, tuple(ontos))
     batch: tuple[int, ...] = () if batched is None else batched.shape[: batched.ndim - n]
     if batched is None or (shared is not None and math.prod(batch) < SMALL_BATCH):
         # one row or a few: form the product and sum it onto each onto with the matrices
@@ -350,25 +370,12 @@ def _project(
         table = shared if batched is None else batched * shared
         flat = table.reshape(batch + (-1,))
         out = [
-            (flat @ projection(tree, dims, k)).reshape(batch + tuple(dims[x] for x in k))
+            (flat @ projections.matrix(dims, k)).reshape(batch + tuple(dims[x] for x in k))
             for k in kept
         ]
         out.append(flat.sum(axis=-1))
         return out
-    key = (dims, kept)
-    found = _PROJECTED.get(key)
-    if found is None:
-        parts = [projection(tree, dims, k) for k in kept] + [np.ones((math.prod(dims), 1))]
-        bounds = np.cumsum([0] + [p.shape[1] for p in parts])
-        cuts = [
-            (int(a), int(b), tuple(dims[x] for x in k))
-            for a, b, k in zip(bounds[:-2], bounds[1:-1], kept, strict=True)
-        ]
-        matrix = np.concatenate(parts, axis=1)
-        if sum(m.nbytes for m, _ in _PROJECTED.values()) > PROJECTED_BYTES:
-            _PROJECTED.clear()
-        found = _PROJECTED[key] = (matrix, cuts)
-    matrix, cuts = found
+    matrix, cuts = projections.joined(dims, kept)
     if shared is not None:  # weigh the matrix once rather than every row
         if shared.shape != dims:
             shared = np.broadcast_to(shared, dims)
@@ -381,41 +388,72 @@ def _project(
     return out
 
 
-def projection(tree: JunctionTree, dims: tuple[int, ...], kept: tuple[int, ...]) -> np.ndarray:
-    """The 0/1 matrix that sums a flattened table of shape ``dims`` onto its axes ``kept``
-    (cached by shape and shared by every tree: callers must not write to it)."""
-    key = (dims, kept)
-    matrix = _PROJECTIONS.get(key)
-    if matrix is None:
-        grid = np.indices(dims).reshape(len(dims), -1)
-        target = np.ravel_multi_index(grid[list(kept)], [dims[a] for a in kept]) if kept else 0
-        matrix = np.zeros((grid.shape[1], int(math.prod([dims[a] for a in kept]))))
-        matrix[np.arange(grid.shape[1]), target] = 1.0
-        if len(_PROJECTIONS) > 4096:
-            _PROJECTIONS.clear()
-        _PROJECTIONS[key] = matrix
+@lru_cache(maxsize=65536)
+def _positions(clique: tuple[str, ...], ontos: tuple[tuple[str, ...], ...]) -> tuple:
+    """Where each onto's variables sit in the clique: cliques of one shape share matrices."""
+    return tuple(tuple(clique.index(v) for v in onto) for onto in ontos)
+
+
+def projection(dims: tuple[int, ...], kept: tuple[int, ...]) -> np.ndarray:
+    """The 0/1 matrix that sums a flattened table of shape ``dims`` onto its axes ``kept``."""
+    grid = np.indices(dims).reshape(len(dims), -1)
+    target = np.ravel_multi_index(grid[list(kept)], [dims[a] for a in kept]) if kept else 0
+    matrix = np.zeros((grid.shape[1], int(math.prod([dims[a] for a in kept]))))
+    matrix[np.arange(grid.shape[1]), target] = 1.0
     return matrix
 
 
-_PROJECTIONS: dict[tuple, np.ndarray] = {}  # 0/1 matrices by table shape, shared by all trees
-SMALL_BATCH = 32  # fewer rows than this: products formed, per-onto matrices (see _project)
-PAIRING_ROWS = 32  # batches smaller than this multiply in order of size, unplanned
-PROJECTED_BYTES = 32 * 2**20  # the joined matrices kept (cleared beyond this)
-_PROJECTED: dict[tuple, tuple] = {}  # joined projections + where each part lies, by layout
-_KEPT: dict[tuple, tuple] = {}  # positions of each onto's variables, by clique and ontos
-_PLANS: dict[tuple, list[tuple[int, int]]] = {}  # pairwise product orders, by shapes
-_LAYOUTS: dict[tuple, tuple] = {}  # how to view a table on a clique's axes, by scopes
+class Projections:
+    """The projection matrices one owner (an engine, a learner) has needed, least recently
+    used dropped beyond ``max_bytes``; shared read-only by its threads (callers must not
+    write to a matrix they get).
+
+    ``matrix(dims, kept)`` sums a flattened table of shape ``dims`` onto its axes ``kept``;
+    ``joined(dims, kepts)`` puts several side by side with a column of ones (the total), so
+    that one matmul gives every sum a clique sends, and says where each part lies.
+    """
+
+    def __init__(self, max_bytes: int = PROJECTION_BYTES):
+        self.max_bytes = max_bytes
+        self.nbytes = 0
+        self._kept: OrderedDict[tuple, tuple] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def matrix(self, dims: tuple[int, ...], kept: tuple[int, ...]) -> np.ndarray:
+        return self._get(("one", dims, kept), lambda: (projection(dims, kept),))[0]
+
+    def joined(self, dims: tuple[int, ...], kepts: tuple[tuple[int, ...], ...]) -> tuple:
+        def build() -> tuple:
+            parts = [projection(dims, k) for k in kepts] + [np.ones((math.prod(dims), 1))]
+            bounds = np.cumsum([0] + [p.shape[1] for p in parts])
+            cuts = [
+                (int(a), int(b), tuple(dims[x] for x in k))
+                for a, b, k in zip(bounds[:-2], bounds[1:-1], kepts, strict=True)
+            ]
+            return np.concatenate(parts, axis=1), cuts
+
+        return self._get(("joined", dims, kepts), build)
+
+    def _get(self, key: tuple, build) -> tuple:
+        with self._lock:
+            found = self._kept.get(key)
+            if found is not None:
+                self._kept.move_to_end(key)
+                return found
+        found = build()  # outside the lock: another thread may build the same, harmlessly
+        with self._lock:
+            if key not in self._kept:
+                self._kept[key] = found
+                self.nbytes += found[0].nbytes
+                while self.nbytes > self.max_bytes and len(self._kept) > 1:
+                    _, (dropped, *_) = self._kept.popitem(last=False)
+                    self.nbytes -= dropped.nbytes
+        return found
 
 
 def _leads_to(tree: JunctionTree, child: int, parent: int, homes: set[int]) -> bool:
     """Whether the subtree below ``child`` (seen from ``parent``) holds a target's clique."""
-    key = ("below", child, parent)
-    below = tree._paths.get(key)
-    if below is None:
-        below, stack = set(), [(child, parent)]
-        while stack:
-            node, came = stack.pop()
-            below.add(node)
-            stack += [(n, node) for n in tree.neighbours[node] if n != came]
-        tree._paths[key] = below
-    return bool(below & homes)
+    return bool(tree.below[(child, parent)] & homes)

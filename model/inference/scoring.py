@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from model.errors import EvidenceError, ImpossibleEvidenceError
-from model.inference.engine import Engine, _one_blas_thread
+from model.inference.engine import Engine, one_blas_thread
 from model.inference.evidence import Posteriors, check_evidence
 
 CHUNK = 32768
@@ -90,7 +90,7 @@ def score_array(
         for t in targets:
             marginals[t][rows] = got[t]
 
-    with ThreadPoolExecutor(jobs) if jobs > 1 else nullcontext() as pool, _one_blas_thread():
+    with ThreadPoolExecutor(jobs) if jobs > 1 else nullcontext() as pool, one_blas_thread():
         for start in range(0, len(codes), chunk_size):
             chunk = codes[start : start + chunk_size]
             marginals = {t: np.empty((len(chunk), engine.card[t])) for t in targets}
