@@ -52,7 +52,7 @@ from model.reports.wording import (
 )
 
 NOT_ANSWERED = "not answered"
-PROBABLY = "probably "
+PROBABLY_WORD = "probably "  # the prefix of a soft answer in the sidebar's options
 TOP = "top"  # the Why tab's "follow the current top cause" choice
 FULL_RERUN = "full_rerun"  # set by a callback inside the tabs: rerun the whole page
 ASK_SHOWN = 5  # questions drawn with answer buttons in Ask next; the table lists them all
@@ -89,14 +89,14 @@ def md(text: str) -> str:
 
 
 def options(node) -> list[str]:
-    return [NOT_ANSWERED, *node.states, *(PROBABLY + s for s in node.states)]
+    return [NOT_ANSWERED, *node.states, *(PROBABLY_WORD + s for s in node.states)]
 
 
 def read_choice(scenario: Scenario, node_id: str, choice: str, how: str = "sure") -> Scenario:
     if choice == NOT_ANSWERED:
         return scenario.with_answer(node_id, None)
-    if choice.startswith(PROBABLY):
-        return scenario.with_answer(node_id, choice[len(PROBABLY) :], how="probably")
+    if choice.startswith(PROBABLY_WORD):
+        return scenario.with_answer(node_id, choice[len(PROBABLY_WORD) :], how="probably")
     return scenario.with_answer(node_id, choice, how=how)
 
 
@@ -104,7 +104,7 @@ def shown_choice(scenario: Scenario, node_id: str) -> str:
     if node_id in scenario.evidence:
         return scenario.evidence[node_id]
     if node_id in scenario.probably:
-        return PROBABLY + scenario.probably[node_id]
+        return PROBABLY_WORD + scenario.probably[node_id]
     return NOT_ANSWERED
 
 
@@ -481,7 +481,11 @@ def results() -> None:
                     key=f"do_{node_id}",
                     help="On: as if you changed it yourself. Off: as if you had only noticed it.",
                 )
-                if intervene and choice not in (NOT_ANSWERED,) and not choice.startswith(PROBABLY):
+                if (
+                    intervene
+                    and choice not in (NOT_ANSWERED,)
+                    and not choice.startswith(PROBABLY_WORD)
+                ):
                     cols[1].caption(md(intervention_label(priors, node_id, choice)))
                 overrides = read_choice(
                     overrides, node_id, choice, how="do" if intervene else "sure"

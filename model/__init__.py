@@ -6,10 +6,21 @@ Not medical advice and not a diagnosis. Typical use::
     d = diagnose({"leg_cramp_side": "left", "nocturnal_cramps": "yes"})
     d.ranked()[0]   # the most probable abnormal cause state, with its prior
 
-Layers, in the one direction they depend on each other: ``priors`` (load and validate the
-knowledge) -> ``cpt`` / ``network`` (build the pgmpy network) -> ``inference`` (exact
-posteriors) -> ``diagnosis`` (what a person sees) -> ``cli`` and the app.
+The subpackages are layers; each imports only from those below it (``lint-imports`` checks):
+
+- ``knowledge``: the priors files read, validated and expanded to tables (what the source
+  says, as numbers with provenance);
+- ``inference``: exact posteriors over any discrete network (knows nothing of cramps);
+- ``readwrite``: case files and tables in, outputs written whole;
+- ``diagnosis``: the cramp model, a person's answers and what they mean (ranked causes,
+  intervals, red flags, why, the next question);
+- ``reports``: words, tables, charts and reports for people;
+- ``analysis``: calibration, sensitivity and learning, for the notebooks and the CLI;
+- ``cli``: the ``crampnet`` command. The app (``app.py``) sits beside it, on top.
 """
+
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
 
 from model.diagnosis.crampmodel import CrampModel, Diagnosis, default_model, diagnose, load_model
 from model.errors import (
@@ -22,7 +33,10 @@ from model.errors import (
 )
 from model.knowledge.priors import Priors, load_priors
 
-__version__ = "0.1.0"
+try:  # the one version string: pyproject.toml's, as installed
+    __version__ = _version("crampnet")
+except PackageNotFoundError:  # run from a checkout that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "CrampModel",

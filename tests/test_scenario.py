@@ -11,7 +11,7 @@ from model import default_model, diagnose
 from model.diagnosis.scenario import (
     B_PREFIX,
     DO_PREFIX,
-    PROBABLY,
+    PROBABLY_MARK,
     PROBABLY_RATIO,
     Scenario,
     from_query,
@@ -162,7 +162,7 @@ def test_url_round_trip_of_any_scenario(a, b):
     for key, value in to_query(a).items():
         bare = key.removeprefix(DO_PREFIX)
         assert bare in a.answered()
-        assert value.removeprefix(PROBABLY) in PRIORS.nodes[bare].states
+        assert value.removeprefix(PROBABLY_MARK) in PRIORS.nodes[bare].states
 
 
 def test_a_node_given_twice_keeps_the_first_and_reports_the_second():

@@ -43,17 +43,15 @@ import numpy as np
 import pandas as pd
 from scipy.special import betaincinv
 
-from model.diagnosis.crampmodel import CrampModel
+from model.diagnosis.crampmodel import TOP_CAUSES, CrampModel
 from model.errors import EvidenceError, ImpossibleEvidenceError, UsageError
 from model.inference.engine import Engine
-from model.inference.evidence import check_evidence
+from model.inference.uncertainty import LEVEL
 from model.knowledge.cpt import expand
 from model.knowledge.params import learnable
 from model.knowledge.priors import Priors
 from model.knowledge.schema import DeterministicCPD, Node, Param, Row
 
-LEVEL = 0.9
-TOP_CAUSES = 3
 UNCITED = "(none)"  # the claim column of parameters that cite no claim: elicited only
 
 
@@ -265,14 +263,6 @@ def _one_way(model: CrampModel, level: float) -> OneWay:
     return OneWay.build(model.priors, level)
 
 
-def top_causes(
-    model: CrampModel, posterior: Mapping[str, Mapping[str, float]], n: int
-) -> list[tuple[str, str]]:
-    """The ``n`` most probable abnormal cause states under ``posterior``."""
-    ranked = sorted(model.abnormal_states(), key=lambda cs: -posterior[cs[0]][cs[1]])
-    return ranked[:n]
-
-
 def sweep(
     model: CrampModel,
     evidence: Mapping[str, object] | None = None,
@@ -292,14 +282,10 @@ def sweep(
     posterior_at_high, effect (at_high - at_low: positive when raising the number raises the
     target) and swing (its size). Sorted by target rank, then swing, largest first.
     """
-    hard, soft_ok = check_evidence(model.engine.states, evidence, soft)
-    interventions, _ = check_evidence(model.engine.states, do)
-    both = sorted(set(interventions) & (set(hard) | set(soft_ok)))
-    if both:
-        raise EvidenceError(f"{', '.join(both)}: both observed and set by intervention; give one")
+    hard, soft_ok, interventions = model.check_case(evidence, soft, do)
     point = model.engine.posteriors(model.causes, hard, soft_ok, interventions)
     if targets is None:
-        targets = top_causes(model, point, top)
+        targets = model.top_causes(point, top)
     for cause, state in targets:
         if cause not in model.priors.nodes or state not in model.priors.nodes[cause].states:
             raise EvidenceError(f"target {cause}={state} is not a node state")

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from model import __version__
 from model.cli import evaluate, learn, report, score, sensitivity
 from model.diagnosis.crampmodel import CrampModel, diagnose, load_model
 from model.errors import CrampnetError, EvidenceError, PriorsError, UsageError
@@ -156,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version="crampnet 0.1.0")
+    parser.add_argument("--version", action="version", version=f"crampnet {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def command(name: str, handler, help_text: str) -> argparse.ArgumentParser:

@@ -27,7 +27,8 @@ from model.knowledge.draws import DRAWS, draw_tables
 from model.knowledge.network import build_network, node_tables
 from model.knowledge.priors import Priors, default_priors_dir, load_priors
 
-TOP_EXPLAINED = 5
+TOP_EXPLAINED = 5  # abnormal cause states a diagnosis explains answer by answer
+TOP_CAUSES = 3  # abnormal cause states a report or a sensitivity sweep looks at
 DRAWN_KEPT = 4  # engines over drawn parameter sets kept per model (each ~ tables x draws)
 NOISE = 1e-12  # the engine is exact to about 1e-15; smaller moves are rounding, not evidence
 
@@ -94,6 +95,28 @@ class CrampModel:
     def abnormal_states(self) -> list[tuple[str, str]]:
         """Every (cause, state) other than the cause's normal state, in priors order."""
         return self.priors.abnormal_states()
+
+    def top_causes(self, posterior: Posteriors, n: int | None = None) -> list[tuple[str, str]]:
+        """The abnormal cause states, most probable under ``posterior`` first (``n`` of them)."""
+        ranked = sorted(self.abnormal_states(), key=lambda cs: -posterior[cs[0]][cs[1]])
+        return ranked if n is None else ranked[:n]
+
+    def check_case(
+        self,
+        evidence: Mapping[str, object] | None,
+        soft_evidence: Mapping[str, Mapping[str, object]] | None = None,
+        do: Mapping[str, object] | None = None,
+    ) -> tuple[Evidence, SoftEvidence, Evidence]:
+        """Validated hard answers, soft answers and interventions; raise an ``EvidenceError``
+        if any is bad or a variable is both observed and set by intervention."""
+        hard, soft = check_evidence(self.engine.states, evidence, soft_evidence)
+        interventions, _ = check_evidence(self.engine.states, do)
+        both = sorted(set(interventions) & (set(hard) | set(soft)))
+        if both:
+            raise EvidenceError(
+                f"{', '.join(both)}: both observed and set by intervention; give one"
+            )
+        return hard, soft, interventions
 
     @cached_property
     def prior(self) -> Posteriors:
@@ -268,16 +291,12 @@ def diagnose(
     explained answer by answer.
     """
     model = model or default_model()
-    hard, soft = check_evidence(model.engine.states, evidence, soft_evidence)
-    interventions, _ = check_evidence(model.engine.states, do)
-    both = sorted(set(interventions) & (set(hard) | set(soft)))
-    if both:
-        raise EvidenceError(f"{', '.join(both)}: both observed and set by intervention; give one")
+    hard, soft, interventions = model.check_case(evidence, soft_evidence, do)
     targets = list(dict.fromkeys(model.causes + flag_targets(model.priors)))
     full = model.engine.posteriors(targets, hard, soft, interventions)
     posterior = {c: full[c] for c in model.causes}
     normals = {c: model.priors.nodes[c].normal_state for c in model.causes}
-    ranked = sorted(model.abnormal_states(), key=lambda cs: -posterior[cs[0]][cs[1]])
+    ranked = model.top_causes(posterior)
     return Diagnosis(
         evidence=hard,
         soft_evidence=soft,

@@ -15,7 +15,7 @@ from model.errors import EvidenceError
 from model.inference.evidence import check_evidence
 from model.knowledge.priors import Priors
 
-PROBABLY = "~"
+PROBABLY_MARK = "~"  # a soft answer in a link: ?nocturnal_cramps=~yes
 PROBABLY_RATIO = 4.0  # "probably X": X four times as likely as each other answer, given the cause
 DO_PREFIX = "do."
 B_PREFIX = "b."
@@ -61,7 +61,7 @@ class Scenario:
 def to_query(scenario: Scenario, prefix: str = "") -> dict[str, str]:
     """Query-string parameters for a scenario (``prefix`` ``b.`` for the second one)."""
     params = {f"{prefix}{k}": v for k, v in scenario.evidence.items()}
-    params |= {f"{prefix}{k}": PROBABLY + v for k, v in scenario.probably.items()}
+    params |= {f"{prefix}{k}": PROBABLY_MARK + v for k, v in scenario.probably.items()}
     params |= {f"{prefix}{DO_PREFIX}{k}": v for k, v in scenario.do.items()}
     return params
 
@@ -82,8 +82,8 @@ def from_query(
         how = "sure"
         if name.startswith(DO_PREFIX):
             name, how = name[len(DO_PREFIX) :], "do"
-        elif value.startswith(PROBABLY):
-            value, how = value[len(PROBABLY) :], "probably"
+        elif value.startswith(PROBABLY_MARK):
+            value, how = value[len(PROBABLY_MARK) :], "probably"
         try:
             check_evidence(priors.states, {name: value})
         except EvidenceError as exc:

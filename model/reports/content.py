@@ -18,7 +18,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from model.diagnosis.crampmodel import CrampModel
+from model.diagnosis.crampmodel import TOP_CAUSES, CrampModel
 from model.diagnosis.scenario import PROBABLY_RATIO, Scenario
 from model.diagnosis.view import View, view, why
 from model.errors import UsageError
@@ -26,7 +26,6 @@ from model.inference.uncertainty import LEVEL
 from model.knowledge.draws import DRAWS
 
 SCHEMA_ID = "crampnet-report/1"
-TOP_CAUSES = 3
 NEXT_QUESTIONS = 5
 MOVES_SHOWN = 6
 POSTERIOR_WORDS = (

@@ -17,6 +17,8 @@ import pandas as pd
 
 from model.diagnosis.crampmodel import Contribution
 from model.diagnosis.questions import RankedQuestion, uninformative_state
+from model.diagnosis.view import PAGE_DRAWS
+from model.knowledge.draws import DRAWS
 from model.knowledge.priors import Priors
 
 # (lower bound, word): a probability p gets the first word whose bound it reaches.
@@ -49,7 +51,7 @@ GLOSSARY: tuple[tuple[str, str], ...] = (
     (
         "90% interval",
         "most of the model's numbers are estimates. Redrawing them many times within their "
-        "stated uncertainty (250 times on this page, 1000 in reports), 90% of the "
+        f"stated uncertainty ({PAGE_DRAWS} times on this page, {DRAWS} in reports), 90% of the "
         "posteriors fall inside this range: a wide range means the answer rests on soft "
         "numbers.",
     ),
