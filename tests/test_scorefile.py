@@ -16,12 +16,13 @@ from hypothesis import strategies as st
 from test_casefile import write
 
 from model.cli.crampnet import main
-from model.cli.score import FORMULA_START, probability_columns, score_file
+from model.diagnosis.batch import probability_columns, score_file
 from model.diagnosis.crampmodel import diagnose
 from model.diagnosis.red_flags import flag_masks, flag_targets, raised_flags
 from model.errors import ImpossibleEvidenceError, UsageError
 from model.inference.uncertainty import posterior_intervals
 from model.readwrite.casefile import FORMATS
+from model.readwrite.tables import FORMULA_START
 
 SUFFIX = {"csv": ".csv", "jsonl": ".jsonl", "parquet": ".parquet"}
 # left leg cramping is how leg_cramp_side=left comes about: these two cannot both hold
