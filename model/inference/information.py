@@ -70,64 +70,97 @@ def question_values(
     """
     targets, candidates, outcomes = list(targets), list(candidates), outcomes or {}
     marginals, _ = engine.query(targets + candidates, [dict(evidence)], do)
-    before = np.concatenate([marginals[t][0] for t in targets])  # every target state, in a row
-    labels = [(t, s) for t in targets for s in engine.states[t]]
-    counts = (
-        np.ones(len(labels), dtype=bool)
+    now = _Now(
+        before=np.concatenate([marginals[t][0] for t in targets]),  # every target state
+        labels=[(t, s) for t in targets for s in engine.states[t]],
+        counts=np.ones(sum(engine.card[t] for t in targets), dtype=bool)
         if counted is None
-        else np.concatenate([np.asarray(counted[t], dtype=bool) for t in targets])
+        else np.concatenate([np.asarray(counted[t], dtype=bool) for t in targets]),
     )
-    # One row per answer of every candidate, except each candidate's most probable answer:
-    # its posterior follows from P(T|E) = sum_s P(s|E) P(T|E,s) (an answer outside
-    # ``outcomes`` leaves P(T|E) as it is), and dividing by the largest P(s|E) keeps rounding
-    # harmless.
-    plan, rows = [], []
-    for q in candidates:
-        p = marginals[q][0]
-        states = outcomes.get(q, engine.states[q])
-        index = [engine.states[q].index(s) for s in states]
-        derived = max(index, key=lambda k: p[k])
-        queried = [k for k in index if k != derived]
-        plan.append((q, index, derived, queried, len(rows)))
-        rows += [{**evidence, q: engine.states[q][k]} for k in queried]
-    after_rows = np.empty((0, len(labels)))
+    plans = [_plan(engine, q, marginals[q][0], outcomes.get(q)) for q in candidates]
+    # the rows of every candidate's queried answers, answered in one batch
+    rows = [
+        {**evidence, p.variable: engine.states[p.variable][k]} for p in plans for k in p.queried
+    ]
+    after_rows = np.empty((0, len(now.labels)))
     if rows:
         batch, _ = engine.query(targets, rows, do)
         after_rows = np.concatenate([batch[t] for t in targets], axis=1)
-    h_before = _summed_entropy(before[None, :])[0]
-    top = int(np.argmax(np.where(counts, before, -np.inf)))
-    values = []
-    for q, index, derived, queried, first in plan:
-        p = marginals[q][0]
-        after = np.full((len(engine.states[q]), len(labels)), np.nan)
-        after[queried] = after_rows[first : first + len(queried)]
-        outside = [k for k in range(len(p)) if k not in index]
-        rest = before * (p[outside].sum() if outside else 0.0)
-        rest = rest + (p[queried, None] * after[queried]).sum(axis=0)
-        after[derived] = (before - rest) / p[derived] if p[derived] > 0 else np.nan
-        live = [k for k in index if p[k] > 0 and np.isfinite(after[k]).all()]
-        weights = p[live] / p[live].sum() if live else np.array([])
-        gain = h_before - float(weights @ _summed_entropy(after[live])) if live else 0.0
-        change = np.where(counts, after[live] - before, 0.0) if live else np.zeros((0, 1))
-        detail = None
-        if change.size and np.abs(change).max() > 0:
-            k, j = np.unravel_index(np.abs(change).argmax(), change.shape)
-            detail = Change(
-                engine.states[q][live[k]],
-                *labels[j],
-                float(before[j]),
-                float(after[live[k], j]),
-            )
-        values.append(
-            QuestionValue(
-                variable=q,
-                info_gain=max(gain, 0.0),
-                max_change=float(np.abs(change).max()) if change.size else 0.0,
-                max_change_detail=detail,
-                top_change=float(np.abs(change[:, top]).max()) if change.size else 0.0,
-            )
-        )
+    values, first = [], 0
+    for plan in plans:
+        after = after_rows[first : first + len(plan.queried)]
+        values.append(_value(engine, plan, after, now))
+        first += len(plan.queried)
     return values
+
+
+@dataclass(frozen=True)
+class _Now:
+    """The targets' states now: probabilities in a row, their (target, state) labels, and
+    which ones count for the changes."""
+
+    before: np.ndarray
+    labels: list[tuple[str, str]]
+    counts: np.ndarray
+
+    @property
+    def entropy(self) -> float:
+        return float(_summed_entropy(self.before[None, :])[0])
+
+    @property
+    def top(self) -> int:
+        return int(np.argmax(np.where(self.counts, self.before, -np.inf)))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How one candidate is answered: its probability per state now, the states it can take,
+    the one worked out from the others (the most probable) and the ones queried."""
+
+    variable: str
+    p: np.ndarray
+    index: list[int]
+    derived: int
+    queried: list[int]
+
+
+def _plan(engine: Engine, q: str, p: np.ndarray, outcomes: Sequence[str] | None) -> _Plan:
+    """Every answer of ``q`` but its most probable one is queried: that one follows from
+    P(T|E) = sum_s P(s|E) P(T|E,s) (an answer outside ``outcomes`` leaves P(T|E) as it is),
+    and dividing by the largest P(s|E) keeps rounding harmless."""
+    index = [engine.states[q].index(s) for s in (outcomes or engine.states[q])]
+    derived = max(index, key=lambda k: p[k])
+    return _Plan(q, p, index, derived, [k for k in index if k != derived])
+
+
+def _value(engine: Engine, plan: _Plan, queried_after: np.ndarray, now: _Now) -> QuestionValue:
+    """Information gain and largest changes of one candidate from its answers' posteriors."""
+    p, before = plan.p, now.before
+    after = np.full((len(p), len(now.labels)), np.nan)
+    after[plan.queried] = queried_after
+    outside = [k for k in range(len(p)) if k not in plan.index]
+    rest = before * (p[outside].sum() if outside else 0.0)
+    rest = rest + (p[plan.queried, None] * after[plan.queried]).sum(axis=0)
+    d = plan.derived
+    after[d] = (before - rest) / p[d] if p[d] > 0 else np.nan
+    live = [k for k in plan.index if p[k] > 0 and np.isfinite(after[k]).all()]
+    if not live:
+        return QuestionValue(plan.variable, 0.0, 0.0, None, 0.0)
+    weights = p[live] / p[live].sum()
+    gain = now.entropy - float(weights @ _summed_entropy(after[live]))
+    change = np.where(now.counts, after[live] - before, 0.0)
+    detail = None
+    if np.abs(change).max() > 0:
+        k, j = np.unravel_index(np.abs(change).argmax(), change.shape)
+        answer = engine.states[plan.variable][live[k]]
+        detail = Change(answer, *now.labels[j], float(before[j]), float(after[live[k], j]))
+    return QuestionValue(
+        variable=plan.variable,
+        info_gain=max(gain, 0.0),
+        max_change=float(np.abs(change).max()),
+        max_change_detail=detail,
+        top_change=float(np.abs(change[:, now.top]).max()),
+    )
 
 
 def _summed_entropy(rows: np.ndarray) -> np.ndarray:

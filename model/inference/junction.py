@@ -104,27 +104,7 @@ def compile_tree(
         return JunctionTree(card, [], [], [], -1, {}, [], {})
     cliques_sets = _eliminate(card, scopes)
     cliques = [tuple(v for v in order if v in c) for c in cliques_sets]
-    # Kruskal on separator size gives a junction tree for the cliques of a chordal graph;
-    # disconnected parts are joined by empty separators.
-    pairs = sorted(
-        itertools.combinations(range(len(cliques)), 2),
-        key=lambda ij: -len(cliques_sets[ij[0]] & cliques_sets[ij[1]]),
-    )
-    parent_of = list(range(len(cliques)))
-
-    def find(i: int) -> int:
-        while parent_of[i] != i:
-            parent_of[i] = parent_of[parent_of[i]]
-            i = parent_of[i]
-        return i
-
-    neighbours: list[list[int]] = [[] for _ in cliques]
-    for i, j in pairs:
-        ri, rj = find(i), find(j)
-        if ri != rj:
-            parent_of[ri] = rj
-            neighbours[i].append(j)
-            neighbours[j].append(i)
+    neighbours = _spanning_tree(cliques_sets)
     weight = [int(math.prod([card[v] for v in c])) for c in cliques]
     root = max(range(len(cliques)), key=lambda i: weight[i])
     collect: list[tuple[int, int]] = []
@@ -145,14 +125,48 @@ def compile_tree(
             (i for i, c in enumerate(cliques_sets) if set(scope) <= c), key=lambda i: weight[i]
         )
         assignment[holder].append(index)
+    below = _subtrees(collect, neighbours)
+    return JunctionTree(card, cliques, neighbours, collect, root, home, assignment, below)
+
+
+def _spanning_tree(cliques: list[frozenset]) -> list[list[int]]:
+    """Each clique's neighbours in a maximum-weight spanning tree: Kruskal on separator size
+    gives a junction tree for the cliques of a chordal graph; disconnected parts are joined
+    by empty separators."""
+    pairs = sorted(
+        itertools.combinations(range(len(cliques)), 2),
+        key=lambda ij: -len(cliques[ij[0]] & cliques[ij[1]]),
+    )
+    parent_of = list(range(len(cliques)))
+
+    def find(i: int) -> int:
+        while parent_of[i] != i:
+            parent_of[i] = parent_of[parent_of[i]]
+            i = parent_of[i]
+        return i
+
+    neighbours: list[list[int]] = [[] for _ in cliques]
+    for i, j in pairs:
+        ri, rj = find(i), find(j)
+        if ri != rj:
+            parent_of[ri] = rj
+            neighbours[i].append(j)
+            neighbours[j].append(i)
+    return neighbours
+
+
+def _subtrees(
+    collect: list[tuple[int, int]], neighbours: list[list[int]]
+) -> dict[tuple[int, int], frozenset[int]]:
+    """For each tree edge in each direction ``(child, parent)``: the cliques on child's side."""
     below: dict[tuple[int, int], frozenset[int]] = {}
     for child, parent in collect:  # leaves first: a child's own children are done already
         below[(child, parent)] = frozenset(
             {child}.union(*(below[(k, child)] for k in neighbours[child] if k != parent))
         )
     for child, parent in reversed(collect):  # the other direction, root side first
-        below[(parent, child)] = frozenset(range(len(cliques))) - below[(child, parent)]
-    return JunctionTree(card, cliques, neighbours, collect, root, home, assignment, below)
+        below[(parent, child)] = frozenset(range(len(neighbours))) - below[(child, parent)]
+    return below
 
 
 def align(table: np.ndarray, scope: tuple[str, ...], onto: tuple[str, ...]) -> np.ndarray:
@@ -282,61 +296,85 @@ def propagate(
     """
     if not tree.cliques:
         return {}, np.zeros(())
-    local: list[list[tuple[tuple[str, ...], np.ndarray]]] = [
-        [(clique, potentials[i])] for i, clique in enumerate(tree.cliques)
-    ]
-    for v, lik in likelihoods.items():
-        local[tree.home[v]].append(((v,), lik))
-    for scope, factor, home in extra:  # further factors (batched or not) for given cliques
-        local[home].append((scope, factor))
-    messages: dict[tuple[int, int], tuple[tuple[str, ...], np.ndarray]] = {}
-    log_z: np.ndarray | float = 0.0
-    homes = {tree.home[v] for v in targets}
-    by_home: dict[int, list[str]] = {}
-    for v in targets:
-        by_home.setdefault(tree.home[v], []).append(v)
-    # per clique, once believed: its normalised sums onto each separator towards a child
-    # that leads to a target, and its targets' marginals (beliefs are never formed whole)
-    seps: dict[tuple[int, int], np.ndarray] = {}
-    found: dict[str, np.ndarray] = {}
+    run = _Messages(tree, potentials, likelihoods, targets, extra, projections)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_z = run.collect() + np.log(run.believe(tree.root, None))
+        run.distribute()
+        possible = np.isfinite(log_z)[..., None]
+        marginals = {v: np.where(possible, run.found[v], np.nan) for v in targets}
+    return marginals, np.asarray(log_z)
 
-    def incoming(i: int, but: int | None = None) -> list:
-        return [messages[(k, i)] for k in tree.neighbours[i] if k != but]
 
-    def believe(i: int, came: int | None) -> np.ndarray:
-        children = [k for k in tree.neighbours[i] if k != came and _leads_to(tree, k, i, homes)]
-        ontos = [tree.separator(i, k) for k in children] + [(v,) for v in by_home.get(i, [])]
-        *sums, total = _project(
-            tree, i, _factors(tree, i, local[i] + incoming(i)), ontos, projections
-        )
+class _Messages:
+    """One propagation's state: each clique's local factors, the messages sent so far, the
+    normalised sums a believed clique sends towards targets, and the targets' marginals."""
+
+    def __init__(self, tree, potentials, likelihoods, targets, extra, projections):
+        self.tree, self.projections = tree, projections
+        self.local: list[list[tuple[tuple[str, ...], np.ndarray]]] = [
+            [(clique, potentials[i])] for i, clique in enumerate(tree.cliques)
+        ]
+        for v, lik in likelihoods.items():
+            self.local[tree.home[v]].append(((v,), lik))
+        for scope, factor, home in extra:  # further factors (batched or not) for given cliques
+            self.local[home].append((scope, factor))
+        self.homes = {tree.home[v] for v in targets}
+        self.by_home: dict[int, list[str]] = {}
+        for v in targets:
+            self.by_home.setdefault(tree.home[v], []).append(v)
+        self.messages: dict[tuple[int, int], tuple[tuple[str, ...], np.ndarray]] = {}
+        self.seps: dict[tuple[int, int], np.ndarray] = {}
+        self.found: dict[str, np.ndarray] = {}
+
+    def _incoming(self, i: int, but: int | None = None) -> list:
+        return [self.messages[(k, i)] for k in self.tree.neighbours[i] if k != but]
+
+    def collect(self) -> np.ndarray | float:
+        """Upward, leaves first: each clique sends one normalised product (Shafer-Shenoy);
+        returns the sum of the log normalisers."""
+        log_z: np.ndarray | float = 0.0
+        for child, parent in self.tree.collect:
+            sep = self.tree.separator(child, parent)
+            factors = _factors(self.tree, child, self.local[child] + self._incoming(child, parent))
+            projected, total = _project(self.tree, child, factors, [sep], self.projections)
+            self.messages[(child, parent)] = (
+                sep,
+                _per_total(projected, np.where(total > 0, total, 1)),
+            )
+            log_z = log_z + np.log(total)
+        return log_z
+
+    def believe(self, i: int, came: int | None) -> np.ndarray:
+        """Form clique ``i``'s belief once (never whole): its normalised sums onto each
+        separator towards a child that leads to a target, and its targets' marginals; returns
+        its total."""
+        tree = self.tree
+        children = [
+            k for k in tree.neighbours[i] if k != came and _leads_to(tree, k, i, self.homes)
+        ]
+        ontos = [tree.separator(i, k) for k in children] + [(v,) for v in self.by_home.get(i, [])]
+        factors = _factors(tree, i, self.local[i] + self._incoming(i))
+        *sums, total = _project(tree, i, factors, ontos, self.projections)
         safe = np.where(total > 0, total, 1.0)
         for k, projected in zip(children, sums, strict=False):
-            seps[(i, k)] = _per_total(projected, safe)
-        for v, projected in zip(by_home.get(i, []), sums[len(children) :], strict=True):
-            found[v] = _per_total(projected, safe)
+            self.seps[(i, k)] = _per_total(projected, safe)
+        for v, projected in zip(self.by_home.get(i, []), sums[len(children) :], strict=True):
+            self.found[v] = _per_total(projected, safe)
         return total
 
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for child, parent in tree.collect:
-            sep = tree.separator(child, parent)
-            factors = _factors(tree, child, local[child] + incoming(child, parent))
-            projected, total = _project(tree, child, factors, [sep], projections)
-            messages[(child, parent)] = (sep, _per_total(projected, np.where(total > 0, total, 1)))
-            log_z = log_z + np.log(total)
-        log_z = log_z + np.log(believe(tree.root, None))
-        for child, parent in reversed(tree.collect):
-            if not _leads_to(tree, child, parent, homes):
+    def distribute(self) -> None:
+        """Downward, towards targets only: a message to a child is the parent's belief summed
+        onto the separator divided by the child's upward message (Hugin)."""
+        for child, parent in reversed(self.tree.collect):
+            if not _leads_to(self.tree, child, parent, self.homes):
                 continue
-            sep = tree.separator(parent, child)
-            up = messages[(child, parent)][1]
-            total = seps[(parent, child)]
+            sep = self.tree.separator(parent, child)
+            up = self.messages[(child, parent)][1]
+            total = self.seps[(parent, child)]
             shape = np.broadcast_shapes(total.shape, up.shape)
             down = np.divide(total, up, out=np.zeros(shape), where=up > 0)
-            messages[(parent, child)] = (sep, down)
-            believe(child, parent)
-        possible = np.isfinite(log_z)[..., None]
-        marginals = {v: np.where(possible, found[v], np.nan) for v in targets}
-    return marginals, np.asarray(log_z)
+            self.messages[(parent, child)] = (sep, down)
+            self.believe(child, parent)
 
 
 def _per_total(projected: np.ndarray, safe: np.ndarray) -> np.ndarray:
