@@ -1,14 +1,8 @@
 """The compiled exact engine: the network as numpy arrays, answered in batches.
 
 For each *structure* (which variables carry evidence, which are targets, which are set by
-intervention) the engine
-
-1. keeps only the ancestors of evidence and targets (barren nodes sum to one and drop out),
-   with the incoming links of intervened variables cut (``do(X=x)``);
-2. sums out cheap unobserved variables into their neighbours (an unanswered risk factor into
-   the cause it feeds, the hidden left/right leg nodes into ``leg_cramp_side``): evidence-free
-   work, done once per structure and cached;
-3. compiles a junction tree over what is left and multiplies each clique's tables once.
+intervention) the engine keeps the compiled form :mod:`model.inference.compiler` makes: the
+relevant part of the network, pre-summed where cheap, as a junction tree.
 
 A query then only multiplies in the evidence (one likelihood vector per answered variable, one
 row per evidence set) and passes messages (:mod:`model.inference.junction`). The same structure
@@ -18,95 +12,24 @@ pgmpy stays the model's representation; this engine is checked against it and py
 
 from __future__ import annotations
 
-import itertools
 import math
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from model.errors import ImpossibleEvidenceError
+from model.inference.compiler import Compiler, Structure, slice_fixed
 from model.inference.evidence import Posteriors
 from model.inference.junction import (
-    JunctionTree,
     Projections,
-    align,
-    clique_potentials,
-    compile_tree,
     propagate,
 )
 
-FOLD_LIMIT = 16384  # largest table (entries per row) a pre-summing step may create
-FOLD_CACHE_BYTES = 256 * 2**20
-POTENTIALS_KEPT = 4  # per structure: the answer values seen most recently
 STRUCTURES_KEPT = 256  # compiled patterns kept per engine (least recently used dropped)
 STRUCTURES_KEPT_DRAWN = 24  # fewer over parameter draws: each holds 1000-draw tables
-TREES_KEPT = 512
-
-
-@dataclass(eq=False)
-class Structure:
-    """A compiled junction tree for one pattern of evidence, targets and interventions.
-
-    ``factors`` are the tables multiplied into the cliques (scopes ``scopes``). ``steps``
-    absorb answers at query time: each sums one answered variable's likelihood (times its
-    prior, for a risk factor) into a table, a source that is either one of the network's
-    tables or the result of an earlier step. The factors the steps leave (``outputs``) are
-    the tree's factors ``len(factors)`` onwards, each multiplied into its home clique.
-    Keeps the clique tables of the :data:`POTENTIALS_KEPT` answer values seen last.
-    """
-
-    tree: JunctionTree
-    scopes: list[tuple[str, ...]]
-    factors: list[np.ndarray]
-    steps: tuple = ()  # (variable, prior table or None, (kind, table or step index), scope)
-    outputs: tuple = ()  # (scope, step index, home clique) of each factor the steps leave
-    potentials_kept: OrderedDict = field(default_factory=OrderedDict, repr=False)
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def absorb(self, likelihoods: dict[str, np.ndarray]) -> list[tuple]:
-        """Run the absorption steps: each answer's likelihood (times its prior, for a risk
-        factor) summed into its table; returns the resulting factors with their cliques."""
-        results: list[np.ndarray] = []
-        for v, prior, (kind, ref), scope in self.steps:
-            weight = likelihoods.pop(v)
-            if prior is not None:
-                weight = prior * weight
-            table = ref if kind == "table" else results[ref]
-            batched = table.ndim - len(scope)
-            axis = batched + scope.index(v)
-            if weight.ndim == 1:
-                results.append(np.tensordot(table, weight, axes=([axis], [0])))
-            elif batched == 0:  # per-row weights against one table
-                results.append(np.tensordot(weight, table, axes=([1], [axis])))
-            else:  # per-row weights against per-row tables, read in place (no copy)
-                letters = "abcdefghijklmnopqrstuvwxy"[: table.ndim - 2]
-                spec = "z" + letters[: axis - 1] + "Y" + letters[axis - 1 :]
-                out = "z" + letters
-                results.append(np.einsum(f"{spec},zY->{out}", table, weight))
-        return [(scope, results[ref], home) for scope, ref, home in self.outputs]
-
-    def potentials(self, fixed: Mapping[str, int]) -> list[np.ndarray]:
-        """Clique tables with each ``fixed`` variable cut down to its one state (an axis of
-        length one). Slicing the factors before multiplying them keeps the products small
-        (a hard answer on ``leg_cramp_side`` quarters its clique); cached per answer values.
-        """
-        key = tuple(sorted(fixed.items()))
-        with self.lock:
-            found = self.potentials_kept.get(key)
-            if found is None:
-                sliced = [
-                    _slice(f, s, fixed) for f, s in zip(self.factors, self.scopes, strict=True)
-                ]
-                sizes = {v: 1 for v in fixed}
-                found = clique_potentials(self.tree, self.scopes, sliced, sizes)
-                while len(self.potentials_kept) >= POTENTIALS_KEPT:
-                    self.potentials_kept.popitem(last=False)  # oldest first
-                self.potentials_kept[key] = found
-        return found
 
 
 class Engine:
@@ -134,12 +57,10 @@ class Engine:
         drawn = [self.tables[n].shape[0] for n, axes in extra.items() if axes == 1]
         self.draws: int | None = drawn[0] if drawn else None  # tables with a leading draw axis
         # What the engine keeps between queries, each bounded (least recently used dropped):
-        # compiled structures by pattern, junction trees by shape, pre-summed tables (folds)
-        # by recipe up to FOLD_CACHE_BYTES, and the projection matrices of propagation.
+        # compiled structures by pattern (the compiler keeps trees and pre-summed tables) and
+        # the projection matrices of propagation.
+        self.compiler = Compiler(self.states, self.card, self.parents, self.tables)
         self._structures: OrderedDict[tuple, Structure] = OrderedDict()
-        self._trees: OrderedDict[tuple, JunctionTree] = OrderedDict()
-        self._folds: OrderedDict[tuple, np.ndarray] = OrderedDict()
-        self._fold_bytes = 0  # what the folds hold
         self.projections = Projections()
         self._lock = threading.RLock()  # batch scoring runs groups on several threads
 
@@ -158,18 +79,7 @@ class Engine:
 
     def ancestors(self, variable: str) -> set[str]:
         """Every ancestor of ``variable`` (not itself)."""
-        return self._upward(set(self.parents[variable]), frozenset())
-
-    def _upward(self, keep: set[str], do: frozenset[str]) -> set[str]:
-        """``keep`` and its ancestors, not going above an intervened variable."""
-        relevant, stack = set(), list(keep)
-        while stack:
-            node = stack.pop()
-            if node not in relevant:
-                relevant.add(node)
-                if node not in do:
-                    stack.extend(self.parents[node])
-        return relevant
+        return self.compiler.ancestors(variable)
 
     def structure(
         self, observed: Iterable[str], targets: Iterable[str], do: Iterable[str] = ()
@@ -179,124 +89,13 @@ class Engine:
         with self._lock:
             found = self._structures.get(key)
             if found is None:
-                found = self._structures[key] = self._compile(*key)
+                found = self._structures[key] = self.compiler.compile(*key)
                 kept = STRUCTURES_KEPT_DRAWN if self.draws else STRUCTURES_KEPT
                 while len(self._structures) > kept:
                     self._structures.popitem(last=False)
             else:
                 self._structures.move_to_end(key)
         return found
-
-    def _compile(self, observed: frozenset, targets: frozenset, do: frozenset) -> Structure:
-        keep = set(observed) | set(targets) | set(do)
-        relevant = self._upward(keep, do)
-        order = [n for n in self.states if n in relevant]
-        factors = [(("table", n), (n, *self.parents[n]), self.tables[n]) for n in order]
-        factors = [f for f in factors if f[0][1] not in do]
-        factors = self._fold(factors, [n for n in order if n not in keep])
-        # An answered variable held by one table only (a finding at the edge of the pruned
-        # network), or by its own prior and one child's table (an answered risk factor),
-        # leaves the tree: at query time its likelihood is summed into that table, a factor
-        # over the rest, batched per row if the answers differ by row. Such steps chain (every
-        # answered risk factor of calcium in turn), each halving the factor it works on.
-        work = [(scope, ("table", table)) for _, scope, table in factors]
-        steps: list[tuple] = []  # (variable, prior table or None, source, scope)
-        candidates = [n for n in order if n in observed and n not in targets and n not in do]
-        changed = True
-        while changed:
-            changed = False
-            for v in candidates:
-                holding = [w for w in work if v in w[0]]
-                prior = next((w for w in holding if w[0] == (v,) and w[1][0] == "table"), None)
-                if len(holding) == 1 and len(holding[0][0]) > 1:
-                    (scope, source), prior_table = holding[0], None
-                elif len(holding) == 2 and prior is not None:
-                    scope, source = next(w for w in holding if w is not prior)
-                    prior_table = prior[1][1]
-                else:
-                    continue
-                steps.append((v, prior_table, source, scope))
-                work = [w for w in work if v not in w[0]]
-                work.append((tuple(u for u in scope if u != v), ("step", len(steps) - 1)))
-                candidates = [c for c in candidates if c != v]
-                changed = True
-                break
-        static = [w for w in work if w[1][0] == "table"]
-        dynamic = [w for w in work if w[1][0] == "step"]
-        scopes = [scope for scope, _ in static]
-        tables = [source[1] for _, source in static]
-        rests = [scope for scope, _ in dynamic]
-        gone = {v for v, *_ in steps}
-        card = {v: self.card[v] for v in ({v for s in scopes + rests for v in s} | keep) - gone}
-        key = (tuple(scopes + rests), tuple(sorted(card.items())))
-        tree = self._trees.get(key)
-        if tree is None:
-            tree = self._trees[key] = compile_tree(card, scopes + rests, list(self.states))
-            while len(self._trees) > TREES_KEPT:
-                self._trees.popitem(last=False)
-        else:
-            self._trees.move_to_end(key)
-        homes = [
-            next(i for i, held in enumerate(tree.assignment) if len(scopes) + k in held)
-            for k in range(len(dynamic))
-        ]
-        outputs = tuple(
-            (scope, source[1], home) for (scope, source), home in zip(dynamic, homes, strict=True)
-        )
-        return Structure(tree, scopes, tables, tuple(steps), outputs)
-
-    def _fold(self, factors: list[tuple], candidates: list[str]) -> list[tuple]:
-        """Sum out unobserved non-targets whose elimination creates no larger table.
-
-        Each factor is ``(recipe, scope, table)``; a fold's result is cached under its recipe
-        (the variable summed out and the recipes it combined), so the same fold in another
-        structure (the hidden leg nodes into ``leg_cramp_side``, say) is not redone.
-        """
-        rank = {v: k for k, v in enumerate(self.states)}
-        live = dict(enumerate(factors))
-        keys = itertools.count(len(factors))  # a new key for each folded factor
-        holders: dict[str, set[int]] = {}
-        for i, (_, scope, _) in live.items():
-            for u in scope:
-                holders.setdefault(u, set()).add(i)
-        pending, changed = list(reversed(candidates)), True
-        while changed:
-            changed, waiting = False, []
-            for v in pending:
-                if not holders.get(v):
-                    continue
-                holding = sorted((live[i] for i in holders[v]), key=lambda f: (-f[2].size, f[0]))
-                extra = sorted({u for f in holding[1:] for u in f[1]} - set(holding[0][1]))
-                merged = tuple(u for u in holding[0][1] if u != v) + tuple(
-                    sorted((u for u in extra if u != v), key=rank.__getitem__)
-                )
-                size = math.prod([self.card[u] for u in merged])
-                largest = max(math.prod([self.card[u] for u in f[1]]) for f in holding)
-                # growing folds only for hidden nodes with parents (the leg sides), whose
-                # recipes recur across evidence and so are computed once; a risk factor with
-                # several children is left to the junction tree
-                if size > largest and (not self.parents[v] or size > FOLD_LIMIT):
-                    waiting.append(v)
-                    continue
-                recipe = ("fold", v, tuple(sorted(f[0] for f in holding)))
-                table = self._folds.get(recipe)
-                if table is None:
-                    table = self._folds[recipe] = _sum_product(holding, v, merged)
-                    self._fold_bytes += table.nbytes
-                    while self._fold_bytes > FOLD_CACHE_BYTES:  # least recently used first
-                        self._fold_bytes -= self._folds.popitem(last=False)[1].nbytes
-                else:
-                    self._folds.move_to_end(recipe)
-                for i in list(holders[v]):
-                    for u in live.pop(i)[1]:
-                        holders[u].discard(i)
-                new = next(keys)
-                live[new] = (recipe, merged, table)
-                for u in merged:
-                    holders.setdefault(u, set()).add(new)
-                changed = True
-            pending = waiting
-        return list(live.values())
 
     # --- evidence ---------------------------------------------------------------------------
 
@@ -375,7 +174,7 @@ class Engine:
                 if lik.ndim == 1 and np.count_nonzero(lik) == 1
             }
             free = {v: lik for v, lik in likelihoods.items() if v not in fixed}
-            extra = [(scope, _slice(f, scope, fixed), home) for scope, f, home in extra]
+            extra = [(scope, slice_fixed(f, scope, fixed), home) for scope, f, home in extra]
             potentials = structure.potentials(fixed)
             marginals, log_z = propagate(
                 structure.tree,
@@ -426,36 +225,6 @@ class Engine:
                 if not np.isfinite(log_z).all():
                     keep = trial
         return keep
-
-
-def _slice(table: np.ndarray, scope: tuple[str, ...], fixed: dict[str, int]) -> np.ndarray:
-    """Keep only the fixed state of each fixed variable, as an axis of length one."""
-    index = tuple(slice(fixed[v], fixed[v] + 1) if v in fixed else slice(None) for v in scope)
-    return table[(Ellipsis, *index)] if any(v in fixed for v in scope) else table
-
-
-def _sum_product(factors: list[tuple], v: str, out: tuple[str, ...]) -> np.ndarray:
-    """Multiply tables (batch axes in front) and sum ``v`` out, onto the axes ``out``.
-
-    A multiply-accumulate over the states of ``v``: the big table is read slice by slice
-    and never copied whole, which is what makes folding a 1000-draw table cheap.
-    """
-    scope = (v, *out)
-    big, *small = factors
-    weights = None
-    for _, fscope, table in small:
-        aligned = align(table, fscope, scope)
-        weights = aligned if weights is None else weights * aligned
-    big_view = align(big[2], big[1], scope)
-    batch = big_view.ndim - len(scope)
-    total = None
-    for state in range(big_view.shape[batch]):
-        term = big_view[(slice(None),) * batch + (state,)]
-        if weights is not None:
-            w = weights[(slice(None),) * (weights.ndim - len(scope)) + (state,)]
-            term = term * w
-        total = term.copy() if total is None else np.add(total, term, out=total)
-    return total
 
 
 class OneBlasThread:

@@ -1,0 +1,269 @@
+"""Compiling one pattern of evidence, targets and interventions into a junction tree.
+
+For each pattern the compiler
+
+1. keeps only the ancestors of evidence and targets (barren nodes sum to one and drop out),
+   with the incoming links of intervened variables cut (``do(X=x)``);
+2. sums out cheap unobserved variables into their neighbours (an unanswered risk factor into
+   the cause it feeds, the hidden left/right leg nodes into ``leg_cramp_side``): evidence-free
+   work, its results kept and shared across patterns;
+3. plans absorption steps: an answered variable held by one table (a finding at the edge),
+   or by its prior and one child's table (an answered risk factor), is summed into that table
+   at query time instead of joining the tree;
+4. compiles a junction tree over what is left and multiplies each clique's tables once per
+   set of answer values (:meth:`Structure.potentials`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from model.inference.junction import JunctionTree, align, clique_potentials, compile_tree
+
+FOLD_LIMIT = 16384  # largest table (entries per row) a pre-summing step may create
+FOLD_CACHE_BYTES = 256 * 2**20
+POTENTIALS_KEPT = 4  # per structure: the answer values seen most recently
+TREES_KEPT = 512
+
+
+@dataclass(eq=False)
+class Structure:
+    """A compiled junction tree for one pattern of evidence, targets and interventions.
+
+    ``factors`` are the tables multiplied into the cliques (scopes ``scopes``). ``steps``
+    absorb answers at query time: each sums one answered variable's likelihood (times its
+    prior, for a risk factor) into a table, a source that is either one of the network's
+    tables or the result of an earlier step. The factors the steps leave (``outputs``) are
+    the tree's factors ``len(factors)`` onwards, each multiplied into its home clique.
+    Keeps the clique tables of the :data:`POTENTIALS_KEPT` answer values seen last.
+    """
+
+    tree: JunctionTree
+    scopes: list[tuple[str, ...]]
+    factors: list[np.ndarray]
+    steps: tuple = ()  # (variable, prior table or None, (kind, table or step index), scope)
+    outputs: tuple = ()  # (scope, step index, home clique) of each factor the steps leave
+    potentials_kept: OrderedDict = field(default_factory=OrderedDict, repr=False)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def absorb(self, likelihoods: dict[str, np.ndarray]) -> list[tuple]:
+        """Run the absorption steps: each answer's likelihood (times its prior, for a risk
+        factor) summed into its table; returns the resulting factors with their cliques."""
+        results: list[np.ndarray] = []
+        for v, prior, (kind, ref), scope in self.steps:
+            weight = likelihoods.pop(v)
+            if prior is not None:
+                weight = prior * weight
+            table = ref if kind == "table" else results[ref]
+            batched = table.ndim - len(scope)
+            axis = batched + scope.index(v)
+            if weight.ndim == 1:
+                results.append(np.tensordot(table, weight, axes=([axis], [0])))
+            elif batched == 0:  # per-row weights against one table
+                results.append(np.tensordot(weight, table, axes=([1], [axis])))
+            else:  # per-row weights against per-row tables, read in place (no copy)
+                letters = "abcdefghijklmnopqrstuvwxy"[: table.ndim - 2]
+                spec = "z" + letters[: axis - 1] + "Y" + letters[axis - 1 :]
+                out = "z" + letters
+                results.append(np.einsum(f"{spec},zY->{out}", table, weight))
+        return [(scope, results[ref], home) for scope, ref, home in self.outputs]
+
+    def potentials(self, fixed: Mapping[str, int]) -> list[np.ndarray]:
+        """Clique tables with each ``fixed`` variable cut down to its one state (an axis of
+        length one). Slicing the factors before multiplying them keeps the products small
+        (a hard answer on ``leg_cramp_side`` quarters its clique); cached per answer values.
+        """
+        key = tuple(sorted(fixed.items()))
+        with self.lock:
+            found = self.potentials_kept.get(key)
+            if found is None:
+                sliced = [
+                    slice_fixed(f, s, fixed) for f, s in zip(self.factors, self.scopes, strict=True)
+                ]
+                sizes = {v: 1 for v in fixed}
+                found = clique_potentials(self.tree, self.scopes, sliced, sizes)
+                while len(self.potentials_kept) >= POTENTIALS_KEPT:
+                    self.potentials_kept.popitem(last=False)  # oldest first
+                self.potentials_kept[key] = found
+        return found
+
+
+class Compiler:
+    """Compiles patterns over one network (``states``, ``parents``, ``tables``); keeps the
+    junction trees by shape (:data:`TREES_KEPT`) and the pre-summed tables by recipe (up to
+    :data:`FOLD_CACHE_BYTES`), least recently used dropped, behind its own lock."""
+
+    def __init__(self, states, card, parents, tables):
+        self.states, self.card, self.parents, self.tables = states, card, parents, tables
+        self._trees: OrderedDict[tuple, JunctionTree] = OrderedDict()
+        self._folds: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._fold_bytes = 0  # what the folds hold
+        self._lock = threading.RLock()
+
+    def ancestors(self, variable: str) -> set[str]:
+        """Every ancestor of ``variable`` (not itself)."""
+        return self._upward(set(self.parents[variable]), frozenset())
+
+    def _upward(self, keep: set[str], do: frozenset[str]) -> set[str]:
+        """``keep`` and its ancestors, not going above an intervened variable."""
+        relevant, stack = set(), list(keep)
+        while stack:
+            node = stack.pop()
+            if node not in relevant:
+                relevant.add(node)
+                if node not in do:
+                    stack.extend(self.parents[node])
+        return relevant
+
+    def compile(self, observed: frozenset, targets: frozenset, do: frozenset) -> Structure:
+        """The structure of one pattern (see the module's steps)."""
+        with self._lock:
+            return self._compile(observed, targets, do)
+
+    def _compile(self, observed: frozenset, targets: frozenset, do: frozenset) -> Structure:
+        keep = set(observed) | set(targets) | set(do)
+        relevant = self._upward(keep, do)
+        order = [n for n in self.states if n in relevant]
+        factors = [(("table", n), (n, *self.parents[n]), self.tables[n]) for n in order]
+        factors = [f for f in factors if f[0][1] not in do]
+        factors = self._fold(factors, [n for n in order if n not in keep])
+        # An answered variable held by one table only (a finding at the edge of the pruned
+        # network), or by its own prior and one child's table (an answered risk factor),
+        # leaves the tree: at query time its likelihood is summed into that table, a factor
+        # over the rest, batched per row if the answers differ by row. Such steps chain (every
+        # answered risk factor of calcium in turn), each halving the factor it works on.
+        work = [(scope, ("table", table)) for _, scope, table in factors]
+        steps: list[tuple] = []  # (variable, prior table or None, source, scope)
+        candidates = [n for n in order if n in observed and n not in targets and n not in do]
+        changed = True
+        while changed:
+            changed = False
+            for v in candidates:
+                holding = [w for w in work if v in w[0]]
+                prior = next((w for w in holding if w[0] == (v,) and w[1][0] == "table"), None)
+                if len(holding) == 1 and len(holding[0][0]) > 1:
+                    (scope, source), prior_table = holding[0], None
+                elif len(holding) == 2 and prior is not None:
+                    scope, source = next(w for w in holding if w is not prior)
+                    prior_table = prior[1][1]
+                else:
+                    continue
+                steps.append((v, prior_table, source, scope))
+                work = [w for w in work if v not in w[0]]
+                work.append((tuple(u for u in scope if u != v), ("step", len(steps) - 1)))
+                candidates = [c for c in candidates if c != v]
+                changed = True
+                break
+        static = [w for w in work if w[1][0] == "table"]
+        dynamic = [w for w in work if w[1][0] == "step"]
+        scopes = [scope for scope, _ in static]
+        tables = [source[1] for _, source in static]
+        rests = [scope for scope, _ in dynamic]
+        gone = {v for v, *_ in steps}
+        card = {v: self.card[v] for v in ({v for s in scopes + rests for v in s} | keep) - gone}
+        key = (tuple(scopes + rests), tuple(sorted(card.items())))
+        tree = self._trees.get(key)
+        if tree is None:
+            tree = self._trees[key] = compile_tree(card, scopes + rests, list(self.states))
+            while len(self._trees) > TREES_KEPT:
+                self._trees.popitem(last=False)
+        else:
+            self._trees.move_to_end(key)
+        homes = [
+            next(i for i, held in enumerate(tree.assignment) if len(scopes) + k in held)
+            for k in range(len(dynamic))
+        ]
+        outputs = tuple(
+            (scope, source[1], home) for (scope, source), home in zip(dynamic, homes, strict=True)
+        )
+        return Structure(tree, scopes, tables, tuple(steps), outputs)
+
+    def _fold(self, factors: list[tuple], candidates: list[str]) -> list[tuple]:
+        """Sum out unobserved non-targets whose elimination creates no larger table.
+
+        Each factor is ``(recipe, scope, table)``; a fold's result is cached under its recipe
+        (the variable summed out and the recipes it combined), so the same fold in another
+        structure (the hidden leg nodes into ``leg_cramp_side``, say) is not redone.
+        """
+        rank = {v: k for k, v in enumerate(self.states)}
+        live = dict(enumerate(factors))
+        keys = itertools.count(len(factors))  # a new key for each folded factor
+        holders: dict[str, set[int]] = {}
+        for i, (_, scope, _) in live.items():
+            for u in scope:
+                holders.setdefault(u, set()).add(i)
+        pending, changed = list(reversed(candidates)), True
+        while changed:
+            changed, waiting = False, []
+            for v in pending:
+                if not holders.get(v):
+                    continue
+                holding = sorted((live[i] for i in holders[v]), key=lambda f: (-f[2].size, f[0]))
+                extra = sorted({u for f in holding[1:] for u in f[1]} - set(holding[0][1]))
+                merged = tuple(u for u in holding[0][1] if u != v) + tuple(
+                    sorted((u for u in extra if u != v), key=rank.__getitem__)
+                )
+                size = math.prod([self.card[u] for u in merged])
+                largest = max(math.prod([self.card[u] for u in f[1]]) for f in holding)
+                # growing folds only for hidden nodes with parents (the leg sides), whose
+                # recipes recur across evidence and so are computed once; a risk factor with
+                # several children is left to the junction tree
+                if size > largest and (not self.parents[v] or size > FOLD_LIMIT):
+                    waiting.append(v)
+                    continue
+                recipe = ("fold", v, tuple(sorted(f[0] for f in holding)))
+                table = self._folds.get(recipe)
+                if table is None:
+                    table = self._folds[recipe] = _sum_product(holding, v, merged)
+                    self._fold_bytes += table.nbytes
+                    while self._fold_bytes > FOLD_CACHE_BYTES:  # least recently used first
+                        self._fold_bytes -= self._folds.popitem(last=False)[1].nbytes
+                else:
+                    self._folds.move_to_end(recipe)
+                for i in list(holders[v]):
+                    for u in live.pop(i)[1]:
+                        holders[u].discard(i)
+                new = next(keys)
+                live[new] = (recipe, merged, table)
+                for u in merged:
+                    holders.setdefault(u, set()).add(new)
+                changed = True
+            pending = waiting
+        return list(live.values())
+
+
+def slice_fixed(table: np.ndarray, scope: tuple[str, ...], fixed: dict[str, int]) -> np.ndarray:
+    """Keep only the fixed state of each fixed variable, as an axis of length one."""
+    index = tuple(slice(fixed[v], fixed[v] + 1) if v in fixed else slice(None) for v in scope)
+    return table[(Ellipsis, *index)] if any(v in fixed for v in scope) else table
+
+
+def _sum_product(factors: list[tuple], v: str, out: tuple[str, ...]) -> np.ndarray:
+    """Multiply tables (batch axes in front) and sum ``v`` out, onto the axes ``out``.
+
+    A multiply-accumulate over the states of ``v``: the big table is read slice by slice
+    and never copied whole, which is what makes folding a 1000-draw table cheap.
+    """
+    scope = (v, *out)
+    big, *small = factors
+    weights = None
+    for _, fscope, table in small:
+        aligned = align(table, fscope, scope)
+        weights = aligned if weights is None else weights * aligned
+    big_view = align(big[2], big[1], scope)
+    batch = big_view.ndim - len(scope)
+    total = None
+    for state in range(big_view.shape[batch]):
+        term = big_view[(slice(None),) * batch + (state,)]
+        if weights is not None:
+            w = weights[(slice(None),) * (weights.ndim - len(scope)) + (state,)]
+            term = term * w
+        total = term.copy() if total is None else np.add(total, term, out=total)
+    return total
