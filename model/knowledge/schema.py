@@ -12,7 +12,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 CLAIM_ID = re.compile(r"^C\d{2}$")
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -173,27 +180,17 @@ class Node(_Strict):
 
     _claim_ids = field_validator("claims")(classmethod(lambda cls, v: _check_claim_ids(v)))
 
-    @field_validator("states", mode="before")
+    @field_validator("states", "parents", mode="before")
     @classmethod
-    def _states(cls, states: object) -> object:
-        if not isinstance(states, list):
-            return states
-        for state in states:
-            _check_name(state, "state")
-        if len(set(states)) != len(states):
-            raise ValueError(f"states repeat: {states}")
-        return states
-
-    @field_validator("parents", mode="before")
-    @classmethod
-    def _parents(cls, parents: object) -> object:
-        if not isinstance(parents, list):
-            return parents
-        for parent in parents:
-            _check_name(parent, "parent")
-        if len(set(parents)) != len(parents):
-            raise ValueError(f"parents repeat: {parents}")
-        return parents
+    def _names(cls, names: object, info: ValidationInfo) -> object:
+        """Each state or parent a valid name, none repeated."""
+        if not isinstance(names, list):
+            return names
+        for name in names:
+            _check_name(name, info.field_name.removesuffix("s"))
+        if len(set(names)) != len(names):
+            raise ValueError(f"{info.field_name} repeat: {names}")
+        return names
 
     @model_validator(mode="after")
     def _normal_state(self) -> Node:
