@@ -197,11 +197,12 @@ def evaluate_posteriors(
         y = (np.asarray(truth[cause])[known] == k).astype(float)
         p = np.asarray(posterior[cause])[known, k]
         q = np.full(len(y), float(prior[cause][k]))
-        rows.append(_metric_row(f"{cause}={state}", cause, state, y, p, q, n_bins))
-        reliability[f"{cause}={state}"] = reliability_table(y, p, n_bins)
+        label = f"{cause}={state}"
+        rows.append(_metric_row(y, p, q, n_bins=n_bins, label=label, cause=cause, state=state))
+        reliability[label] = reliability_table(y, p, n_bins)
         pooled_y.append(y), pooled_p.append(p), pooled_prior.append(q)
     y, p, q = (np.concatenate(a) if a else np.empty(0) for a in (pooled_y, pooled_p, pooled_prior))
-    rows.append(_metric_row(ALL, "", "", y, p, q, n_bins))
+    rows.append(_metric_row(y, p, q, n_bins=n_bins, label=ALL))
     reliability[ALL] = reliability_table(y, p, n_bins)
 
     complete = np.all([np.asarray(truth[c]) >= 0 for c in causes], axis=0) if causes else []
@@ -223,7 +224,17 @@ def evaluate_posteriors(
     )
 
 
-def _metric_row(label, cause, state, y, p, q, n_bins) -> dict:
+def _metric_row(
+    y: np.ndarray,
+    p: np.ndarray,
+    q: np.ndarray,
+    *,
+    n_bins: int,
+    label: str,
+    cause: str = "",
+    state: str = "",
+) -> dict:
+    """One row of the metrics table: outcomes ``y`` scored as predicted by ``p`` and by ``q``."""
     brier, prior_brier = brier_score(y, p), brier_score(y, q)
     return {
         "label": label,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from model.analysis.calibration import Evaluation
@@ -39,41 +40,8 @@ def reliability_figure(
     figure = Figure(figsize=(2.9 * ncols, 2.7 * nrows + 0.6), layout="constrained")
     axes = figure.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True)
     for ax, label in zip(axes.flat, labels, strict=False):
-        table = evaluation.reliability[label]
-        live = table[table["count"] > 0]
-        width = 1.0 / len(table)
-        counts = ax.twinx()
-        counts.bar(
-            table["lower"] + width / 2,
-            table["count"].clip(lower=0.8),
-            width=width * 0.9,
-            color="0.85",
-            zorder=0,
-        )
-        counts.set_yscale("log")
-        counts.set_ylim(0.8, max(10.0, table["count"].max() * 30))
-        counts.tick_params(labelsize=7, colors="0.5")
-        ax.set_zorder(counts.get_zorder() + 1)
-        ax.patch.set_visible(False)
-        p, n = live["mean_predicted"].to_numpy(), live["count"].to_numpy()
-        spread = Z90 * np.sqrt(p * (1 - p) / n)
-        ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="0.4")
-        ax.errorbar(p, p, yerr=spread, fmt="none", ecolor="tab:blue", alpha=0.35, lw=3)
-        ax.plot(p, live["observed"], color="tab:red", lw=1)
-        ax.scatter(
-            p, live["observed"], s=8 + 60 * np.sqrt(n / max(n.max(), 1)), color="tab:red", zorder=3
-        )
-        row = metrics.loc[label]
-        ax.set_title(f"{label}\nECE {row['ece']:.3f}, n {int(row['n']):,}", fontsize=9)
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1)
-        ax.tick_params(labelsize=7)
-    for ax in axes.flat[len(labels) :]:
-        ax.set_visible(False)
-    for ax in axes[-1]:
-        ax.set_xlabel("mean predicted", fontsize=8)
-    for ax in axes[:, 0]:
-        ax.set_ylabel("observed frequency", fontsize=8)
+        _reliability_panel(ax, evaluation.reliability[label], label, metrics.loc[label])
+    _label_grid(axes, len(labels))
     figure.suptitle(
         title
         or f"Reliability of the posteriors ({evaluation.n_cases:,} cases, "
@@ -81,6 +49,52 @@ def reliability_figure(
         fontsize=11,
     )
     return figure
+
+
+def _count_bars(ax: Axes, table: pd.DataFrame) -> None:
+    """Cases per bin as grey bars on a log-scaled twin axis drawn behind ``ax``'s own lines."""
+    width = 1.0 / len(table)
+    counts = ax.twinx()
+    counts.bar(
+        table["lower"] + width / 2,
+        table["count"].clip(lower=0.8),
+        width=width * 0.9,
+        color="0.85",
+        zorder=0,
+    )
+    counts.set_yscale("log")
+    counts.set_ylim(0.8, max(10.0, table["count"].max() * 30))
+    counts.tick_params(labelsize=7, colors="0.5")
+    ax.set_zorder(counts.get_zorder() + 1)
+    ax.patch.set_visible(False)
+
+
+def _reliability_panel(ax: Axes, table: pd.DataFrame, label: str, row: pd.Series) -> None:
+    """One panel: count bars, then observed against predicted per bin with the 90% whiskers."""
+    live = table[table["count"] > 0]
+    _count_bars(ax, table)
+    p, n = live["mean_predicted"].to_numpy(), live["count"].to_numpy()
+    spread = Z90 * np.sqrt(p * (1 - p) / n)
+    ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="0.4")
+    ax.errorbar(p, p, yerr=spread, fmt="none", ecolor="tab:blue", alpha=0.35, lw=3)
+    ax.plot(p, live["observed"], color="tab:red", lw=1)
+    ax.scatter(
+        p, live["observed"], s=8 + 60 * np.sqrt(n / max(n.max(), 1)), color="tab:red", zorder=3
+    )
+    ax.set_title(f"{label}\nECE {row['ece']:.3f}, n {int(row['n']):,}", fontsize=9)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.tick_params(labelsize=7)
+
+
+def _label_grid(axes: np.ndarray, n_panels: int) -> None:
+    """Hide the unused panels; axis labels on the bottom row and the left column only."""
+    for ax in axes.flat[n_panels:]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("mean predicted", fontsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("observed frequency", fontsize=8)
 
 
 def misspecification_figure(table: pd.DataFrame) -> Figure:

@@ -1,10 +1,11 @@
 """Which numbers the conclusions rest on: one-way sensitivity, link strengths, claim roll-up.
 
-*One-way sensitivity.* Every free number of the priors (each :class:`~model.schema.Param`: a
-link strength, leak, interaction or uninformative constant; and each entry of a full-table
-:class:`~model.schema.Row`) is set, one at a time, to the low and the high end of its central
-90% interval, and the posteriors of a case's top causes are recomputed. The interval comes from
-the number's ``confidence`` ``n``, as in :mod:`model.knowledge.draws`: a number ``p`` is
+*One-way sensitivity.* Every free number of the priors (each
+:class:`~model.knowledge.schema.Param`: a link strength, leak, interaction or uninformative
+constant; and each entry of a full-table
+:class:`~model.knowledge.schema.Row`) is set, one at a time, to the low and the high end of its
+central 90% interval, and the posteriors of a case's top causes are recomputed. The interval comes
+from the number's ``confidence`` ``n``, as in :mod:`model.knowledge.draws`: a number ``p`` is
 Beta(n p, n (1 - p)); a row entry ``p_j`` of a Dirichlet(n * row) has the Beta(n p_j,
 n (1 - p_j)) marginal, and when it moves to ``q`` the rest of its row is rescaled by
 ``(1 - q) / (1 - p_j)`` so the row still sums to one with the other entries in the same
@@ -286,45 +287,73 @@ def sweep(
     point = model.engine.posteriors(model.causes, hard, soft_ok, interventions)
     if targets is None:
         targets = model.top_causes(point, top)
-    for cause, state in targets:
-        if cause not in model.priors.nodes or state not in model.priors.nodes[cause].states:
-            raise EvidenceError(f"target {cause}={state} is not a node state")
-    if any(c not in point for c, _ in targets):
-        point = model.engine.posteriors(
-            list(dict.fromkeys(c for c, _ in targets)), hard, soft_ok, interventions
-        )
-    one_way = _one_way(model, level)
+    _check_targets(model.priors, targets)
     nodes = list(dict.fromkeys(c for c, _ in targets))
+    if any(c not in point for c, _ in targets):
+        point = model.engine.posteriors(nodes, hard, soft_ok, interventions)
+    one_way = _one_way(model, level)
     swept = one_way.posteriors(nodes, hard, soft_ok, interventions)
-    frames = []
-    for cause, state in targets:
-        j = model.priors.nodes[cause].states.index(state)
-        at_low, at_high = swept[cause][0][:, j], swept[cause][1][:, j]
-        frames.append(
-            pd.DataFrame(
-                {
-                    "case": case,
-                    "target": f"{cause}={state}",
-                    "point": point[cause][state],
-                    "parameter": [p.id for p in one_way.parameters],
-                    "label": [p.label for p in one_way.parameters],
-                    "node": [p.node for p in one_way.parameters],
-                    "path": [".".join(map(str, p.path)) for p in one_way.parameters],
-                    "state": [p.state for p in one_way.parameters],
-                    "claims": [p.claims for p in one_way.parameters],
-                    "elicited": [p.elicited for p in one_way.parameters],
-                    "value": [p.value for p in one_way.parameters],
-                    "confidence": [p.confidence for p in one_way.parameters],
-                    "low": one_way.low,
-                    "high": one_way.high,
-                    "posterior_at_low": at_low,
-                    "posterior_at_high": at_high,
-                    "effect": at_high - at_low,
-                    "swing": np.abs(at_high - at_low),
-                }
-            ).sort_values("swing", ascending=False, kind="stable")
+    described = _parameter_columns(one_way)
+    frames = [
+        _target_frame(
+            one_way, described, (cause, state), point[cause][state], swept[cause], case=case
         )
+        for cause, state in targets
+    ]
     return pd.concat(frames, ignore_index=True)
+
+
+def _check_targets(priors: Priors, targets: Sequence[tuple[str, str]]) -> None:
+    """Refuse the first target that is not a state of a node, before anything is computed."""
+    for cause, state in targets:
+        if cause not in priors.nodes or state not in priors.nodes[cause].states:
+            raise EvidenceError(f"target {cause}={state} is not a node state")
+
+
+def _parameter_columns(one_way: OneWay) -> dict[str, object]:
+    """What each swept parameter is and its interval: the columns every target shares."""
+    params = one_way.parameters
+    return {
+        "parameter": [p.id for p in params],
+        "label": [p.label for p in params],
+        "node": [p.node for p in params],
+        "path": [".".join(map(str, p.path)) for p in params],
+        "state": [p.state for p in params],
+        "claims": [p.claims for p in params],
+        "elicited": [p.elicited for p in params],
+        "value": [p.value for p in params],
+        "confidence": [p.confidence for p in params],
+        "low": one_way.low,
+        "high": one_way.high,
+    }
+
+
+def _target_frame(
+    one_way: OneWay,
+    described: Mapping[str, object],
+    target: tuple[str, str],
+    point: float,
+    swept: tuple[np.ndarray, np.ndarray],
+    *,
+    case: str | None,
+) -> pd.DataFrame:
+    """One target's rows: its posterior with each parameter at either end, largest swing first."""
+    cause, state = target
+    j = one_way.priors.nodes[cause].states.index(state)
+    at_low, at_high = swept[0][:, j], swept[1][:, j]
+    frame = pd.DataFrame(
+        {
+            "case": case,
+            "target": f"{cause}={state}",
+            "point": point,
+            **described,
+            "posterior_at_low": at_low,
+            "posterior_at_high": at_high,
+            "effect": at_high - at_low,
+            "swing": np.abs(at_high - at_low),
+        }
+    )
+    return frame.sort_values("swing", ascending=False, kind="stable")
 
 
 def link_strengths(model: CrampModel) -> pd.DataFrame:

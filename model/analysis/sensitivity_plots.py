@@ -32,8 +32,8 @@ def _claims(claims: tuple[str, ...]) -> str:
 
 
 def tornado_figure(sweeps: pd.DataFrame, target: str | None = None, *, top: int = 12):
-    """A tornado chart of one target of a :func:`~model.sensitivity.sweep` frame: the ``top``
-    parameters by swing, each a bar from the posterior with the number at the low end of its
+    """A tornado chart of one target of a :func:`~model.analysis.sensitivity.sweep` frame: the
+    ``top`` parameters by swing, each a bar from the posterior with the number at the low end of its
     interval to the posterior at the high end (blue half: low end, red half: high end),
     around the posterior at the stated numbers (the vertical line). Labelled with the
     parameter and the claims it cites."""
@@ -61,7 +61,7 @@ def tornado_figure(sweeps: pd.DataFrame, target: str | None = None, *, top: int 
 
 
 def rollup_figure(rollup: pd.DataFrame, *, top: int = 15):
-    """Bars of ``swing_sum`` per claim (from :func:`~model.sensitivity.claim_rollup`), the
+    """Bars of ``swing_sum`` per claim (from :func:`~model.analysis.sensitivity.claim_rollup`), the
     ``top`` claims; ``(none)`` collects the numbers that cite no claim (elicited only)."""
     rows = rollup.nlargest(top, "swing_sum").iloc[::-1]
     fig = _figure(7, 0.8 + 0.3 * len(rows))
@@ -77,7 +77,8 @@ def rollup_figure(rollup: pd.DataFrame, *, top: int = 15):
 
 def vignette_figure(diagnosis: Diagnosis, title: str = "", *, top: int = 8):
     """Prior and posterior of the ``top`` most probable abnormal cause states of a diagnosis
-    (from :meth:`~model.diagnosis.Diagnosis.ranked`), side by side, most probable on top."""
+    (from :meth:`~model.diagnosis.crampmodel.Diagnosis.ranked`), side by side, most probable on
+    top."""
     rows = pd.DataFrame(diagnosis.ranked()[:top]).iloc[::-1]
     labels = [f"{c}={s}" for c, s in zip(rows["cause"], rows["state"], strict=True)]
     fig = _figure(6.5, 0.9 + 0.32 * len(rows))

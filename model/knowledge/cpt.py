@@ -1,7 +1,7 @@
 """Expand the compact parameterisations of ``priors/`` into full conditional tables.
 
 Pure functions of a node's spec and its parents' states. A ``value`` hook maps each
-:class:`~model.schema.Param` (or table row) to a number, or to an array of K numbers: the
+:class:`~model.knowledge.schema.Param` (or table row) to a number, or to an array of K numbers: the
 expansion then returns K tables at once along a leading axis, which is how parameter
 uncertainty is drawn in one pass. With the default hook the tables are the point estimates.
 

@@ -12,7 +12,7 @@ import graphlib
 import hashlib
 import itertools
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from model.errors import PriorsError, shorten
 from model.knowledge.schema import (
     Claim,
     ClaimsFile,
+    Condition,
     DeterministicCPD,
     ModelFile,
     Node,
@@ -418,18 +419,56 @@ def _one_cycle(nodes: dict[str, Node]) -> list[str] | None:
     return None
 
 
-def _cross_checks(
-    nodes, files, lines, directory, claims, red_flags, flag_lines, flag_file, claims_file
-):
-    problems: list[str] = []
+@dataclass(frozen=True)
+class _Sources:
+    """Where the nodes and the red flags were read: the file and line each problem points at."""
 
-    def at_node(node_id):
+    directory: Path
+    files: dict[str, str]
+    lines: dict[str, dict[tuple, int]]
+    flag_file: Path
+    flag_lines: dict[tuple, int]
+
+    def at_node(self, node_id: str) -> Callable[..., str]:
+        """``at(*path)``: the ``file:line: key.path`` of a key path inside one node."""
         return lambda *path: _where(
-            directory / files[node_id], lines[files[node_id]], ("nodes", node_id, *path)
+            self.directory / self.files[node_id],
+            self.lines[self.files[node_id]],
+            ("nodes", node_id, *path),
         )
 
+    def at_flag(self, flag_id: str) -> Callable[..., str]:
+        """``at(*path)``: the ``file:line: key.path`` of a key path inside one red flag."""
+        return lambda *path: _where(self.flag_file, self.flag_lines, ("red_flags", flag_id, *path))
+
+
+def _cross_checks(
+    nodes: dict[str, Node],
+    claims: dict[str, Claim],
+    red_flags: dict[str, RedFlag],
+    sources: _Sources,
+    *,
+    claims_file: str,
+) -> list[str]:
+    """Every problem that spans files: parents and their states, claims, a cycle, red flags."""
+    problems = _node_checks(nodes, sources)
+    problems += [
+        f"{sources.at_node(node_id)(*path)}: claim {claim} is not in {claims_file}"
+        for node_id, path, claim in claim_references(nodes)
+        if claim not in claims
+    ]
+    if not problems:  # cycles are looked for once every parent and claim is sound
+        problems += _cycle_problems(nodes, sources)
+    for flag_id, flag in red_flags.items():
+        problems += _flag_checks(flag, nodes, claims, sources.at_flag(flag_id), claims_file)
+    return problems
+
+
+def _node_checks(nodes: dict[str, Node], sources: _Sources) -> list[str]:
+    """Each node's parents exist; then its table or noisy-or names only their states."""
+    problems: list[str] = []
     for node_id, node in nodes.items():
-        at = at_node(node_id)
+        at = sources.at_node(node_id)
         for i, parent in enumerate(node.parents):
             if parent not in nodes:
                 problems.append(f"{at('parents', i)}: parent {parent!r} is not a node")
@@ -439,39 +478,54 @@ def _cross_checks(
             problems += _check_noisy_or(node, nodes, at)
         else:
             problems += _check_rows(node_id, node, nodes, at)
-    for node_id, path, claim in claim_references(nodes):
-        if claim not in claims:
-            problems.append(f"{at_node(node_id)(*path)}: claim {claim} is not in {claims_file}")
-    if not problems:
-        cycle = _one_cycle(nodes)
-        if cycle:
-            problems.append(
-                f"{at_node(cycle[0])('parents')}: the parents form a cycle: "
-                f"{' -> '.join([*cycle, cycle[0]])}"
-            )
-    for flag_id, flag in red_flags.items():
-        where = lambda *p, f=flag_id: _where(flag_file, flag_lines, ("red_flags", f, *p))  # noqa: E731
-        for claim in flag.claims:
-            if claim not in claims:
-                problems.append(f"{where('claims')}: claim {claim} is not in {claims_file}")
-        for i, cond in enumerate(flag.when_any):
-            for key in ("evidence", "evidence_any"):
-                for var, states in getattr(cond, key).items():
-                    if var not in nodes:
-                        problems.append(f"{where('when_any', i, key, var)}: {var!r} is not a node")
-                    else:
-                        for s in states:
-                            if s not in nodes[var].states:
-                                problems.append(
-                                    f"{where('when_any', i, key, var)}: {s!r} is not a state "
-                                    f"of {var}"
-                                )
-            for var, state in cond.posterior.items():
-                if var not in nodes or state not in nodes[var].states:
-                    problems.append(
-                        f"{where('when_any', i, 'posterior', var)}: {var}={state} is not a "
-                        "node state"
-                    )
+    return problems
+
+
+def _cycle_problems(nodes: dict[str, Node], sources: _Sources) -> list[str]:
+    """One cycle of the parent links, if any, reported at its first node's parents."""
+    cycle = _one_cycle(nodes)
+    if not cycle:
+        return []
+    return [
+        f"{sources.at_node(cycle[0])('parents')}: the parents form a cycle: "
+        f"{' -> '.join([*cycle, cycle[0]])}"
+    ]
+
+
+def _flag_checks(
+    flag: RedFlag,
+    nodes: dict[str, Node],
+    claims: dict[str, Claim],
+    at: Callable[..., str],
+    claims_file: str,
+) -> list[str]:
+    """A red flag cites known claims and each of its conditions names known nodes and states."""
+    problems = [
+        f"{at('claims')}: claim {claim} is not in {claims_file}"
+        for claim in flag.claims
+        if claim not in claims
+    ]
+    for i, cond in enumerate(flag.when_any):
+        problems += _condition_checks(cond, nodes, lambda *p, i=i: at("when_any", i, *p))
+    return problems
+
+
+def _condition_checks(cond: Condition, nodes: dict[str, Node], at: Callable[..., str]) -> list[str]:
+    """One red-flag condition names only nodes and their states (evidence, then posteriors)."""
+    problems: list[str] = []
+    for key in ("evidence", "evidence_any"):
+        for var, states in getattr(cond, key).items():
+            if var not in nodes:
+                problems.append(f"{at(key, var)}: {var!r} is not a node")
+            else:
+                problems += [
+                    f"{at(key, var)}: {s!r} is not a state of {var}"
+                    for s in states
+                    if s not in nodes[var].states
+                ]
+    for var, state in cond.posterior.items():
+        if var not in nodes or state not in nodes[var].states:
+            problems.append(f"{at('posterior', var)}: {var}={state} is not a node state")
     return problems
 
 
@@ -481,19 +535,18 @@ def _inside(directory: Path, name: str) -> bool:
     return (root / name).resolve().is_relative_to(root)
 
 
-def load_priors(directory: str | os.PathLike | None = None) -> Priors:
-    """Read and validate a priors directory; raise :class:`PriorsError` listing every problem."""
-    directory = Path(directory) if directory is not None else default_priors_dir()
-    problems: list[str] = []
-    if not (directory / MANIFEST).is_file():
-        raise PriorsError([f"{_display(directory)}: no {MANIFEST} here (not a priors directory)"])
-    data, manifest_lines = _read_yaml(directory / MANIFEST, problems)
-    meta = _validate(ModelFile, data, directory / MANIFEST, manifest_lines, problems)
-    if meta is None:
-        raise PriorsError(problems)
-    names = [MANIFEST, *meta.node_files, meta.claims_file, meta.red_flags_file]
+def _read_file(
+    schema: type[BaseModel], file: Path, problems: list[str]
+) -> tuple[Any, dict[tuple, int]]:
+    """A YAML file validated against ``schema`` (None if it is not) and its line map."""
+    data, lines = _read_yaml(file, problems)
+    return _validate(schema, data, file, lines, problems), lines
+
+
+def _refuse_outside(directory: Path, names: list[str]) -> None:
+    """Refuse a manifest naming files outside the folder: they are named, never read."""
     outside = [name for name in names if not _inside(directory, name)]
-    if outside:  # named, never read: a manifest must not reach other files of the machine
+    if outside:  # a manifest must not reach other files of the machine
         raise PriorsError(
             [
                 f"{_display(directory / MANIFEST)}: {shorten(name)} lies outside the priors "
@@ -502,18 +555,26 @@ def load_priors(directory: str | os.PathLike | None = None) -> Priors:
             ]
         )
 
+
+def _digest(directory: Path, names: list[str]) -> str:
+    """The set's identity: sha256 over each listed file's name and bytes (none if absent)."""
     digest = hashlib.sha256()
     for name in names:
         path = directory / name
         digest.update(name.encode() + b"\0")
         digest.update(path.read_bytes() if path.is_file() else b"")
+    return digest.hexdigest()
 
+
+def _read_nodes(
+    directory: Path, node_files: list[str], problems: list[str]
+) -> tuple[dict[str, Node], dict[str, str], dict[str, dict[tuple, int]]]:
+    """Every node of the node files in order, the file each is in, and each file's line map."""
     lines: dict[str, dict[tuple, int]] = {}
     nodes: dict[str, Node] = {}
     files: dict[str, str] = {}
-    for name in meta.node_files:
-        data, lines[name] = _read_yaml(directory / name, problems)
-        parsed = _validate(NodesFile, data, directory / name, lines[name], problems)
+    for name in node_files:
+        parsed, lines[name] = _read_file(NodesFile, directory / name, problems)
         for node_id, node in (parsed.nodes if parsed else {}).items():
             if node_id in nodes:
                 problems.append(
@@ -522,26 +583,30 @@ def load_priors(directory: str | os.PathLike | None = None) -> Priors:
                 )
                 continue
             nodes[node_id], files[node_id] = node, name
+    return nodes, files, lines
 
-    data, claim_lines = _read_yaml(directory / meta.claims_file, problems)
-    claims_file = _validate(ClaimsFile, data, directory / meta.claims_file, claim_lines, problems)
-    data, flag_lines = _read_yaml(directory / meta.red_flags_file, problems)
-    flags_file = _validate(
-        RedFlagsFile, data, directory / meta.red_flags_file, flag_lines, problems
-    )
+
+def load_priors(directory: str | os.PathLike | None = None) -> Priors:
+    """Read and validate a priors directory; raise :class:`PriorsError` listing every problem."""
+    directory = Path(directory) if directory is not None else default_priors_dir()
+    problems: list[str] = []
+    if not (directory / MANIFEST).is_file():
+        raise PriorsError([f"{_display(directory)}: no {MANIFEST} here (not a priors directory)"])
+    meta, _ = _read_file(ModelFile, directory / MANIFEST, problems)
+    if meta is None:
+        raise PriorsError(problems)
+    names = [MANIFEST, *meta.node_files, meta.claims_file, meta.red_flags_file]
+    _refuse_outside(directory, names)
+    sha256 = _digest(directory, names)
+    nodes, files, lines = _read_nodes(directory, meta.node_files, problems)
+    claims_file, _ = _read_file(ClaimsFile, directory / meta.claims_file, problems)
+    flags_file, flag_lines = _read_file(RedFlagsFile, directory / meta.red_flags_file, problems)
     if problems:
         raise PriorsError(problems)
 
+    sources = _Sources(directory, files, lines, directory / meta.red_flags_file, flag_lines)
     problems += _cross_checks(
-        nodes,
-        files,
-        lines,
-        directory,
-        claims_file.claims,
-        flags_file.red_flags,
-        flag_lines,
-        directory / meta.red_flags_file,
-        meta.claims_file,
+        nodes, claims_file.claims, flags_file.red_flags, sources, claims_file=meta.claims_file
     )
     if problems:
         raise PriorsError(problems)
@@ -553,6 +618,6 @@ def load_priors(directory: str | os.PathLike | None = None) -> Priors:
         claims=claims_file.claims,
         claims_source=claims_file.source,
         red_flags=flags_file.red_flags,
-        sha256=digest.hexdigest(),
+        sha256=sha256,
         lines=lines,
     )

@@ -25,6 +25,7 @@ import yaml
 from model.errors import UsageError
 from model.knowledge.params import Key, Value, learnable
 from model.knowledge.priors import MANIFEST, Priors
+from model.knowledge.schema import Param, Row
 
 DIGITS = 8  # decimals kept of a learned probability (rows still sum to 1 within 1e-6)
 CONFIDENCE_DIGITS = 3
@@ -44,7 +45,7 @@ def write_priors(
     *,
     applied: Mapping[Key, float] | None = None,
 ) -> Path:
-    """Write ``priors`` with ``learned_values`` (keys of :func:`model.analysis.learning.learnable`)
+    """Write ``priors`` with ``learned_values`` (keys of :func:`model.knowledge.params.learnable`)
     to ``out_dir``; returns the directory. ``applied`` (expected cases per number) grows each
     confidence; a number that applied to no case keeps its stated value and provenance."""
     out = Path(out_dir)
@@ -55,40 +56,75 @@ def write_priors(
     unknown = sorted(map(str, set(learned_values) - set(items)))
     if unknown:
         raise ValueError(f"learned values for numbers the priors do not have: {unknown[:3]}")
+    by_file = _read_node_files(priors)
+    for key, value in learned_values.items():
+        count = float(applied[key]) if applied is not None else None
+        if count is not None and count <= 0.0:
+            continue
+        _set_learned(_entry(by_file, priors, key), items[key], value, note=note, count=count)
+    header = _header(priors, note)
+    _write_set(out, priors, by_file, _learned_manifest(priors, note), header)
+    return out
+
+
+def _read_node_files(priors: Priors) -> dict[str, dict]:
+    """Each node file of the source set as plain YAML data, to be edited in place."""
     by_file: dict[str, dict] = {}
     for name in priors.meta.node_files:
         with open(Path(priors.directory) / name, encoding="utf-8") as handle:
             by_file[name] = yaml.safe_load(handle)
-    for key, value in learned_values.items():
-        count = float(applied[key]) if applied is not None else float("nan")
-        if applied is not None and count <= 0.0:
-            continue
-        node_id, *path = key
-        entry = by_file[priors.files[node_id]]["nodes"][node_id]["cpd"]
-        for step in path:
-            entry = entry[step]
-        item = items[key]
-        if "probs" in entry:
-            entry["probs"] = {
-                s: round(float(v), DIGITS)
-                for s, v in zip(item.probs, np.atleast_1d(value), strict=True)
-            }
-        else:
-            entry["p"] = round(float(value), DIGITS)
-        entry["learned"] = note
-        if applied is not None and math.isfinite(item.confidence):
-            entry["confidence"] = round(item.confidence + count, CONFIDENCE_DIGITS)
-    header = (
+    return by_file
+
+
+def _entry(by_file: Mapping[str, dict], priors: Priors, key: Key) -> dict:
+    """The YAML mapping that holds the number at ``key`` (a node id, then its path in the cpd)."""
+    node_id, *path = key
+    entry = by_file[priors.files[node_id]]["nodes"][node_id]["cpd"]
+    for step in path:
+        entry = entry[step]
+    return entry
+
+
+def _set_learned(
+    entry: dict, item: Param | Row, value: Value, *, note: str, count: float | None
+) -> None:
+    """Put a learned number and its provenance in ``entry``; ``count`` cases grow its confidence."""
+    if "probs" in entry:
+        entry["probs"] = {
+            s: round(float(v), DIGITS)
+            for s, v in zip(item.probs, np.atleast_1d(value), strict=True)
+        }
+    else:
+        entry["p"] = round(float(value), DIGITS)
+    entry["learned"] = note
+    if count is not None and math.isfinite(item.confidence):
+        entry["confidence"] = round(item.confidence + count, CONFIDENCE_DIGITS)
+
+
+def _header(priors: Priors, note: str) -> str:
+    """The comment atop every written YAML file: learned from what, and not to be hand-edited."""
+    return (
         f"# Learned by expectation-maximisation from {note},\n# starting from the priors "
         f"{priors.meta.name} {priors.meta.version} (sha256 {priors.sha256[:16]}...).\n"
         "# Generated: edit the source priors and learn again rather than editing this file.\n"
     )
+
+
+def _learned_manifest(priors: Priors, note: str) -> dict:
+    """The source manifest with its version and description saying the set is learned."""
     manifest = priors.meta.model_dump()
     manifest["version"] = f"{priors.meta.version}+learned"
     manifest["description"] = (
         f"Learned by EM from {note}, starting from {priors.meta.name} {priors.meta.version} "
         f"(sha256 {priors.sha256[:16]}). {priors.meta.description}"
     )
+    return manifest
+
+
+def _write_set(
+    out: Path, priors: Priors, by_file: Mapping[str, dict], manifest: dict, header: str
+) -> None:
+    """Write the node files, copies of the claims and red flags, and the manifest into ``out``."""
     # every file is written to a temporary folder beside ``out`` first and moved in only when
     # all are written: an interrupted run (Ctrl-C, SIGTERM) leaves no half-written set
     try:
@@ -108,7 +144,6 @@ def write_priors(
         raise UsageError(f"{out}: cannot write the learned set: {exc.strerror or exc}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return out
 
 
 def _dump(data: object) -> str:

@@ -239,67 +239,77 @@ def neighbourhood_chart(nodes: pd.DataFrame, links: pd.DataFrame) -> dict:
     height = ROW * max(3, int(nodes["row"].max()) + 1)
     x = {"field": "column", "type": "quantitative", "scale": {"domain": [-1.6, 3.6]}, "axis": None}
     y = {"field": "row", "type": "quantitative", "axis": None, "scale": {"reverse": True}}
-    text_layers = []
-    for column, align, dx in ((0, "right", -10), (1, "center", 0), (2, "left", 10)):
-        text_layers.append(
-            {
-                "transform": [{"filter": f"datum.column == {column}"}],
-                "mark": {
-                    "type": "text",
-                    "align": align,
-                    "dx": dx,
-                    "dy": -16 if column == 1 else 0,
-                    "fontWeight": "bold" if column == 1 else "normal",
-                    "color": "#000000",
-                },
-                "encoding": {"x": x, "y": y, "text": {"field": "text"}},
-            }
-        )
     return {
         "height": height,
         "config": CONFIG,
         "datasets": {"nodes": _records(nodes), "links": _records(links)},
         "layer": [
-            {
-                "data": {"name": "links"},
-                "mark": {"type": "rule", "color": "#9e9e9e"},
-                "encoding": {
-                    "x": {**x, "field": "x"},
-                    "y": {**y, "field": "y"},
-                    "x2": {"field": "x2"},
-                    "y2": {"field": "y2"},
-                },
-            },
+            _link_layer(x, y),
             {
                 "data": {"name": "nodes"},
-                "layer": [
-                    {
-                        "mark": {"type": "point", "filled": True, "size": 260, "stroke": "#000000"},
-                        "encoding": {
-                            "x": x,
-                            "y": y,
-                            "color": {
-                                "field": "value",
-                                "type": "quantitative",
-                                "scale": {"domain": [0, 1], "range": ["#ffffff", RED]},
-                                "title": "probability",
-                                "legend": {"orient": "top", "gradientLength": 160},
-                            },
-                            "shape": {
-                                "field": "how",
-                                "type": "nominal",
-                                "scale": {
-                                    "domain": ["answered", "set in B", "not answered"],
-                                    "range": ["square", "diamond", "circle"],
-                                },
-                                "title": None,
-                                "legend": {"orient": "top"},
-                            },
-                            "tooltip": [{"field": "text"}, {"field": "how"}],
-                        },
-                    },
-                    *text_layers,
-                ],
+                "layer": [_node_layer(x, y), *_node_text_layers(x, y)],
             },
         ],
     }
+
+
+def _link_layer(x: dict, y: dict) -> dict:
+    """The links as grey rules from (x, y) to (x2, y2), on the nodes' scales."""
+    return {
+        "data": {"name": "links"},
+        "mark": {"type": "rule", "color": "#9e9e9e"},
+        "encoding": {
+            "x": {**x, "field": "x"},
+            "y": {**y, "field": "y"},
+            "x2": {"field": "x2"},
+            "y2": {"field": "y2"},
+        },
+    }
+
+
+def _node_layer(x: dict, y: dict) -> dict:
+    """The nodes as points: shaded by value, shaped by how the node was given, both with legends."""
+    return {
+        "mark": {"type": "point", "filled": True, "size": 260, "stroke": "#000000"},
+        "encoding": {
+            "x": x,
+            "y": y,
+            "color": {
+                "field": "value",
+                "type": "quantitative",
+                "scale": {"domain": [0, 1], "range": ["#ffffff", RED]},
+                "title": "probability",
+                "legend": {"orient": "top", "gradientLength": 160},
+            },
+            "shape": {
+                "field": "how",
+                "type": "nominal",
+                "scale": {
+                    "domain": ["answered", "set in B", "not answered"],
+                    "range": ["square", "diamond", "circle"],
+                },
+                "title": None,
+                "legend": {"orient": "top"},
+            },
+            "tooltip": [{"field": "text"}, {"field": "how"}],
+        },
+    }
+
+
+def _node_text_layers(x: dict, y: dict) -> list[dict]:
+    """One text layer per column, set off from its points: the cause's in bold, above it."""
+    return [
+        {
+            "transform": [{"filter": f"datum.column == {column}"}],
+            "mark": {
+                "type": "text",
+                "align": align,
+                "dx": dx,
+                "dy": -16 if column == 1 else 0,
+                "fontWeight": "bold" if column == 1 else "normal",
+                "color": "#000000",
+            },
+            "encoding": {"x": x, "y": y, "text": {"field": "text"}},
+        }
+        for column, align, dx in ((0, "right", -10), (1, "center", 0), (2, "left", 10))
+    ]

@@ -210,7 +210,7 @@ def report_from_view(
     top: int = TOP_CAUSES,
     questions: int = NEXT_QUESTIONS,
 ) -> dict:
-    """The report of an already computed :class:`~model.explorer.View` (the explorer's own).
+    """The report of an already computed :class:`~model.diagnosis.view.View` (the explorer's own).
 
     ``case`` is the case-file form of the answers, kept verbatim for reproduction; ``date``
     (ISO text or a date) makes the report reproducible, today by default.

@@ -145,49 +145,80 @@ def _claims(claims: list[Mapping], s, *, links: bool = False) -> list:
 
 
 def _story(report: Mapping, width: float) -> list:
-    from reportlab.platypus import Image, Preformatted, Spacer
-
+    """Every section's flowables, in the order of the HTML report, each under its heading."""
     s = _styles()
     h2 = {name: _p(words.title(name), s["h2"]) for name in words.SECTION_TITLES}
-    story = [
+    return [
         _p(report["title"], s["title"]),
         _p(f"Date: {report['date']}", s["meta"]),
         _p(words.identity(report), s["meta"]),
         h2["notice"],
+        *_notice(report, s),
+        h2["red_flags"],
+        *_red_flags(report, s),
+        h2["answers"],
+        *_answers(report, s, width),
+        h2["causes"],
+        *_causes(report, s, width),
+        h2["why"],
+        *_why(report, s, width),
+        h2["next_questions"],
+        *_next_questions(report, s),
+        h2["remedies"],
+        *_remedies(report, s),
+        h2["case"],
+        *_case(report, s),
+    ]
+
+
+def _notice(report: Mapping, s: dict) -> list:
+    """The notice in an amber box, then the source it rests on."""
+    from reportlab.platypus import Spacer
+
+    return [
         _boxed(_p(report["notice"], s["body"]), AMBER, "#fff4d6"),
         Spacer(1, 3),
         _p(f"The source: {report['source']}", s["body"]),
-        h2["red_flags"],
     ]
+
+
+def _red_flags(report: Mapping, s: dict) -> list:
+    """Each raised flag in a red box with its claims, or a green box saying there is none."""
+    from reportlab.platypus import Spacer
+
+    out = []
     for flag in report["red_flags"]:
         inner = [
             _p(f"{flag['title']}. {flag['message']}", s["flag"]),
             _p(f"Source claims: {words.flag_claims(flag)}", s["small"]),
         ]
-        story += [_boxed(inner, RED, "#fde2e1"), Spacer(1, 3)]
+        out += [_boxed(inner, RED, "#fde2e1"), Spacer(1, 3)]
     if not report["red_flags"]:
-        story.append(_boxed(_p(words.NO_FLAGS, s["body"]), GREEN, "#e6f4ea"))
+        out.append(_boxed(_p(words.NO_FLAGS, s["body"]), GREEN, "#e6f4ea"))
+    return out
 
-    story.append(h2["answers"])
-    if report["answers"]:
-        rows = [[a["question"], a["words"], a["variable"]] for a in report["answers"]]
-        story.append(
-            _table(
-                ["question", "answer", "id"],
-                rows,
-                [0.5 * width, 0.3 * width, 0.2 * width],
-                set(),
-                s,
-            )
-        )
-    else:
-        story.append(_p(words.NO_ANSWERS, s["body"]))
 
-    story += [h2["causes"], _p(words.interval_words(report), s["body"])]
+def _answers(report: Mapping, s: dict, width: float) -> list:
+    """The answers given as a table of question, answer and id (or a line saying none)."""
+    if not report["answers"]:
+        return [_p(words.NO_ANSWERS, s["body"])]
+    rows = [[a["question"], a["words"], a["variable"]] for a in report["answers"]]
+    widths = [0.5 * width, 0.3 * width, 0.2 * width]
+    return [_table(["question", "answer", "id"], rows, widths, set(), s)]
+
+
+def _chart(report: Mapping, width: float) -> object:
+    """The causes figure as an image, shrunk to the text width and at most CHART_HEIGHT tall."""
+    from reportlab.platypus import Image
+
     fig = causes_figure(report)
     w_in, h_in = fig.get_size_inches()
     scale = min(width / (w_in * 72), CHART_HEIGHT / (h_in * 72), 1.0)
-    story.append(Image(io.BytesIO(figure_png(fig)), w_in * 72 * scale, h_in * 72 * scale))
+    return Image(io.BytesIO(figure_png(fig)), w_in * 72 * scale, h_in * 72 * scale)
+
+
+def _causes(report: Mapping, s: dict, width: float) -> list:
+    """The interval wording, the chart, and the ranked causes with posterior, interval and prior."""
     level = f"{report['causes']['interval_level']:.0%} interval"
     rows = [
         [
@@ -200,60 +231,65 @@ def _story(report: Mapping, width: float) -> list:
         ]
         for r in report["causes"]["rows"]
     ]
+    head = ["#", "cause: state", "posterior", level, "prior", "change"]
     cols = [0.06, 0.36, 0.13, 0.21, 0.11, 0.13]
-    story.append(
-        _table(
-            ["#", "cause: state", "posterior", level, "prior", "change"],
-            rows,
-            [c * width for c in cols],
-            {0, 2, 3, 4, 5},
-            s,
-        )
-    )
+    return [
+        _p(words.interval_words(report), s["body"]),
+        _chart(report, width),
+        _table(head, rows, [c * width for c in cols], {0, 2, 3, 4, 5}, s),
+    ]
 
-    story.append(h2["why"])
+
+def _why(report: Mapping, s: dict, width: float) -> list:
+    """Per top cause: the answers that moved it most, then the source's claims on its links."""
+    out = []
     for item in report["why"]:
-        story.append(_p(words.why_heading(item), s["h3"]))
+        out.append(_p(words.why_heading(item), s["h3"]))
         if item["moves"]:
             rows = [
                 [m["label"], m["words"], words.signed(m["delta"]), words.prob(m["without"])]
                 for m in item["moves"]
             ]
+            head = ["answer", "given as", "change made", "without it"]
             cols = [0.3, 0.4, 0.15, 0.15]
-            story.append(
-                _table(
-                    ["answer", "given as", "change made", "without it"],
-                    rows,
-                    [c * width for c in cols],
-                    {2, 3},
-                    s,
-                )
-            )
+            out.append(_table(head, rows, [c * width for c in cols], {2, 3}, s))
         else:
-            story.append(_p(words.NO_MOVES, s["body"]))
+            out.append(_p(words.NO_MOVES, s["body"]))
         if item["claims"]:
-            story.append(_p("The source's claims on the links involved (paraphrased):", s["body"]))
-            story += _claims(item["claims"], s, links=True)
+            out.append(_p("The source's claims on the links involved (paraphrased):", s["body"]))
+            out += _claims(item["claims"], s, links=True)
+    return out
 
-    story.append(h2["next_questions"])
+
+def _next_questions(report: Mapping, s: dict) -> list:
+    """The questions worth asking next, numbered, each with its detail (or a line saying none)."""
+    out = []
     for k, q in enumerate(report["next_questions"], start=1):
-        story.append(_p(f"{k}. {q['label']}: {q['question']}", s["body"]))
-        story.append(_p(words.next_detail(q), s["small"]))
+        out.append(_p(f"{k}. {q['label']}: {q['question']}", s["body"]))
+        out.append(_p(words.next_detail(q), s["small"]))
     if not report["next_questions"]:
-        story.append(_p(words.NO_QUESTIONS, s["body"]))
+        out.append(_p(words.NO_QUESTIONS, s["body"]))
+    return out
 
-    story += [h2["remedies"], _boxed(_p(report["remedies"]["label"], s["flag"]), GREY, "#f2f2f2")]
+
+def _remedies(report: Mapping, s: dict) -> list:
+    """The remedies label in a grey box, then per cause the source's remedy claims."""
+    out = [_boxed(_p(report["remedies"]["label"], s["flag"]), GREY, "#f2f2f2")]
     for item in report["remedies"]["causes"]:
-        story.append(_p(f"{item['label']}: the source claims", s["h3"]))
-        story += _claims(item["claims"], s) or [_p(words.NO_REMEDY, s["body"])]
+        out.append(_p(f"{item['label']}: the source claims", s["h3"]))
+        out += _claims(item["claims"], s) or [_p(words.NO_REMEDY, s["body"])]
+    return out
 
-    story += [
-        h2["case"],
+
+def _case(report: Mapping, s: dict) -> list:
+    """How to rerun the case, then the case as JSON in monospace: the report can be reproduced."""
+    from reportlab.platypus import Preformatted, Spacer
+
+    return [
         _p(words.case_words(), s["body"]),
         Spacer(1, 3),
         Preformatted(words.case_text(report), s["mono"], maxLineLength=95),
     ]
-    return story
 
 
 def _numbered_canvas(font: str):
