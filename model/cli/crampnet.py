@@ -17,6 +17,7 @@ from pathlib import Path
 
 from model import __version__
 from model.cli import evaluate, learn, report, score, sensitivity
+from model.cli.options import count
 from model.diagnosis.crampmodel import CrampModel, diagnose, load_model
 from model.errors import CrampnetError, EvidenceError, PriorsError, UsageError
 from model.knowledge.coverage import claim_coverage, coverage_markdown, coverage_problems
@@ -40,17 +41,6 @@ EXAMPLES = """examples:
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2, no usage dump
         raise UsageError(message)
-
-
-def _count(text: str) -> int:
-    """A whole number >= 0 for a count option (``--explain -3`` was taken as 0 causes)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text[:40]!r}")
-    return value
 
 
 def _parse_set(items: list[str], flag: str = "--set") -> dict[str, str]:
@@ -180,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_argument("--json", action="store_true", help="print the result as JSON")
     sub.add_argument(
-        "--explain", type=_count, default=5, metavar="N", help="explain the N top causes (5)"
+        "--explain", type=count, default=5, metavar="N", help="explain the N top causes (5)"
     )
     sub = command("schema", _schema, "list every node: kind, states, label, question")
     sub.add_argument("--json", action="store_true")

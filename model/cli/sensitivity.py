@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from model.analysis.sensitivity import LEVEL, TOP_CAUSES, sweep
+from model.cli.options import positive
 from model.diagnosis.crampmodel import CrampModel
 from model.errors import EvidenceError, UsageError
 from model.readwrite.casefile import line_of, read_case
@@ -18,16 +19,6 @@ from model.readwrite.casefile import line_of, read_case
 PLOT_FORMATS = (".png", ".svg", ".pdf")
 SHOWN = ["target", "label", "claims", "low", "high", "posterior_at_low", "posterior_at_high"]
 HELP = "one-way sensitivity: which numbers of the priors move the top causes most"
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
-    return value
 
 
 def _sensitivity(args: argparse.Namespace, model: CrampModel) -> int:
@@ -70,11 +61,11 @@ def add_command(command) -> None:
     sub = command("sensitivity", _sensitivity, HELP)
     sub.add_argument("case", help='CASE.json: {"evidence": {id: state}, ...}')
     sub.add_argument(
-        "--top", type=_positive, default=10, metavar="N", help="parameters shown per cause (10)"
+        "--top", type=positive, default=10, metavar="N", help="parameters shown per cause (10)"
     )
     sub.add_argument(
         "--causes",
-        type=_positive,
+        type=positive,
         default=TOP_CAUSES,
         metavar="K",
         help=f"the K most probable abnormal cause states ({TOP_CAUSES})",

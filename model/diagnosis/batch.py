@@ -24,6 +24,7 @@ import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -236,48 +237,49 @@ def score_file(
     """
     source, output = Path(source), Path(output)
     in_fmt, out_fmt = _check_request(source, output, input_format, output_format, draws)
-    if intervals:
-        chunk_rows = min(chunk_rows, INTERVAL_CHUNK_ROWS)
-    frames = read_frames(source, fmt=in_fmt, chunk_rows=chunk_rows)
+    rows_at_once = min(chunk_rows, INTERVAL_CHUNK_ROWS) if intervals else chunk_rows
+    frames = read_frames(source, fmt=in_fmt, chunk_rows=rows_at_once)
     first = next(frames)
     nodes, _ = split_columns(
         list(first.columns), model.priors, path=source, ignore_columns=ignore_columns
     )
-
-    def scored(frame: pd.DataFrame) -> ScoredFrame:
-        return score_frame(model, frame, nodes, intervals=intervals, draws=draws)
-
-    def failed_row(number: int, message: str) -> None:
-        if on_error is not None:
-            on_error(f"{where(source, in_fmt, number)}: {message}")
-
-    partial = partial_file(output)  # removed in the finally below, whatever happens
+    scored = partial(score_frame, model, nodes=nodes, intervals=intervals, draws=draws)
+    report = on_error or (lambda message: None)
+    staging = partial_file(output)  # removed in the finally below, whatever happens
     # one thread reads the next chunk and writes the last while this one is scored
     io = ThreadPoolExecutor(1)
     writer = None
     try:
         writer = WRITERS[out_fmt](
-            partial,
+            staging,
             output_columns(model, list(first.columns), intervals),
             list(first.columns),
             keep_formulas=keep_formulas,
         )
-        total = _count_rows(source, in_fmt) if progress else None
-        with tqdm(
-            total=total, unit=" rows", disable=not progress, file=sys.stderr, delay=0.5
-        ) as bar:
+        with _progress_bar(source, in_fmt, progress) as bar:
             rows, failed = _score_chunks(
-                io, _chain(first, frames), scored, writer, failed_row, bar.update
+                io,
+                _chain(first, frames),
+                scored,
+                writer,
+                lambda n, message: report(f"{where(source, in_fmt, n)}: {message}"),
+                bar.update,
             )
         writer.close()
-        finish(partial, output)
+        finish(staging, output)
     finally:
         io.shutdown(wait=True, cancel_futures=True)
         if writer is not None:
             writer.close()
-        if partial.exists():
-            partial.unlink()
+        if staging.exists():
+            staging.unlink()
     return ScoreSummary(rows=rows, failed=failed, output=output)
+
+
+def _progress_bar(source: Path, fmt: str, shown: bool) -> tqdm:
+    """Rows scored of the rows in ``source``, on stderr (after half a second) when ``shown``."""
+    total = _count_rows(source, fmt) if shown else None
+    return tqdm(total=total, unit=" rows", disable=not shown, file=sys.stderr, delay=0.5)
 
 
 def _check_request(

@@ -1,0 +1,28 @@
+"""Argument types shared by the commands: argparse calls them on the text given."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+SHOWN = 40  # characters of a bad value quoted back
+
+
+def whole_number(minimum: int, meaning: str) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number of at least ``minimum``, or a one-line error that
+    says what was expected (``meaning``, e.g. "a positive whole number") and what was given."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {meaning}, got {text[:SHOWN]!r}")
+        return value
+
+    return parse
+
+
+count = whole_number(0, "a whole number >= 0")  # --explain 0 is allowed: explain nothing
+positive = whole_number(1, "a positive whole number")
