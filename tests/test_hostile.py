@@ -554,3 +554,26 @@ def test_two_runs_writing_one_output_do_not_collide(tmp_path):
     assert first.returncode == 0 and second.returncode == 0, errors
     assert len(read_output(output)) == 40_000
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv"]
+
+
+def test_an_interrupt_surfacing_as_a_lock_error_still_exits_130(monkeypatch, capsys):
+    """A SIGINT that lands inside a lock's release in a thread pool surfaces as a RuntimeError
+    whose context is the interrupt: the run still ends with one line and status 130."""
+    import model.cli.crampnet as crampnet
+
+    def interrupted(priors=None):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise RuntimeError("cannot release un-acquired lock") from None
+
+    monkeypatch.setattr(crampnet, "load_model", interrupted)
+    assert crampnet.main(["validate"]) == 130
+    assert capsys.readouterr().err == "crampnet: interrupted\n"
+
+    def broken(priors=None):
+        raise RuntimeError("a real bug")
+
+    monkeypatch.setattr(crampnet, "load_model", broken)
+    with pytest.raises(RuntimeError, match="a real bug"):
+        crampnet.main(["validate"])

@@ -197,12 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         model = load_model(args.priors)
         return args.handler(args, model)
-    except Terminated:
-        print("crampnet: terminated", file=sys.stderr)
-        return 143
-    except KeyboardInterrupt:
-        print("crampnet: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Terminated too
+        return _stopped(exc)
     except PriorsError as exc:
         print(f"crampnet: invalid priors:\n{exc}", file=sys.stderr)
         return 1
@@ -211,9 +207,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
+    except RuntimeError as exc:
+        # a signal that lands inside a lock's release (a thread pool waiting on a result) can
+        # surface as "cannot release un-acquired lock" with the interrupt as its context
+        stop = _interrupt_in(exc)
+        if stop is None:
+            raise
+        return _stopped(stop)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _stopped(exc: KeyboardInterrupt) -> int:
+    """The one line and the exit status of a run stopped by SIGTERM (143) or SIGINT (130)."""
+    if isinstance(exc, Terminated):
+        print("crampnet: terminated", file=sys.stderr)
+        return 143
+    print("crampnet: interrupted", file=sys.stderr)
+    return 130
+
+
+def _interrupt_in(exc: BaseException) -> KeyboardInterrupt | None:
+    """The interrupt (SIGINT or SIGTERM) an exception was raised while handling, if any."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__context__
+    return None
 
 
 class Terminated(KeyboardInterrupt):
