@@ -286,6 +286,7 @@ summary = summarise(
     top_why.contributions,
     shown.questions,
     len(scenario_a.answered()),
+    rank_first=shown.rank_first,
 )
 st.subheader("In short")
 st.markdown(md(summary.text))
@@ -508,6 +509,7 @@ def results() -> None:
                     scenario_b.soft_evidence(priors),
                     do=scenario_b.do,
                     model=model,
+                    draws=PAGE_DRAWS,  # the page's drawn engine, already built
                 )
                 deltas = compare(model, shown.diagnosis, shown_b)
                 if scenario_b == scenario_a:

@@ -231,6 +231,7 @@ def assert_causes_tab(at: AppTest, scenario: Scenario, cost_weight: float = 0.0)
     header, body = parse_table(table.value)
     assert header == list(cause_table(rows).columns) and header[0] == "cause"
     interval_at = next(i for i, h in enumerate(header) if "interval" in h)
+    first_at = header.index("ranks first in")
     prior_at = next(i for i, h in enumerate(header) if h.startswith("before"))
     ranked = diagnose(scenario.evidence, scenario.soft_evidence(PRIORS), do=scenario.do).ranked()
     assert len(body) == len(ranked) == len(MODEL.abnormal_states())
@@ -244,6 +245,10 @@ def assert_causes_tab(at: AppTest, scenario: Scenario, cost_weight: float = 0.0)
         assert low == pytest.approx(interval["low"], abs=0.0051)
         assert high == pytest.approx(interval["high"], abs=0.0051)
         assert numbers(cells[prior_at]) == [f"{row['prior']:.3f}"]
+        # how often it ranks first over the page's draws, a whole number of 100
+        share = shown.rank_first[(cause, state)]
+        count = re.fullmatch(r"(\d+) of 100", cells[first_at]).group(1)
+        assert abs(int(count) - 100 * share) <= 0.5 + 1e-9
         assert interval["low"] <= interval["high"]
         assert not any(c.startswith(("-0.000", "\u22120.000")) for c in cells)
     assert len(tab.metric) == 3
@@ -274,6 +279,7 @@ def expected_summary(scenario: Scenario, cost_weight: float = 0.0):
         reason.contributions,
         shown.questions,
         len(scenario.answered()),
+        rank_first=shown.rank_first,
     )
 
 
@@ -348,6 +354,12 @@ def test_summary_names_the_top_cause_in_words(choices):
     assert escape_markdown(label) in summary.value
     assert expected.word == likelihood_word(top["posterior"])
     assert escape_markdown(f"{expected.word} at {top['posterior']:.2f}") in summary.value
+    # how far the top cause holds across the model's uncertainty, over the page's draws
+    share = expected_view(scenario).rank_first[(top["cause"], top["state"])]
+    held = re.search(
+        r"It ranks first in (\d+) of 100 plausible versions of the model\\\.", summary.value
+    )
+    assert held and abs(int(held.group(1)) - 100 * share) <= 0.5 + 1e-9
     assert ("No answers yet" in summary.value) == (not choices)
 
 
@@ -1172,18 +1184,27 @@ def test_hostile_link_parameters_reach_only_a_text_line(key, value):
 
 
 def test_no_sidebar_answers_can_be_impossible():
-    """Only nodes whose parents are all hidden have zero entries, so no answer set is impossible.
+    """Only tables no answer can contradict have zero entries, so no answer set is impossible.
 
-    A zero in a node's table can make answers impossible only through its parents: when every
-    parent is unanswerable (hidden), has a table without zeros and is no parent of another
-    table with zeros, each state of the node can be explained by some parent configuration.
+    A zero in a node's table can make answers impossible only if the node is asked, or if a
+    child of a hidden node has zeros too. So: an asked node with zeros has only hidden parents
+    (each without zeros, and parent of no other such node) and every state reachable; a hidden
+    node with zeros (a definition, like the salt-correctable sodium) is never asked and its
+    children's tables have no zeros, whatever it is.
     """
     zero_nodes = [n for n, t in MODEL.engine.tables.items() if (t == 0).any()]
-    assert zero_nodes, "expected the deterministic leg_cramp_side table"
+    assert "leg_cramp_side" in zero_nodes, "expected the deterministic leg_cramp_side table"
+    children = {
+        n: [c for c, spec in PRIORS.nodes.items() if n in spec.parents] for n in PRIORS.nodes
+    }
     seen_parents: set[str] = set()
     for node in zero_nodes:
         spec = PRIORS.nodes[node]
-        assert node in QUESTIONS
+        if node not in QUESTIONS:
+            assert spec.kind == "intermediate", node
+            for child in children[node]:
+                assert not (MODEL.engine.tables[child] == 0).any(), (node, child)
+            continue
         for parent in spec.parents:
             assert parent not in QUESTIONS and parent not in zero_nodes
             assert parent not in seen_parents

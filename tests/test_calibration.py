@@ -265,6 +265,7 @@ def test_cli_scores_each_cause_from_the_other_answers(capsys, model, case_table)
     code, out, err = run(capsys, "evaluate", str(path), "--json")
     assert code == 0, err
     got = json.loads(out)
+    assert got["notice"] == model.priors.meta.notice
     rows = {r["label"]: r for r in got["metrics"]}
     assert set(rows) == {"calcium=low", "calcium=high", "dehydration=yes", ALL}
     # the same numbers case by case through the engine's one-case path

@@ -31,9 +31,29 @@ def test_diagnose_table_puts_notice_and_red_flags_before_numbers(capsys):
     title = default_model().priors.red_flags["neurological"].title
     assert f"! {title}." in out and "[neurological]" not in out  # a title, never the id
     first_row = next(line for line in out.splitlines() if line.strip().startswith("1  "))
-    top = diagnose({"leg_cramp_side": "left", "neurological_condition": "yes"}).ranked()[0]
+    result = diagnose({"leg_cramp_side": "left", "neurological_condition": "yes"})
+    top = result.ranked()[0]
     assert f"{top['cause']} = {top['state']}" in first_row
     assert f"{top['posterior']:.3f}" in first_row
+
+
+def test_diagnose_table_has_a_column_of_how_often_each_cause_ranks_first(capsys):
+    code, out, _ = run(capsys, "diagnose", "--set", "leg_cramp_side=left")
+    assert code == 0
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if "cause = state" in line)
+    assert lines[header].split()[-2:] == ["first", "in"]
+    result = diagnose({"leg_cramp_side": "left"})
+    rows = lines[header + 1 : header + 1 + len(result.ranked())]
+    shown = []
+    for line, row in zip(rows, result.ranked(), strict=True):
+        assert f"{row['cause']} = {row['state']}" in line
+        (cell,) = [w for w in line.split() if w.endswith("/100")]
+        share = result.rank_first[(row["cause"], row["state"])]
+        assert abs(int(cell.removesuffix("/100")) - 100 * share) <= 0.5 + 1e-9
+        shown.append(int(cell.removesuffix("/100")))
+    assert abs(sum(shown) - 100) <= len(shown) / 2  # each rounded by at most a half
+    assert any("first in: in how many of 100 plausible versions" in line for line in lines)
 
 
 def test_diagnose_json_has_exactly_the_documented_shape_and_the_api_numbers(capsys):
@@ -42,8 +62,18 @@ def test_diagnose_json_has_exactly_the_documented_shape_and_the_api_numbers(caps
     )
     assert code == 0
     got = json.loads(out)
-    assert list(got) == ["evidence", "posterior", "prior", "red_flags", "explanation", "model"]
+    assert list(got) == [
+        "evidence",
+        "posterior",
+        "prior",
+        "rank_first",
+        "red_flags",
+        "explanation",
+        "model",
+    ]
     assert set(got["model"]) == {"sha256", "version"}
+    abnormal = default_model().abnormal_states()
+    assert list(got["rank_first"]) == [f"{c}={s}" for c, s in abnormal]
     expected = diagnose({"leg_cramp_side": "right", "dialysis": "yes"}).to_dict()
     assert got == json.loads(json.dumps(expected))
 

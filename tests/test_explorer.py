@@ -1,8 +1,8 @@
 """``model.reports.explorer``: every number the what-if page shows, checked against the model API.
 
 Each panel's data is recomputed here another way (``diagnose``, ``posterior_intervals``,
-leave-one-out ``diagnose``, pgmpy's tables, ``crampnet diagnose`` on the downloaded case) and
-must agree exactly (to float rounding).
+``rank_first`` over the drawn posteriors, leave-one-out ``diagnose``, pgmpy's tables, ``crampnet
+diagnose`` on the downloaded case) and must agree exactly (to float rounding).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import pytest
 from model import EvidenceError, ImpossibleEvidenceError, default_model, diagnose
 from model.cli.crampnet import main as crampnet
 from model.diagnosis.scenario import Scenario
-from model.diagnosis.view import view, why
-from model.inference.uncertainty import posterior_intervals
+from model.diagnosis.view import PAGE_DRAWS, view, why
+from model.inference.uncertainty import drawn_posteriors, posterior_intervals, rank_first
 from model.knowledge.draws import DRAWS
 from model.reports.explorer import (
     case_json,
@@ -92,14 +92,51 @@ def test_cause_rows_equal_diagnose_and_posterior_intervals(name):
         scenario.soft_evidence(PRIORS),
         do=scenario.do,
     )
+    shares = rank_first(
+        drawn_posteriors(
+            MODEL.drawn(DRAWS),
+            MODEL.causes,
+            scenario.evidence,
+            scenario.soft_evidence(PRIORS),
+            do=scenario.do,
+        ),
+        MODEL.abnormal_states(),
+    )
     for row in table.itertuples():
         cause, state = row.id.split("=")
         assert row.low == pytest.approx(intervals[cause][state]["low"], abs=1e-12)
         assert row.high == pytest.approx(intervals[cause][state]["high"], abs=1e-12)
+        assert row.rank_first == shares[(cause, state)] == d.rank_first[(cause, state)]
+    assert table["rank_first"].sum() == pytest.approx(1.0, abs=1e-12)
     # posteriors are sorted, and every number is a probability
     assert list(table["posterior"]) == sorted(table["posterior"], reverse=True)
-    assert ((table[["posterior", "low", "high", "prior"]] >= 0).all()).all()
-    assert ((table[["posterior", "low", "high", "prior"]] <= 1).all()).all()
+    assert ((table[["posterior", "low", "high", "rank_first", "prior"]] >= 0).all()).all()
+    assert ((table[["posterior", "low", "high", "rank_first", "prior"]] <= 1).all()).all()
+
+
+def test_view_reads_intervals_and_rank_first_off_one_drawn_query(monkeypatch):
+    """The page's draws are queried once per refresh: the intervals and the rank-first shares
+    come from the same posteriors (and the diagnosis carries the page's shares)."""
+    drawn = MODEL.drawn(PAGE_DRAWS)
+    queries = []
+    real = drawn.query
+
+    def counted(*args, **kwargs):
+        queries.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(drawn, "query", counted)
+    scenario = Scenario(evidence={"leg_cramp_side": "right"}, probably={"nocturnal_cramps": "yes"})
+    shown_page = view(MODEL, scenario, draws=PAGE_DRAWS)
+    assert len(queries) == 1
+    monkeypatch.undo()
+    soft = scenario.soft_evidence(PRIORS)
+    posteriors = drawn_posteriors(drawn, MODEL.causes, scenario.evidence, soft)
+    assert shown_page.rank_first == rank_first(posteriors, MODEL.abnormal_states())
+    assert shown_page.rank_first is shown_page.diagnosis.rank_first
+    assert shown_page.intervals == posterior_intervals(drawn, MODEL.causes, scenario.evidence, soft)
+    # the same answers at the reports' draws: diagnose's default
+    assert shown("sides").rank_first == api(SCENARIOS["sides"]).rank_first
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
@@ -333,6 +370,9 @@ def test_case_json_rescores_with_the_cli(name, tmp_path, capsys):
     assert payload["notice"] == PRIORS.meta.notice
     assert payload["result"]["posterior"] == v.diagnosis.posterior
     assert payload["intervals"]["posterior"] == v.intervals
+    assert payload["result"]["rank_first"] == {
+        f"{c}={s}": share for (c, s), share in v.rank_first.items()
+    }
     case_file = tmp_path / "case.json"
     case_file.write_text(json.dumps(payload["case"]), encoding="utf-8")
     capsys.readouterr()
@@ -344,3 +384,4 @@ def test_case_json_rescores_with_the_cli(name, tmp_path, capsys):
             assert rescored["posterior"][cause][state] == pytest.approx(value, abs=1e-12)
             assert payload["result"]["posterior"][cause][state] == pytest.approx(value, abs=1e-12)
     assert rescored.get("interventions", {}) == SCENARIOS[name].do
+    assert rescored["rank_first"] == payload["result"]["rank_first"]  # the same draws

@@ -336,7 +336,21 @@ def test_to_dict_shape(model: CrampModel) -> None:
         model=model,
     )
     out = result.to_dict()
-    assert set(out) == {"evidence", "posterior", "prior", "red_flags", "explanation", "model"}
+    assert set(out) == {
+        "evidence",
+        "posterior",
+        "prior",
+        "rank_first",
+        "red_flags",
+        "explanation",
+        "model",
+    }
+    # every abnormal cause state, "cause=state" in priors order, a share of the draws each
+    abnormal = model.abnormal_states()
+    assert list(out["rank_first"]) == [f"{c}={s}" for c, s in abnormal]
+    assert list(out["rank_first"].values()) == [result.rank_first[cs] for cs in abnormal]
+    assert all(0.0 <= share <= 1.0 for share in out["rank_first"].values())
+    assert sum(out["rank_first"].values()) == pytest.approx(1.0, abs=1e-12)
     assert out["evidence"] == {
         "neurological_condition": "yes",
         "leg_cramp_side": "left",

@@ -115,8 +115,11 @@ def params(breaks: list[Break]) -> list:
     return [pytest.param(b, id=b.name) for b in breaks]
 
 
-LEFT_CALCIUM_LOW = 'low: {"yes": {p: 0.45'  # nodes.left_leg_cramps.cpd.links.calcium.low
-TOE_CALCIUM_LINK = '{p: 0.05, elicited: "a weak general link; no claim ties toes to calcium"'
+LEFT_CALCIUM_LOW = 'low: {"yes": {p: 0.55'  # nodes.left_leg_cramps.cpd.links.calcium.low
+MAGNESIUM_EXCESS_LINK = (
+    '{p: 0.40, elicited: "by analogy with calcium (C28); the source says nothing'
+)
+MAGNESIUM_EXCESS_FULL = MAGNESIUM_EXCESS_LINK + ' of magnesium excess"'
 LAST_SIDE_CASE = '        - {when: {left_leg_cramps: "no", right_leg_cramps: "no"}, state: none}\n'
 
 # Problems reported on a key whose value sits on the same line, so the line is unambiguous.
@@ -133,7 +136,7 @@ BREAKS = [
     Break(
         "link_strength_negative",
         "causes.yaml",
-        '"yes": {low: {p: 0.50',
+        '"yes": {low: {p: 0.15',
         '"yes": {low: {p: -0.5',
         "nodes.biotin.cpd.links.dialysis.yes.low.p",
         "-0.5 is not a probability",
@@ -190,7 +193,7 @@ BREAKS = [
         "link_parent_state_unknown",
         "findings.yaml",
         LEFT_CALCIUM_LOW,
-        'lowish: {"yes": {p: 0.45',
+        'lowish: {"yes": {p: 0.55',
         "nodes.left_leg_cramps.cpd.links.calcium.lowish",
         "'lowish' is not a state of calcium (states: low, normal, high)",
         after=node("left_leg_cramps"),
@@ -199,7 +202,7 @@ BREAKS = [
         "link_child_state_unknown",
         "findings.yaml",
         LEFT_CALCIUM_LOW,
-        'low: {"maybe": {p: 0.45',
+        'low: {"maybe": {p: 0.55',
         "nodes.left_leg_cramps.cpd.links.calcium.low.maybe",
         "'maybe' is not a state of this node (states: yes, no)",
         after=node("left_leg_cramps"),
@@ -208,7 +211,7 @@ BREAKS = [
         "link_towards_the_off_state",
         "findings.yaml",
         LEFT_CALCIUM_LOW,
-        'low: {"no": {p: 0.45',
+        'low: {"no": {p: 0.55',
         "nodes.left_leg_cramps.cpd.links.calcium.low.no",
         "the off state 'no' cannot be pushed towards",
         after=node("left_leg_cramps"),
@@ -221,16 +224,16 @@ BREAKS = [
         "nodes.left_leg_cramps.cpd.links.calcium.low.yes",
         "a number without provenance",
         after=node("left_leg_cramps"),
-        mark="{p: 0.45, confidence: 6}",
+        mark="{p: 0.55, confidence: 6}",
     ),
     Break(
         "param_with_blank_elicited",
         "findings.yaml",
-        TOE_CALCIUM_LINK,
-        '{p: 0.05, elicited: "   "',
-        "nodes.toe_cramps.cpd.links.calcium.low.yes",
+        MAGNESIUM_EXCESS_FULL,
+        '{p: 0.40, elicited: "   "',
+        "nodes.magnesium_trial.cpd.links.magnesium.high.worsened",
         "a number without provenance",
-        after=node("toe_cramps"),
+        after=node("magnesium_trial"),
     ),
     Break(
         "claim_not_in_claims_file",
@@ -299,11 +302,11 @@ BREAKS = [
     Break(
         "confidence_missing",
         "findings.yaml",
-        f"{TOE_CALCIUM_LINK}, confidence: 3",
-        TOE_CALCIUM_LINK,
-        "nodes.toe_cramps.cpd.links.calcium.low.yes.confidence",
+        f"{MAGNESIUM_EXCESS_FULL}, confidence: 3",
+        MAGNESIUM_EXCESS_FULL,
+        "nodes.magnesium_trial.cpd.links.magnesium.high.worsened.confidence",
         "required key is missing",
-        after=node("toe_cramps"),
+        after=node("magnesium_trial"),
     ),
     Break(
         "confidence_zero",
@@ -317,11 +320,11 @@ BREAKS = [
     Break(
         "confidence_negative",
         "findings.yaml",
-        f"{TOE_CALCIUM_LINK}, confidence: 3",
-        f"{TOE_CALCIUM_LINK}, confidence: -2",
-        "nodes.toe_cramps.cpd.links.calcium.low.yes.confidence",
+        f"{MAGNESIUM_EXCESS_FULL}, confidence: 3",
+        f"{MAGNESIUM_EXCESS_FULL}, confidence: -2",
+        "nodes.magnesium_trial.cpd.links.magnesium.high.worsened.confidence",
         "greater than 0 (got -2)",
-        after=node("toe_cramps"),
+        after=node("magnesium_trial"),
     ),
     Break(
         "unknown_cpd_type_lists_valid_types",

@@ -34,6 +34,7 @@ from model.reports.content import SECTIONS, build_report, report_json, scenario_
 from model.reports.html import report_html
 from model.reports.pdf import report_pdf
 from model.reports.render import render
+from model.reports.text import ranks_first
 
 ROOT = Path(__file__).parent.parent
 SCHEMA = json.loads((ROOT / "docs" / "report.schema.json").read_text(encoding="utf-8"))
@@ -128,6 +129,11 @@ def test_generated_evidence_gives_valid_reports_with_the_api_numbers(drawn):
         (r["cause"], r["state"]) for r in expected.ranked()
     ]
     assert [r["posterior"] for r in rows] == [r["posterior"] for r in expected.ranked()]
+    # the same draws (DRAWS, seed 0) as diagnose: the same shares, exactly
+    assert [r["rank_first"] for r in rows] == [
+        expected.rank_first[(r["cause"], r["state"])] for r in rows
+    ]
+    assert sum(r["rank_first"] for r in rows) == pytest.approx(1.0, abs=1e-12)
     assert [f["id"] for f in report["red_flags"]] == [f.id for f in expected.red_flags]
     assert {a["variable"] for a in report["answers"]} == set(hard) | set(soft)
 
@@ -140,6 +146,9 @@ def test_report_holds_the_explorer_numbers_and_is_deterministic_for_a_date():
         interval = shown.intervals[row["cause"]][row["state"]]
         assert row["posterior"] == shown.diagnosis.posterior[row["cause"]][row["state"]]
         assert (row["low"], row["high"]) == (interval["low"], interval["high"])
+        assert row["rank_first"] == shown.rank_first[(row["cause"], row["state"])]
+    assert {(r["cause"], r["state"]) for r in report["causes"]["rows"]} == set(shown.rank_first)
+    assert report["causes"]["interval_draws"] == shown.draws
     assert report["causes"]["interval_level"] == 0.9
     assert [q["variable"] for q in report["next_questions"]] == [
         q.variable for q in shown.questions[: len(report["next_questions"])]
@@ -259,7 +268,12 @@ def test_html_parses_in_order_and_holds_the_api_numbers():
         assert cells[1] == f"{PRIORS.nodes[row['cause']].label}: {row['state']}"
         assert cells[2] == f"{row['posterior']:.3f}"
         assert cells[3] == f"{interval['low']:.3f} to {interval['high']:.3f}"
-        assert cells[4] == f"{row['prior']:.3f}"
+        share = shown.rank_first[(row["cause"], row["state"])]
+        count = re.fullmatch(r"(\d+) of 100", cells[4]).group(1)
+        assert abs(int(count) - 100 * share) <= 0.5 + 1e-9
+        assert cells[5] == f"{row['prior']:.3f}"
+    causes_text = " ".join(doc.text["causes"])
+    assert "ranks first in" in causes_text and "plausible versions of the model" in causes_text
     assert "svg" in doc.tags  # the chart, inline
     why_text = " ".join(doc.text["why"])
     for item in report["why"]:
@@ -329,7 +343,9 @@ def test_pdf_pages_are_a4_not_blank_numbered_and_in_order(tmp_path):
     positions = [flat.index(title) for title in order]
     assert positions == sorted(positions)
     top = report["causes"]["rows"][0]
-    assert f"{top['label']} {top['posterior']:.3f} {top['low']:.3f} to {top['high']:.3f}" in flat
+    shown = f"{top['posterior']:.3f} {top['low']:.3f} to {top['high']:.3f}"
+    assert f"{top['label']} {shown} {ranks_first(top)} {top['prior']:.3f}" in flat
+    assert "ranks first in" in flat and "plausible versions of the model" in flat
     for flag in report["red_flags"]:
         assert flat.index(flag["id"]) < flat.index("Causes ranked")
 

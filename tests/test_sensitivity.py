@@ -495,7 +495,8 @@ def test_cli_json_and_plot(capsys, case_file: Path, tmp_path: Path, model: Cramp
     )
     assert code == 0
     got = json.loads(out)
-    assert set(got) == {"case", "level", "parameters", "model"}
+    assert set(got) == {"notice", "case", "level", "parameters", "model"}
+    assert got["notice"] == model.priors.meta.notice
     assert got["model"] == model.identity
     assert len(got["parameters"]) == 2 * 3
     first = got["parameters"][0]

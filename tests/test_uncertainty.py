@@ -1,4 +1,10 @@
-"""Parameter uncertainty: the drawn tables and the posterior intervals built on them."""
+"""Parameter uncertainty: the drawn tables, and the posterior intervals and "rank first" shares
+built on the posteriors under every draw.
+
+``rank_first`` is checked against independent computations: one plain engine per draw (the
+draw's tables without the draw axis), pyAgrum on a few draws of the real model, and
+hypothesis-generated small networks with drawn tables.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +14,24 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pyagrum as gum
 import pytest
 import yaml
+from conftest import fill_pyagrum_cpt, to_pyagrum
+from hypothesis import event, given
+from hypothesis import strategies as st
 
-from model import CrampModel, load_model
-from model.inference.uncertainty import posterior_intervals
-from model.knowledge.draws import draw_tables
+from model import CrampModel, ImpossibleEvidenceError, diagnose, load_model
+from model.diagnosis.crampmodel import diagnose_drawn
+from model.inference.engine import Engine
+from model.inference.uncertainty import (
+    DrawnPosteriors,
+    drawn_posteriors,
+    intervals_of,
+    posterior_intervals,
+    rank_first,
+)
+from model.knowledge.draws import DRAWS, draw_tables
 from model.knowledge.network import node_tables
 from model.knowledge.schema import Param, Row, TableCPD
 
@@ -208,3 +226,238 @@ def test_more_confidence_narrows_the_interval_around_the_point(
             firm_width += narrow
     # confidence x100: the spread shrinks about tenfold (a Beta's sd goes as 1/sqrt(n))
     assert firm_width < 0.2 * loose_width
+
+
+# --- rank first: how often each cause state is the most probable over the draws ----------------
+
+RANK_DRAWS, RANK_SEED = 40, 5
+NEAR = 1e-9  # two posteriors closer than this are a tie no independent computation can order
+
+
+def draw_engines(drawn: Engine) -> list[Engine]:
+    """One plain engine per draw of ``drawn``: the draw's tables, without the draw axis."""
+    assert drawn.draws
+    return [
+        Engine(drawn.states, drawn.parents, {n: t[k] for n, t in drawn.tables.items()})
+        for k in range(drawn.draws)
+    ]
+
+
+def winners(
+    values: list[dict[tuple[str, str], float] | None], candidates: list[tuple[str, str]]
+) -> list[set[tuple[str, str]]]:
+    """Per draw, the candidates within :data:`NEAR` of the highest posterior (None: impossible)."""
+    out = []
+    for value in values:
+        if value is None:
+            out.append(set())
+            continue
+        top = max(value[c] for c in candidates)
+        out.append({c for c in candidates if value[c] >= top - NEAR})
+    return out
+
+
+@pytest.mark.parametrize("case", CASES[:4], ids=[c["id"] for c in CASES[:4]])
+def test_rank_first_counts_the_winner_of_each_draw_by_plain_queries(
+    model: CrampModel, case: dict
+) -> None:
+    """diagnose's shares are the plain engine's per-draw winners, counted: exactly, since each
+    share is a count over the number of possible draws."""
+    evidence = case["evidence"]
+    abnormal = model.abnormal_states()
+    result = diagnose(evidence, model=model, draws=RANK_DRAWS, seed=RANK_SEED)
+    assert list(result.rank_first) == abnormal
+    per_draw = []
+    for engine in draw_engines(model.drawn(RANK_DRAWS, RANK_SEED)):
+        post = engine.posteriors(model.causes, evidence)
+        per_draw.append({(c, s): post[c][s] for c, s in abnormal})
+    won = winners(per_draw, abnormal)
+    assert all(len(w) == 1 for w in won), "a near tie: pick another seed for this case"
+    counts = {c: sum(c in w for w in won) for c in abnormal}
+    assert result.rank_first == {c: n / RANK_DRAWS for c, n in counts.items()}
+    assert sum(result.rank_first.values()) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_drawn_posteriors_match_pyagrum_draw_by_draw(model: CrampModel) -> None:
+    """The (draws, states) marginals rank_first reads, against pyAgrum on a few draws: each
+    draw's tables copied into the pyAgrum network, queried with LazyPropagation."""
+    evidence = CASES[0]["evidence"]
+    drawn = model.drawn(RANK_DRAWS, RANK_SEED)
+    got = drawn_posteriors(drawn, model.causes, evidence)
+    assert got.possible.all() and got.draws == RANK_DRAWS
+    bn = to_pyagrum(model.network)
+    cpds = {cpd.variable: cpd for cpd in model.network.get_cpds()}
+    for k in (0, 1, RANK_DRAWS - 1):
+        for node, cpd in cpds.items():
+            assert tuple(cpd.variables[1:]) == drawn.parents[node]
+            copy = cpd.copy()
+            copy.values = np.asarray(drawn.tables[node][k], dtype=float)
+            fill_pyagrum_cpt(bn.cpt(node), copy)
+        ie = gum.LazyPropagation(bn)
+        ie.setEvidence(dict(evidence))
+        ie.makeInference()
+        for cause in model.causes:
+            expected = [ie.posterior(cause)[{cause: s}] for s in got.states[cause]]
+            assert got.marginals[cause][k] == pytest.approx(expected, abs=1e-9), (k, cause)
+
+
+def test_diagnose_reuses_the_models_cached_drawn_engine_and_its_draws(model: CrampModel) -> None:
+    evidence = CASES[1]["evidence"]
+    result, drawn = diagnose_drawn(evidence, model=model)
+    assert model.drawn() is model.drawn(DRAWS, 0)  # the default: DRAWS draws, seed 0, cached
+    assert drawn.draws == DRAWS
+    again = drawn_posteriors(model.drawn(DRAWS, 0), model.causes, evidence)
+    assert (
+        result.rank_first == model.rank_first(again) == diagnose(evidence, model=model).rank_first
+    )
+    assert result.rank_first == rank_first(again, model.abnormal_states())
+    assert intervals_of(drawn) == posterior_intervals(model.drawn(), model.causes, evidence)
+    other = diagnose(evidence, model=model, draws=RANK_DRAWS, seed=RANK_SEED + 1)
+    assert all(
+        n * RANK_DRAWS == pytest.approx(round(n * RANK_DRAWS)) for n in other.rank_first.values()
+    )
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="'draws' parameter"):
+            diagnose(evidence, model=model, draws=bad)
+
+
+def test_answers_that_settle_two_causes_rank_the_first_in_priors_order(model: CrampModel) -> None:
+    """Two abnormal cause states answered as certain both have posterior 1 in every draw: the
+    tie counts for the one listed first in the priors."""
+    abnormal = model.abnormal_states()
+    (c1, s1), (c2, s2) = abnormal[0], next(a for a in abnormal if a[0] != abnormal[0][0])
+    shares = diagnose({c2: s2, c1: s1}, model=model, draws=RANK_DRAWS).rank_first
+    assert shares[(c1, s1)] == 1.0
+    assert all(v == 0.0 for k, v in shares.items() if k != (c1, s1))
+    alone = diagnose({c2: s2}, model=model, draws=RANK_DRAWS).rank_first
+    assert alone[(c2, s2)] == 1.0
+
+
+def test_rank_first_on_hand_made_posteriors_breaks_ties_by_candidate_order() -> None:
+    marginals = {
+        "a": np.array([[0.5, 0.5], [0.2, 0.8], [np.nan, np.nan], [0.9, 0.1]]),
+        "b": np.array([[0.5, 0.5], [0.8, 0.2], [np.nan, np.nan], [0.3, 0.7]]),
+    }
+    posteriors = DrawnPosteriors(
+        {"a": ["x", "y"], "b": ["x", "y"]}, marginals, np.array([True, True, False, True])
+    )
+    shares = rank_first(posteriors, [("a", "x"), ("b", "x"), ("b", "y")])
+    # draw 0: a=x, b=x, b=y all 0.5 -> a=x (listed first); draw 1: b=x; draw 2 impossible;
+    # draw 3: a=x
+    assert shares == {("a", "x"): 2 / 3, ("b", "x"): 1 / 3, ("b", "y"): 0.0}
+    reordered = rank_first(posteriors, [("b", "y"), ("a", "x"), ("b", "x")])
+    assert reordered == {("b", "y"): 1 / 3, ("a", "x"): 1 / 3, ("b", "x"): 1 / 3}
+    assert rank_first(posteriors, []) == {}
+    with pytest.raises(ValueError, match="'c'"):
+        rank_first(posteriors, [("c", "x")])
+    with pytest.raises(ValueError, match="valid states"):
+        rank_first(posteriors, [("a", "z")])
+    with pytest.raises(ValueError, match="more than once"):
+        rank_first(posteriors, [("a", "x"), ("a", "x")])
+
+
+@st.composite
+def drawn_networks(
+    draw: st.DrawFn, max_nodes: int = 6, max_draws: int = 6
+) -> tuple[dict[str, list[str]], dict[str, tuple[str, ...]], dict[str, np.ndarray]]:
+    """A small random network whose tables carry a leading axis of K draws: each draw's columns
+    Dirichlet, sometimes with exact zeros (answers impossible under some draws only)."""
+    n = draw(st.integers(2, max_nodes))
+    k = draw(st.integers(min(2, max_draws), max_draws))
+    names = [f"v{i}" for i in range(n)]
+    states = {v: [f"s{j}" for j in range(draw(st.integers(2, 3)))] for v in names}
+    parents = {
+        v: tuple(sorted(draw(st.sets(st.sampled_from(names[:i]), max_size=2)) if i else ()))
+        for i, v in enumerate(names)
+    }
+    zero_rate = draw(st.sampled_from([0.0, 0.7]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    tables = {}
+    for v in names:
+        shape = (k, len(states[v]), *(len(states[p]) for p in parents[v]))
+        columns = rng.dirichlet(np.ones(len(states[v])), size=(k, *shape[2:]))  # (k, ..., card)
+        if zero_rate:
+            zero = rng.random(columns.shape) < zero_rate
+            zero[..., 0] = False  # state 0 stays possible in every column
+            columns = np.where(zero, 0.0, columns)
+            columns /= columns.sum(axis=-1, keepdims=True)
+        tables[v] = np.moveaxis(columns, -1, 1)
+    return states, parents, tables
+
+
+@st.composite
+def queries(
+    draw: st.DrawFn, states: dict[str, list[str]]
+) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """One to three hard answers, and a non-empty list of distinct candidate (variable, state)."""
+    names = sorted(states)
+    answered = draw(st.lists(st.sampled_from(names), unique=True, min_size=1, max_size=3))
+    evidence = {v: draw(st.sampled_from(states[v])) for v in answered}
+    pairs = [(v, s) for v in names for s in states[v]]
+    candidates = draw(st.lists(st.sampled_from(pairs), unique=True, min_size=1, max_size=5))
+    return evidence, candidates
+
+
+def plain_posteriors(
+    engine: Engine, candidates: list[tuple[str, str]], evidence: dict[str, str]
+) -> dict[tuple[str, str], float] | None:
+    targets = list(dict.fromkeys(v for v, _ in candidates))
+    try:
+        post = engine.posteriors(targets, evidence)
+    except ImpossibleEvidenceError:
+        return None
+    return {(v, s): post[v][s] for v, s in candidates}
+
+
+@given(data=st.data())
+def test_rank_first_on_random_networks_counts_each_draws_winner(data: st.DataObject) -> None:
+    states, parents, tables = data.draw(drawn_networks())
+    evidence, candidates = data.draw(queries(states))
+    drawn = Engine(states, parents, tables)
+    targets = list(dict.fromkeys(v for v, _ in candidates))
+    per_draw = [plain_posteriors(e, candidates, evidence) for e in draw_engines(drawn)]
+    try:
+        posteriors = drawn_posteriors(drawn, targets, evidence)
+    except ImpossibleEvidenceError:
+        assert all(p is None for p in per_draw)
+        return
+    assert list(posteriors.possible) == [p is not None for p in per_draw]
+    event("some draws impossible" if not posteriors.possible.all() else "every draw possible")
+    shares = rank_first(posteriors, candidates)
+    assert list(shares) == candidates
+    assert sum(shares.values()) == pytest.approx(1.0, abs=1e-12)
+    possible = int(posteriors.possible.sum())
+    counts = {c: share * possible for c, share in shares.items()}
+    assert all(n == pytest.approx(round(n), abs=1e-9) for n in counts.values())
+    # each draw's winner, by the plain engine; a near tie may go to either side of it
+    won = winners(per_draw, candidates)
+    sure = {c: sum(w == {c} for w in won) for c in candidates}
+    maybe = {c: sum(c in w for w in won) for c in candidates}
+    for c in candidates:
+        assert sure[c] <= round(counts[c]) <= maybe[c], (c, sure[c], counts[c], maybe[c])
+
+
+@given(data=st.data())
+def test_rank_first_is_one_for_the_argmax_when_every_draw_has_the_same_tables(
+    data: st.DataObject,
+) -> None:
+    states, parents, tables = data.draw(drawn_networks(max_draws=1))
+    evidence, candidates = data.draw(queries(states))
+    k = data.draw(st.integers(1, 5))
+    same = {v: np.repeat(t, k, axis=0) for v, t in tables.items()}
+    point = Engine(states, parents, {v: t[0] for v, t in tables.items()})
+    expected = plain_posteriors(point, candidates, evidence)
+    targets = list(dict.fromkeys(v for v, _ in candidates))
+    if expected is None:
+        with pytest.raises(ImpossibleEvidenceError):
+            drawn_posteriors(Engine(states, parents, same), targets, evidence)
+        return
+    shares = rank_first(
+        drawn_posteriors(Engine(states, parents, same), targets, evidence), candidates
+    )
+    (top,) = [c for c, share in shares.items() if share == 1.0]
+    assert all(share == 0.0 for c, share in shares.items() if c != top)
+    (tied,) = winners([expected], candidates)
+    assert top in tied
+    if len(tied) == 1:
+        assert top == max(candidates, key=expected.get)

@@ -17,6 +17,9 @@ from model import CrampModel, Diagnosis, diagnose
 DATA = Path(__file__).parent / "data"
 GIVEN = json.loads((DATA / "cases.json").read_text())
 OWN = json.loads((DATA / "own_cases.json").read_text())
+# written from the source page and the claims by someone who had not seen the priors or run
+# the model: expectations independent of the numbers they check
+PAGE = json.loads((DATA / "page_cases.json").read_text())
 ABOUT_STATES = [
     "calcium=low",
     "calcium=high",
@@ -156,3 +159,18 @@ def test_checker_catches_a_wrong_expectation(model: CrampModel) -> None:
         "max_any": 0.01,
     }
     assert len(check(model, d, wrong)) == len(wrong)
+
+
+def test_page_vignettes_are_well_formed() -> None:
+    ids = [c["id"] for c in PAGE["cases"]]
+    assert len(ids) >= 20 and len(set(ids)) == len(ids)
+    assert not set(ids) & {c["id"] for c in GIVEN["cases"] + OWN["cases"]}
+    assert "before the model was run" in PAGE["about"]
+    for case in PAGE["cases"]:
+        assert case["claims"] and case["why"] and case["expect"]
+
+
+@pytest.mark.parametrize("case", PAGE["cases"], ids=[c["id"] for c in PAGE["cases"]])
+def test_page_vignette(model: CrampModel, case: dict) -> None:
+    d = diagnose(case["evidence"], model=model)
+    assert not check(model, d, case["expect"]), case["title"]

@@ -20,7 +20,8 @@ from model import default_model
 from model.diagnosis.crampmodel import Contribution
 from model.diagnosis.questions import RankedQuestion, informative_states, rank_questions
 from model.diagnosis.scenario import Scenario
-from model.diagnosis.view import view
+from model.diagnosis.view import PAGE_DRAWS, view
+from model.knowledge.draws import DRAWS
 from model.reports.explorer import cause_rows
 from model.reports.wording import (
     CLOSE,
@@ -32,10 +33,13 @@ from model.reports.wording import (
     cause_label,
     cause_table,
     escape_markdown,
+    holds,
     likelihood_word,
     markdown_table,
     next_step,
+    per_hundred,
     question_table,
+    ranks_first_in,
     signed,
     state_word,
     summarise,
@@ -96,6 +100,28 @@ def test_glossary_states_the_scale_as_coded():
         if bound > 0:
             assert f"{word}: {bound:.2f}" in meaning
     assert f"below {SCALE[-2][0]:.2f}" in meaning
+
+
+def test_glossary_says_what_a_plausible_version_of_the_model_is():
+    (meaning,) = [m for term, m in GLOSSARY if term == "Plausible versions of the model"]
+    assert "stated uncertainty" in meaning and "90% interval" in meaning
+    assert f"{PAGE_DRAWS} on this page" in meaning and f"{DRAWS} in reports" in meaning
+
+
+@pytest.mark.parametrize(
+    ("share", "shown"),
+    [(0.0, 0), (0.004, 0), (0.005, 1), (0.844, 84), (0.845, 85), (0.996, 100), (1.0, 100)],
+)
+def test_a_share_of_the_draws_is_a_whole_number_of_100_a_half_rounding_up(share, shown):
+    assert per_hundred(share) == shown
+    assert ranks_first_in(share) == f"{shown} of 100"
+    assert holds(share) == (f"It ranks first in {shown} of 100 plausible versions of the model.")
+
+
+@given(st.integers(1, 1000).flatmap(lambda k: st.tuples(st.integers(0, k), st.just(k))))
+def test_per_hundred_is_the_nearest_whole_number(count_of):
+    n, k = count_of
+    assert abs(per_hundred(n / k) - 100 * n / k) <= 0.5 + 1e-9
 
 
 # --- escaping ------------------------------------------------------------------------------------
@@ -203,6 +229,12 @@ def intervals_for(ranked: list[dict], low: float, high: float) -> dict:
     return {r["cause"]: {r["state"]: {"low": low, "high": high}} for r in ranked}
 
 
+def shares_for(ranked: list[dict], top: float) -> dict:
+    """Rank-first shares: ``top`` for the first row, the rest spread over the others."""
+    rest = (1.0 - top) / max(1, len(ranked) - 1)
+    return {(r["cause"], r["state"]): top if i == 0 else rest for i, r in enumerate(ranked)}
+
+
 @pytest.mark.parametrize(
     ("second", "close"),
     [(0.40, True), (0.40 - 1e-9, False), (0.45, True), (0.2, False)],
@@ -210,12 +242,21 @@ def intervals_for(ranked: list[dict], low: float, high: float) -> dict:
 def test_summary_names_the_runner_up_only_within_close(second, close):
     ranked = ranked_rows(("calcium", "low", 0.5, 0.26), ("magnesium", "low", second, 0.13))
     assert pytest.approx(0.40) == 0.5 - CLOSE  # the first case is right on the edge
-    summary = summarise(PRIORS, ranked, intervals_for(ranked, 0.3, 0.7), [], [], answered=2)
+    summary = summarise(
+        PRIORS,
+        ranked,
+        intervals_for(ranked, 0.3, 0.7),
+        [],
+        [],
+        answered=2,
+        rank_first=shares_for(ranked, 0.61),
+    )
     runner_up = cause_label(PRIORS, "magnesium", "low")
     assert (f"{runner_up} is close behind at {second:.2f}" in summary.text) == close
     assert summary.label == cause_label(PRIORS, "calcium", "low")
     assert summary.text.startswith(f"Your answers point most to {summary.label}, possible at 0.50")
     assert "not firm" in summary.text  # 0.3 and 0.7: unlikely to likely
+    assert summary.sentences[-2] == "It ranks first in 61 of 100 plausible versions of the model."
     assert summary.text.endswith("Every question is answered.")
 
 
@@ -227,13 +268,22 @@ def test_summary_names_the_answers_that_moved_the_top_cause_most():
         Contribution("female", "yes", 0.0, 0.05, None),
     ]
     questions = [asked("calcium_trial")]
-    summary = summarise(PRIORS, ranked, intervals_for(ranked, 0.67, 0.8), moves, questions, 3)
+    summary = summarise(
+        PRIORS,
+        ranked,
+        intervals_for(ranked, 0.67, 0.8),
+        moves,
+        questions,
+        3,
+        rank_first=shares_for(ranked, 1.0),
+    )
     assert summary.word == "likely"
     first = summary.sentences[0]
     assert f"'{answer_label(PRIORS, 'nocturnal_cramps', 'yes')}'" in first
     assert f"'{answer_label(PRIORS, 'leg_cramp_side', moves[1].answer)}'" in first
     assert PRIORS.nodes["female"].label not in first
     assert "firm within the model" in summary.text
+    assert "It ranks first in 100 of 100 plausible versions of the model." in summary.sentences
     assert f"try '{PRIORS.nodes['calcium_trial'].label}'" in summary.sentences[-1]
 
 
@@ -254,8 +304,14 @@ def test_summary_of_a_view_names_its_top_cause(scenario):
     shown = view(MODEL, scenario, draws=20)
     ranked = shown.diagnosis.ranked()
     top = ranked[0]
-    summary = summarise(PRIORS, ranked, shown.intervals, [], shown.questions, 1)
+    summary = summarise(
+        PRIORS, ranked, shown.intervals, [], shown.questions, 1, rank_first=shown.rank_first
+    )
     assert (summary.cause, summary.state) == (top["cause"], top["state"])
+    firm = next(i for i, s in enumerate(summary.sentences) if "within the model" in s)
+    share = shown.rank_first[(top["cause"], top["state"])]
+    assert summary.sentences[firm + 1] == holds(share)
+    assert abs(per_hundred(share) - 100 * share) <= 0.5 + 1e-9
     assert summary.label == cause_label(PRIORS, top["cause"], top["state"])
     assert summary.word == likelihood_word(top["posterior"])
     assert f"{summary.label}, {summary.word} at {top['posterior']:.2f}" in summary.text
@@ -332,6 +388,9 @@ def test_cause_table_has_a_row_per_cause_state_in_words():
         text = " ".join(map(str, cells))
         assert f"{row.posterior:.3f}" in text and f"{row.prior:.3f}" in text
         assert "-0.000" not in text and "\u22120.000" not in text
+    assert list(table["ranks first in"]) == [ranks_first_in(x) for x in rows["rank_first"]]
+    counts = [int(cell.removesuffix(" of 100")) for cell in table["ranks first in"]]
+    assert abs(sum(counts) - 100) <= len(counts) / 2  # shares sum to 1, each rounded once
     lines = markdown_table(table).split("\n")
     assert len(lines) == 2 + len(rows)
 

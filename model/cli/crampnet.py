@@ -125,8 +125,7 @@ def _claims(args: argparse.Namespace, model: CrampModel) -> int:
         print(json.dumps(claim_coverage(model.priors), indent=2, ensure_ascii=False))
     else:
         for row in claim_coverage(model.priors):
-            detail = "; ".join(row["where"]) or row["reason"] or ""
-            print(f"{row['id']}  {row['status']:<12} {detail}")
+            print(f"{row['id']}  {row['status']:<16} {row['reading'] or row['reason'] or ''}")
     problems = coverage_problems(model.priors)
     for problem in problems:
         print(f"crampnet: {problem}", file=sys.stderr)

@@ -152,7 +152,7 @@ def _evaluate(args: argparse.Namespace, model: CrampModel) -> int:
         path = save_figure(reliability_figure(evaluation), Path(args.plots) / "reliability.png")
         print(f"wrote {path}", file=sys.stderr)
     if args.json:
-        out = {"model": model.identity, **evaluation.to_dict()}
+        out = {"notice": model.priors.meta.notice, "model": model.identity, **evaluation.to_dict()}
         print(json.dumps(out, indent=2, ensure_ascii=False))
     else:
         print(format_evaluation(evaluation, heading))

@@ -34,6 +34,7 @@ def _sensitivity(args: argparse.Namespace, model: CrampModel) -> int:
     shown = rows.groupby("target", sort=False).head(args.top)
     if args.json:
         out = {
+            "notice": model.priors.meta.notice,
             "case": args.case,
             "level": LEVEL,
             "parameters": json.loads(

@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from functools import cached_property, lru_cache
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from model.diagnosis.red_flags import RaisedFlag, flag_targets, raised_flags
 from model.errors import EvidenceError
 from model.inference.engine import Engine
 from model.inference.evidence import Evidence, Posteriors, SoftEvidence, check_evidence
+from model.inference.uncertainty import DrawnPosteriors, drawn_posteriors, rank_first
 from model.knowledge.coverage import link_claims
 from model.knowledge.draws import DRAWS, draw_tables
 from model.knowledge.network import build_network, node_tables
@@ -95,6 +97,13 @@ class CrampModel:
     def abnormal_states(self) -> list[tuple[str, str]]:
         """Every (cause, state) other than the cause's normal state, in priors order."""
         return self.priors.abnormal_states()
+
+    def rank_first(self, posteriors: DrawnPosteriors) -> dict[tuple[str, str], float]:
+        """For every abnormal cause state (priors order): the share of the drawn parameter sets
+        where the answers are possible in which it has the highest posterior of all abnormal
+        cause states (a tie counts for the first in priors order). ``posteriors`` are the
+        causes' drawn posteriors (:func:`model.inference.uncertainty.drawn_posteriors`)."""
+        return rank_first(posteriors, self.abnormal_states())
 
     def top_causes(self, posterior: Posteriors, n: int | None = None) -> list[tuple[str, str]]:
         """The abnormal cause states, most probable under ``posterior`` first (``n`` of them)."""
@@ -185,7 +194,12 @@ class Explanation:
 
 @dataclass(frozen=True)
 class Diagnosis:
-    """Posterior and prior of every cause, the evidence, red flags and the why, plain data."""
+    """Posterior and prior of every cause, the evidence, red flags and the why, plain data.
+
+    ``rank_first`` holds, for every abnormal cause state, the share of the parameter sets drawn
+    from the priors' confidence in which it ranks first (:meth:`CrampModel.rank_first`): how
+    far the ranking holds across the model's own uncertainty.
+    """
 
     evidence: Evidence
     soft_evidence: SoftEvidence
@@ -196,6 +210,7 @@ class Diagnosis:
     model: dict[str, str]
     normal_states: dict[str, str] = field(default_factory=dict, repr=False)
     interventions: Evidence = field(default_factory=dict)
+    rank_first: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def ranked(self) -> list[dict]:
         """Abnormal cause states, most probable first, with prior and lift."""
@@ -221,6 +236,7 @@ class Diagnosis:
             "evidence": {**self.evidence, **self.soft_evidence},
             "posterior": self.posterior,
             "prior": self.prior,
+            "rank_first": {f"{c}={s}": share for (c, s), share in self.rank_first.items()},
             "red_flags": [{"id": f.id, "message": f.message} for f in self.red_flags],
             "explanation": {f"{c}={s}": e.to_dict() for (c, s), e in self.explanation.items()},
             "model": self.model,
@@ -274,22 +290,21 @@ def explain(
     return out
 
 
-def diagnose(
-    evidence: dict[str, object] | None = None,
-    soft_evidence: dict[str, dict[str, object]] | None = None,
+def diagnose_drawn(
+    evidence: Mapping[str, object] | None = None,
+    soft_evidence: Mapping[str, Mapping[str, object]] | None = None,
     *,
-    do: dict[str, object] | None = None,
+    do: Mapping[str, object] | None = None,
     model: CrampModel | None = None,
     top: int = TOP_EXPLAINED,
-) -> Diagnosis:
-    """Posterior of every cause given the answers; raise an ``EvidenceError`` on bad evidence.
-
-    ``evidence`` maps node ids to states (any node, causes included); ``soft_evidence`` maps
-    node ids to a likelihood per state; ``do`` sets variables by intervention ("if you started
-    taking calcium", not "if you observed"): their incoming links are cut, so what caused
-    them is not inferred from them. The ``top`` most probable abnormal cause states are
-    explained answer by answer.
-    """
+    draws: int = DRAWS,
+    seed: int = 0,
+) -> tuple[Diagnosis, DrawnPosteriors]:
+    """:func:`diagnose`, and the causes' posteriors under the drawn parameter sets its
+    ``rank_first`` comes from: for a caller that reads intervals off the same draws
+    (:func:`model.inference.uncertainty.intervals_of`) rather than query them again."""
+    if isinstance(draws, bool) or not isinstance(draws, Integral) or draws < 1:
+        raise ValueError(f"The 'draws' parameter must be a positive integer. Got {draws!r}.")
     model = model or default_model()
     hard, soft, interventions = model.check_case(evidence, soft_evidence, do)
     targets = list(dict.fromkeys(model.causes + flag_targets(model.priors)))
@@ -297,7 +312,8 @@ def diagnose(
     posterior = {c: full[c] for c in model.causes}
     normals = {c: model.priors.nodes[c].normal_state for c in model.causes}
     ranked = model.top_causes(posterior)
-    return Diagnosis(
+    drawn = drawn_posteriors(model.drawn(draws, seed), model.causes, hard, soft, do=interventions)
+    result = Diagnosis(
         evidence=hard,
         soft_evidence=soft,
         posterior=posterior,
@@ -307,4 +323,32 @@ def diagnose(
         model=model.identity,
         normal_states=normals,
         interventions=interventions,
+        rank_first=model.rank_first(drawn),
     )
+    return result, drawn
+
+
+def diagnose(
+    evidence: dict[str, object] | None = None,
+    soft_evidence: dict[str, dict[str, object]] | None = None,
+    *,
+    do: dict[str, object] | None = None,
+    model: CrampModel | None = None,
+    top: int = TOP_EXPLAINED,
+    draws: int = DRAWS,
+    seed: int = 0,
+) -> Diagnosis:
+    """Posterior of every cause given the answers; raise an ``EvidenceError`` on bad evidence.
+
+    ``evidence`` maps node ids to states (any node, causes included); ``soft_evidence`` maps
+    node ids to a likelihood per state; ``do`` sets variables by intervention ("if you started
+    taking calcium", not "if you observed"): their incoming links are cut, so what caused
+    them is not inferred from them. The ``top`` most probable abnormal cause states are
+    explained answer by answer. ``rank_first`` comes from ``draws`` parameter sets drawn from
+    the priors' confidence with ``seed`` (the model's cached engine, :meth:`CrampModel.drawn`):
+    one batched query over the draws, most of a call's time (the first call on a model also
+    draws the tables).
+    """
+    return diagnose_drawn(
+        evidence, soft_evidence, do=do, model=model, top=top, draws=draws, seed=seed
+    )[0]

@@ -1,4 +1,7 @@
-"""Red flags: rules over the answers and posteriors, declared in ``priors/red_flags.yaml``.
+"""Red flags and cautions: rules over the answers and posteriors, in ``priors/red_flags.yaml``.
+
+A caution is the same kind of rule about one trial: when it holds, the trial may harm, and it
+is never suggested without the caution's words.
 
 They are shown before any posterior. A flag is raised when any of its conditions holds; a
 condition holds when all of its parts do (answers in the listed states, at least one of the
@@ -17,12 +20,13 @@ import numpy as np
 
 from model.inference.evidence import Evidence, Posteriors
 from model.knowledge.priors import Priors
-from model.knowledge.schema import Condition
+from model.knowledge.schema import Condition, RedFlag
 
 
 def flag_targets(priors: Priors) -> list[str]:
-    """Variables whose posterior some red flag reads."""
-    return sorted({v for f in priors.red_flags.values() for c in f.when_any for v in c.posterior})
+    """Variables whose posterior some red flag or caution reads."""
+    rules = [*priors.red_flags.values(), *priors.cautions.values()]
+    return sorted({v for f in rules for c in f.when_any for v in c.posterior})
 
 
 def _answered_in(
@@ -63,18 +67,22 @@ def flag_masks(
     codes: Mapping[str, np.ndarray],
     marginals: Mapping[str, np.ndarray],
     rows: int,
+    *,
+    rules: Mapping[str, RedFlag] | None = None,
 ) -> dict[str, np.ndarray]:
     """For each flag (file order), which of ``rows`` cases raise it.
 
     ``codes[v]`` holds each row's state index of ``v`` (``-1`` unanswered; a variable absent
     from ``codes`` is unanswered everywhere); ``marginals[v]`` is ``(rows, n_states)`` for
     every variable of :func:`flag_targets`. A NaN posterior raises no posterior condition.
+    ``rules`` are the red flags by default (the cautions go through the same rule).
     """
+    rules = priors.red_flags if rules is None else rules
     return {
         flag_id: np.logical_or.reduce(
             [_holds(priors, c, codes, marginals, rows) for c in flag.when_any]
         )
-        for flag_id, flag in priors.red_flags.items()
+        for flag_id, flag in rules.items()
     }
 
 
@@ -96,9 +104,12 @@ class RaisedFlag:
         }
 
 
-def raised_flags(priors: Priors, evidence: Evidence, posterior: Posteriors) -> list[RaisedFlag]:
+def raised_flags(
+    priors: Priors, evidence: Evidence, posterior: Posteriors, *, rules=None
+) -> list[RaisedFlag]:
     """The raised flags in file order: one case run through :func:`flag_masks` (``posterior``
-    must hold every :func:`flag_targets` variable)."""
+    must hold every :func:`flag_targets` variable); ``rules`` as there."""
+    rules = priors.red_flags if rules is None else rules
     codes = {
         v: np.array([priors.nodes[v].states.index(s)])
         for v, s in evidence.items()
@@ -108,9 +119,20 @@ def raised_flags(priors: Priors, evidence: Evidence, posterior: Posteriors) -> l
         v: np.array([[posterior[v][s] for s in priors.nodes[v].states]])
         for v in flag_targets(priors)
     }
-    masks = flag_masks(priors, codes, marginals, 1)
+    masks = flag_masks(priors, codes, marginals, 1, rules=rules)
     return [
         RaisedFlag(flag_id, flag.title, flag.message, tuple(flag.claims))
-        for flag_id, flag in priors.red_flags.items()
+        for flag_id, flag in rules.items()
         if masks[flag_id][0]
     ]
+
+
+def raised_cautions(
+    priors: Priors, evidence: Evidence, posterior: Posteriors
+) -> dict[str, list[RaisedFlag]]:
+    """The cautions that hold, by the trial they are about (file order): a trial listed in a
+    ranking or an interview is shown with these beside it."""
+    out: dict[str, list[RaisedFlag]] = {}
+    for raised in raised_flags(priors, evidence, posterior, rules=priors.cautions):
+        out.setdefault(priors.cautions[raised.id].trial, []).append(raised)
+    return out

@@ -1,17 +1,24 @@
 """The numbers of one scenario, as the explorer and the reports show them: the diagnosis, the
-intervals, the ranked next questions (:func:`view`), and why a cause stands where it does
-(:func:`why`). Pure functions over the model and a :class:`~model.diagnosis.scenario.Scenario`:
-the numbers on the page are the numbers a test of this module checks.
+intervals and how often each cause ranks first (both over the same parameter draws), the ranked
+next questions (:func:`view`), and why a cause stands where it does (:func:`why`). Pure
+functions over the model and a :class:`~model.diagnosis.scenario.Scenario`: the numbers on the
+page are the numbers a test of this module checks.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from model.diagnosis.crampmodel import Contribution, CrampModel, Diagnosis, diagnose, explain
+from model.diagnosis.crampmodel import (
+    Contribution,
+    CrampModel,
+    Diagnosis,
+    diagnose_drawn,
+    explain,
+)
 from model.diagnosis.questions import RankedQuestion, rank_questions
 from model.diagnosis.scenario import Scenario
-from model.inference.uncertainty import LEVEL, posterior_intervals
+from model.inference.uncertainty import LEVEL, intervals_of
 from model.knowledge.draws import DRAWS
 
 # The explorer's intervals use fewer draws than reports (1000): the draws are most of a
@@ -22,7 +29,10 @@ PAGE_DRAWS = 250
 
 @dataclass(frozen=True)
 class View:
-    """One scenario's numbers: the diagnosis, intervals and the ranked next questions."""
+    """One scenario's numbers: the diagnosis, intervals and the ranked next questions.
+
+    The intervals and :attr:`rank_first` come from the same ``draws`` parameter sets.
+    """
 
     scenario: Scenario
     diagnosis: Diagnosis
@@ -30,6 +40,11 @@ class View:
     questions: list[RankedQuestion]
     draws: int = DRAWS
     level: float = LEVEL
+
+    @property
+    def rank_first(self) -> dict[tuple[str, str], float]:
+        """For every abnormal cause state: the share of the draws in which it ranks first."""
+        return self.diagnosis.rank_first
 
 
 def view(
@@ -40,12 +55,15 @@ def view(
     draws: int = DRAWS,
     level: float = LEVEL,
 ) -> View:
-    """Everything the explorer shows for one scenario; raises ``EvidenceError`` if impossible."""
+    """Everything the explorer shows for one scenario; raises ``EvidenceError`` if impossible.
+
+    One query over ``draws`` parameter sets gives both the intervals and ``rank_first``.
+    """
     soft = scenario.soft_evidence(model.priors)
-    result = diagnose(scenario.evidence, soft, do=scenario.do, model=model)
-    intervals = posterior_intervals(
-        model.drawn(draws), model.causes, scenario.evidence, soft, do=scenario.do, level=level
+    result, drawn = diagnose_drawn(
+        scenario.evidence, soft, do=scenario.do, model=model, draws=draws
     )
+    intervals = intervals_of(drawn, level)
     questions = rank_questions(
         model, scenario.evidence, soft, do=scenario.do, cost_weight=cost_weight
     )

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from model.errors import PriorsError, shorten
 from model.knowledge.schema import (
+    Caution,
     Claim,
     ClaimsFile,
     Condition,
@@ -64,6 +65,7 @@ class Priors:
     claims: dict[str, Claim]
     claims_source: str
     red_flags: dict[str, RedFlag]
+    cautions: dict[str, Caution]
     sha256: str
     lines: dict[str, dict[tuple, int]] = field(repr=False, compare=False)
 
@@ -437,15 +439,17 @@ class _Sources:
             ("nodes", node_id, *path),
         )
 
-    def at_flag(self, flag_id: str) -> Callable[..., str]:
-        """``at(*path)``: the ``file:line: key.path`` of a key path inside one red flag."""
-        return lambda *path: _where(self.flag_file, self.flag_lines, ("red_flags", flag_id, *path))
+    def at_flag(self, flag_id: str, section: str = "red_flags") -> Callable[..., str]:
+        """``at(*path)``: the ``file:line: key.path`` of a key path inside one red flag (or,
+        with ``section="cautions"``, one caution)."""
+        return lambda *path: _where(self.flag_file, self.flag_lines, (section, flag_id, *path))
 
 
 def _cross_checks(
     nodes: dict[str, Node],
     claims: dict[str, Claim],
     red_flags: dict[str, RedFlag],
+    cautions: dict[str, Caution],
     sources: _Sources,
     *,
     claims_file: str,
@@ -461,6 +465,14 @@ def _cross_checks(
         problems += _cycle_problems(nodes, sources)
     for flag_id, flag in red_flags.items():
         problems += _flag_checks(flag, nodes, claims, sources.at_flag(flag_id), claims_file)
+    for caution_id, caution in cautions.items():
+        at = sources.at_flag(caution_id, "cautions")
+        problems += _flag_checks(caution, nodes, claims, at, claims_file)
+        trial = nodes.get(caution.trial)
+        if trial is None or trial.kind != "finding" or not trial.cost:
+            problems.append(
+                f"{at('trial')}: {caution.trial!r} is not a trial (a finding with a cost)"
+            )
     return problems
 
 
@@ -606,7 +618,12 @@ def load_priors(directory: str | os.PathLike | None = None) -> Priors:
 
     sources = _Sources(directory, files, lines, directory / meta.red_flags_file, flag_lines)
     problems += _cross_checks(
-        nodes, claims_file.claims, flags_file.red_flags, sources, claims_file=meta.claims_file
+        nodes,
+        claims_file.claims,
+        flags_file.red_flags,
+        flags_file.cautions,
+        sources,
+        claims_file=meta.claims_file,
     )
     if problems:
         raise PriorsError(problems)
@@ -618,6 +635,7 @@ def load_priors(directory: str | os.PathLike | None = None) -> Priors:
         claims=claims_file.claims,
         claims_source=claims_file.source,
         red_flags=flags_file.red_flags,
+        cautions=flags_file.cautions,
         sha256=sha256,
         lines=lines,
     )

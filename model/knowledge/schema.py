@@ -222,7 +222,9 @@ class Claim(_Strict):
 
     section: str
     text: str
-    out_of_scope: str | None = None
+    out_of_scope: str | None = None  # why the model leaves the whole claim out
+    reading: str | None = None  # how the model follows the claim, and which vignettes check it
+    not_modelled: str | None = None  # the part of a followed claim the model leaves out
     remedy_for: list[str] = Field(default_factory=list)
 
 
@@ -272,10 +274,17 @@ class RedFlag(_Strict):
     _claim_ids = field_validator("claims")(classmethod(lambda cls, v: _check_claim_ids(v)))
 
 
+class Caution(RedFlag):
+    """A rule under which a trial may harm: it is never suggested without this plain caveat."""
+
+    trial: str = Field(description="the trial node this caution is about")
+
+
 class RedFlagsFile(_Strict):
-    """``red_flags: {id: RedFlag}`` with the thresholds documented in the file."""
+    """``red_flags: {id: RedFlag}`` and ``cautions: {id: Caution}``, thresholds documented."""
 
     red_flags: dict[str, RedFlag]
+    cautions: dict[str, Caution] = Field(default_factory=dict)
 
 
 class ModelFile(_Strict):

@@ -6,9 +6,9 @@ it. Every number comes from :func:`model.reports.explorer.view` and
 :func:`model.reports.explorer.why`, so a report holds exactly what the explorer shows for the same
 answers. The sections, in the order every rendering keeps: title and date, model identity, the
 notice and what the source is, red flags, the answers in plain words, ranked causes with 90%
-intervals, what moved each top cause and the claims behind it, the next questions worth trying, the
-source's remedy claims for the top causes (labelled as the source's claims, not advice), and the
-exact case for reproduction.
+intervals and how often each ranks first over the same draws, what moved each top cause and the
+claims behind it, the next questions worth trying, the source's remedy claims for the top causes
+(labelled as the source's claims, not advice), and the exact case for reproduction.
 """
 
 from __future__ import annotations
@@ -132,6 +132,7 @@ def _causes(model: CrampModel, shown: View) -> list[dict]:
                 "posterior": row["posterior"],
                 "low": interval["low"],
                 "high": interval["high"],
+                "rank_first": shown.rank_first[(cause, state)],
                 "prior": row["prior"],
                 "change": row["posterior"] - row["prior"],
             }

@@ -15,7 +15,8 @@ from model.diagnosis.view import View, node_marginals
 
 
 def cause_rows(model: CrampModel, shown: View) -> pd.DataFrame:
-    """Each abnormal cause state: posterior, its interval, prior; most probable first."""
+    """Each abnormal cause state: posterior, its interval, the share of the draws in which it
+    ranks first, prior; most probable first."""
     rows = []
     for row in shown.diagnosis.ranked():
         cause, state = row["cause"], row["state"]
@@ -27,6 +28,7 @@ def cause_rows(model: CrampModel, shown: View) -> pd.DataFrame:
                 "posterior": row["posterior"],
                 "low": interval["low"],
                 "high": interval["high"],
+                "rank_first": shown.rank_first[(cause, state)],
                 "prior": row["prior"],
                 "change": row["posterior"] - row["prior"],
             }

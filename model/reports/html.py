@@ -97,15 +97,15 @@ def _causes(report: Mapping, svg: str) -> str:
             _e(r["label"]),
             words.prob(r["posterior"]),
             words.interval(r),
+            words.ranks_first(r),
             words.prob(r["prior"]),
             words.signed(r["change"]),
         ]
         for r in report["causes"]["rows"]
     ]
     level = f"{report['causes']['interval_level']:.0%} interval"
-    table = _table(
-        ["#", "cause: state", "posterior", level, "prior", "change"], rows, {0, 2, 3, 4, 5}
-    )
+    head = ["#", "cause: state", "posterior", level, "ranks first in", "prior", "change"]
+    table = _table(head, rows, {0, 2, 3, 4, 5, 6})
     return f"<p>{_e(words.interval_words(report))}</p>\n<figure>{svg}</figure>\n{table}"
 
 

@@ -218,7 +218,8 @@ def _chart(report: Mapping, width: float) -> object:
 
 
 def _causes(report: Mapping, s: dict, width: float) -> list:
-    """The interval wording, the chart, and the ranked causes with posterior, interval and prior."""
+    """The interval wording, the chart, and the ranked causes with posterior, interval, how
+    often each ranks first, and prior."""
     level = f"{report['causes']['interval_level']:.0%} interval"
     rows = [
         [
@@ -226,17 +227,18 @@ def _causes(report: Mapping, s: dict, width: float) -> list:
             r["label"],
             words.prob(r["posterior"]),
             words.interval(r),
+            words.ranks_first(r),
             words.prob(r["prior"]),
             words.signed(r["change"]),
         ]
         for r in report["causes"]["rows"]
     ]
-    head = ["#", "cause: state", "posterior", level, "prior", "change"]
-    cols = [0.06, 0.36, 0.13, 0.21, 0.11, 0.13]
+    head = ["#", "cause: state", "posterior", level, "ranks first in", "prior", "change"]
+    cols = [0.05, 0.28, 0.13, 0.18, 0.13, 0.10, 0.13]
     return [
         _p(words.interval_words(report), s["body"]),
         _chart(report, width),
-        _table(head, rows, [c * width for c in cols], {0, 2, 3, 4, 5}, s),
+        _table(head, rows, [c * width for c in cols], {0, 2, 3, 4, 5, 6}, s),
     ]
 
 

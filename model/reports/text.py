@@ -10,6 +10,7 @@ import json
 from collections.abc import Mapping
 
 from model.reports.content import SECTION_TITLES
+from model.reports.wording import ranks_first_in
 
 NO_FLAGS = (
     "No red flag is raised by these answers. That is not a clean bill of health: see a doctor "
@@ -34,6 +35,11 @@ def interval(row: Mapping) -> str:
     return f"{prob(row['low'])} to {prob(row['high'])}"
 
 
+def ranks_first(row: Mapping) -> str:
+    """``84 of 100``: in how many of every 100 drawn parameter sets the cause ranks first."""
+    return ranks_first_in(row["rank_first"])
+
+
 def title(section: str) -> str:
     return SECTION_TITLES[section]
 
@@ -48,7 +54,9 @@ def interval_words(report: Mapping) -> str:
     return (
         f"Numbers are {causes['meaning']}. The interval is the central "
         f"{causes['interval_level']:.0%} range over {causes['interval_draws']} draws of the "
-        "elicited numbers: how soft they are."
+        "elicited numbers: how soft they are. 'Ranks first in' says in how many of every 100 of "
+        "those draws (plausible versions of the model) the cause state is the most probable of "
+        "all: how far the ranking holds."
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 
 from model.diagnosis.crampmodel import CrampModel, Diagnosis
+from model.reports.wording import per_hundred
 
 WIDTH = 88
 BAR = 20
@@ -22,7 +23,9 @@ def _answer(value: object) -> str:
 
 
 def format_diagnosis(diagnosis: Diagnosis, model: CrampModel, *, rows: int = 14) -> str:
-    """The ranked causes as a readable table, with red flags and the notice before them."""
+    """The ranked causes as a readable table, with red flags and the notice before them.
+
+    ``first in`` is how many of every 100 drawn parameter sets rank the cause state first."""
     out = [_wrap("NOTICE: " + model.priors.meta.notice, hang=""), ""]
     if diagnosis.red_flags:
         out.append("RED FLAGS (read these first):")
@@ -37,13 +40,27 @@ def format_diagnosis(diagnosis: Diagnosis, model: CrampModel, *, rows: int = 14)
         done = ", ".join(f"{k}={v}" for k, v in diagnosis.interventions.items())
         out.append(_wrap(f"If you made these changes (interventions, not observations): {done}"))
     out.append("")
-    out.append(f"{'#':>2}  {'cause = state':<28} {'posterior':>9} {'prior':>7} {'x prior':>8}  ")
+    out.append(
+        f"{'#':>2}  {'cause = state':<28} {'posterior':>9} {'prior':>7} {'x prior':>8} "
+        f"{'first in':>8}  "
+    )
     for i, row in enumerate(diagnosis.ranked()[:rows], start=1):
         bar = "#" * round(row["posterior"] * BAR)
         lift = f"{row['lift']:.2f}" if row["lift"] is not None else "-"
         name = f"{row['cause']} = {row['state']}"
+        share = diagnosis.rank_first.get((row["cause"], row["state"]))
+        first = "-" if share is None else f"{per_hundred(share)}/100"
         out.append(
-            f"{i:>2}  {name:<28} {row['posterior']:>9.3f} {row['prior']:>7.3f} {lift:>8}  {bar}"
+            f"{i:>2}  {name:<28} {row['posterior']:>9.3f} {row['prior']:>7.3f} {lift:>8} "
+            f"{first:>8}  {bar}"
+        )
+    if diagnosis.rank_first:
+        out.append(
+            _wrap(
+                "first in: in how many of 100 plausible versions of the model (its numbers "
+                "redrawn within their stated uncertainty) the cause state ranks first.",
+                hang="",
+            )
         )
     top = list(diagnosis.explanation.items())[:3]
     if answers and top:

@@ -9,6 +9,7 @@ words and the numbers beside them can always be checked against each other.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -54,6 +55,13 @@ GLOSSARY: tuple[tuple[str, str], ...] = (
         f"stated uncertainty ({PAGE_DRAWS} times on this page, {DRAWS} in reports), 90% of the "
         "posteriors fall inside this range: a wide range means the answer rests on soft "
         "numbers.",
+    ),
+    (
+        "Plausible versions of the model",
+        "the model's numbers redrawn within their stated uncertainty: the same draws as the "
+        f"90% interval ({PAGE_DRAWS} on this page, {DRAWS} in reports). 'Ranks first in 84 of "
+        "100' means that in 84 of every 100 such versions this cause is the most probable of "
+        "all: the higher, the more the ranking holds however soft the numbers are.",
     ),
     (
         "Information (bits)",
@@ -139,6 +147,21 @@ def firmness(low: float, high: float) -> str:
     )
 
 
+def per_hundred(share: float) -> int:
+    """A share of the drawn parameter sets as a whole number of 100 (a half rounds up)."""
+    return min(100, max(0, math.floor(share * 100.0 + 0.5 + 1e-9)))
+
+
+def ranks_first_in(share: float) -> str:
+    """``84 of 100``: how often a cause ranks first over the plausible versions of the model."""
+    return f"{per_hundred(share)} of 100"
+
+
+def holds(share: float) -> str:
+    """The sentence on how often the top cause ranks first across the model's uncertainty."""
+    return f"It ranks first in {ranks_first_in(share)} plausible versions of the model."
+
+
 @dataclass(frozen=True)
 class NextStep:
     """The interview's next question, or why it stops."""
@@ -215,7 +238,7 @@ def next_step(
 
 @dataclass(frozen=True)
 class Summary:
-    """What the answers point to, in two or three sentences, and the top cause they name."""
+    """What the answers point to, in four or five sentences, and the top cause they name."""
 
     cause: str
     state: str
@@ -235,12 +258,17 @@ def summarise(
     contributions: list[Contribution],
     questions: list[RankedQuestion],
     answered: int,
+    *,
+    rank_first: Mapping[tuple[str, str], float],
 ) -> Summary:
-    """The explorer's summary: the top cause in words, how firm, why, and what to ask next.
+    """The explorer's summary: the top cause in words, how firm, how often it ranks first, why,
+    and what to ask next.
 
     ``ranked`` is :meth:`Diagnosis.ranked` (most probable abnormal cause state first),
-    ``contributions`` the explanation of the top one (largest effect first) and ``questions``
-    the next-question ranking.
+    ``contributions`` the explanation of the top one (largest effect first), ``questions``
+    the next-question ranking and ``rank_first`` the share of the drawn parameter sets in
+    which each abnormal cause state ranks first (:attr:`View.rank_first
+    <model.diagnosis.view.View.rank_first>`).
     """
     top = ranked[0]
     cause, state, p = top["cause"], top["state"], top["posterior"]
@@ -273,6 +301,7 @@ def summarise(
         )
     interval = intervals[cause][state]
     sentences.append(firmness(interval["low"], interval["high"]))
+    sentences.append(holds(rank_first[(cause, state)]))
     if questions:
         q = questions[0]
         node = priors.nodes[q.variable]
@@ -301,8 +330,9 @@ def markdown_table(table: pd.DataFrame) -> str:
 
 def cause_table(rows: pd.DataFrame) -> pd.DataFrame:
     """The Causes table in words: each cause state's probability with the answers, its 90%
-    interval and before any answer. Narrow enough for a phone: the words of the verbal scale
-    are in the summary and the glossary, the changes in the metrics and the Why tab."""
+    interval, how often it ranks first over the plausible versions of the model, and before any
+    answer. Narrow enough for a phone: the words of the verbal scale are in the summary and the
+    glossary, the changes in the metrics and the Why tab."""
     return pd.DataFrame(
         {
             "cause": rows["cause"],
@@ -310,6 +340,7 @@ def cause_table(rows: pd.DataFrame) -> pd.DataFrame:
             "90% interval": [
                 f"{a:.2f}–{b:.2f}" for a, b in zip(rows["low"], rows["high"], strict=True)
             ],
+            "ranks first in": [ranks_first_in(x) for x in rows["rank_first"]],
             "before answers": [f"{p:.3f}" for p in rows["prior"]],
         }
     )
