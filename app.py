@@ -131,6 +131,14 @@ def answer_buttons(prefix: str, node_id: str, states, **style) -> None:
         )
 
 
+def show_cautions(cautions) -> None:
+    """A trial's cautions (priors/red_flags.yaml), each a warning beside its buttons."""
+    for caution in cautions:
+        st.warning(
+            f"**Caution: {md(caution.title)}.** {md(caution.message)}", icon=":material/pan_tool:"
+        )
+
+
 def skip(node_id: str) -> None:
     """Callback of the interview's "skip": leave the question unanswered, ask the next."""
     st.session_state["skipped"] = [*st.session_state.get("skipped", []), node_id]
@@ -345,6 +353,7 @@ def results() -> None:
                     md(f"{step.label}: {about if step.kind == 'trial' else 'a question'}. ")
                     + md("Asked first because its answer is expected to tell the most.")
                 )
+                show_cautions(step.cautions)
                 with st.container(horizontal=True):
                     answer_buttons("iv", step.variable, step.states, type="primary", width=180)
                     st.button(
@@ -444,6 +453,7 @@ def results() -> None:
                             f"{detail.before:.2f} to {detail.after:.2f}"
                         )
                     st.caption(md(said + "."))
+                    show_cautions(q.cautions)
                     with st.container(horizontal=True):
                         answer_buttons("ask", q.variable, node.states)
             if shown.questions:

@@ -231,7 +231,7 @@ def assert_causes_tab(at: AppTest, scenario: Scenario, cost_weight: float = 0.0)
     header, body = parse_table(table.value)
     assert header == list(cause_table(rows).columns) and header[0] == "cause"
     interval_at = next(i for i, h in enumerate(header) if "interval" in h)
-    first_at = header.index("ranks first in")
+    first_at = header.index("first in 100")
     prior_at = next(i for i, h in enumerate(header) if h.startswith("before"))
     ranked = diagnose(scenario.evidence, scenario.soft_evidence(PRIORS), do=scenario.do).ranked()
     assert len(body) == len(ranked) == len(MODEL.abnormal_states())
@@ -240,14 +240,15 @@ def assert_causes_tab(at: AppTest, scenario: Scenario, cost_weight: float = 0.0)
         cause, state = row["cause"], row["state"]
         interval = shown.intervals[cause][state]
         assert cells[0] == f"{PRIORS.nodes[cause].label}: {state}"
-        assert numbers(cells[1])[0] == f"{row['posterior']:.3f}"
-        low, high = map(float, numbers(cells[interval_at]))
+        now, low, high = numbers(cells[interval_at])
+        assert interval_at == 1 and now == f"{row['posterior']:.3f}"
+        low, high = float(low), float(high)
         assert low == pytest.approx(interval["low"], abs=0.0051)
         assert high == pytest.approx(interval["high"], abs=0.0051)
         assert numbers(cells[prior_at]) == [f"{row['prior']:.3f}"]
         # how often it ranks first over the page's draws, a whole number of 100
         share = shown.rank_first[(cause, state)]
-        count = re.fullmatch(r"(\d+) of 100", cells[first_at]).group(1)
+        count = re.fullmatch(r"(\d+)", cells[first_at]).group(1)
         assert abs(int(count) - 100 * share) <= 0.5 + 1e-9
         assert interval["low"] <= interval["high"]
         assert not any(c.startswith(("-0.000", "\u22120.000")) for c in cells)
@@ -1378,3 +1379,26 @@ def test_random_links_use_the_valid_answers_and_name_the_rest(params):
     a, problems = from_query(PRIORS, kept)
     assert not problems
     assert_causes_tab(at, a)
+
+
+@pytest.mark.parametrize(
+    ("evidence", "caution"),
+    [
+        ({"leg_cramp_side": "left", "dialysis": "yes"}, "calcium_trial_kidneys"),
+        ({"knee_grinding": "yes", "nocturnal_cramps": "yes"}, "calcium_trial_high_calcium"),
+    ],
+)
+def test_a_trial_that_may_harm_is_never_suggested_without_its_caution(evidence, caution):
+    """The calcium trial ranks first here; Ask next, the interview and the summary each show
+    the caution of priors/red_flags.yaml beside it, in the page's own words."""
+    scenario = Scenario(evidence=evidence)
+    rule = PRIORS.cautions[caution]
+    text = f"**Caution: {escape_markdown(rule.title)}.** {escape_markdown(rule.message)}"
+    at = start(to_query(scenario))
+    summary, _ = summary_element(at)
+    assert escape_markdown(f"read its caution first ({rule.title})") in summary.value
+    assert expected_view(scenario).questions[0].variable == rule.trial
+    ask = open_tab(at, "Ask next")
+    assert [w.value for w in ask.warning] == [text]
+    interview = open_tab(at, "Interview")
+    assert [w.value for w in interview.warning] == [text]

@@ -63,15 +63,20 @@ def test_diagnose_json_has_exactly_the_documented_shape_and_the_api_numbers(caps
     assert code == 0
     got = json.loads(out)
     assert list(got) == [
+        "notice",
         "evidence",
         "posterior",
         "prior",
         "rank_first",
         "red_flags",
+        "cautions",
         "explanation",
         "model",
     ]
+    assert got["notice"] == default_model().priors.meta.notice
     assert set(got["model"]) == {"sha256", "version"}
+    # dialysis: a calcium trial is never suggested without its caution
+    assert [c["id"] for c in got["cautions"]["calcium_trial"]] == ["calcium_trial_kidneys"]
     abnormal = default_model().abnormal_states()
     assert list(got["rank_first"]) == [f"{c}={s}" for c, s in abnormal]
     expected = diagnose({"leg_cramp_side": "right", "dialysis": "yes"}).to_dict()

@@ -337,11 +337,13 @@ def test_to_dict_shape(model: CrampModel) -> None:
     )
     out = result.to_dict()
     assert set(out) == {
+        "notice",
         "evidence",
         "posterior",
         "prior",
         "rank_first",
         "red_flags",
+        "cautions",
         "explanation",
         "model",
     }

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from model import default_model
 from model.analysis.learning import (
     FamilyCounts,
     learn,
@@ -485,7 +486,7 @@ def test_cli_learns_the_real_priors_and_every_command_reads_the_result(tmp_path,
     assert main(["validate", "--priors", str(out)]) == 0
     assert main(["diagnose", "--priors", str(out), "--set", "leg_cramp_side=left", "--json"]) == 0
     result = json.loads(capsys.readouterr().out.split("\n", 1)[1])
-    assert result["model"]["version"] == "0.1.0+learned"
+    assert result["model"]["version"] == f"{default_model().priors.meta.version}+learned"
     assert result["posterior"]["calcium"]["low"] > result["prior"]["calcium"]["low"]
 
 

@@ -115,7 +115,7 @@ def params(breaks: list[Break]) -> list:
     return [pytest.param(b, id=b.name) for b in breaks]
 
 
-LEFT_CALCIUM_LOW = 'low: {"yes": {p: 0.55'  # nodes.left_leg_cramps.cpd.links.calcium.low
+LEFT_CALCIUM_LOW = 'low: {"yes": {p: 0.60'  # nodes.left_leg_cramps.cpd.links.calcium.low
 MAGNESIUM_EXCESS_LINK = (
     '{p: 0.40, elicited: "by analogy with calcium (C28); the source says nothing'
 )
@@ -193,7 +193,7 @@ BREAKS = [
         "link_parent_state_unknown",
         "findings.yaml",
         LEFT_CALCIUM_LOW,
-        'lowish: {"yes": {p: 0.55',
+        'lowish: {"yes": {p: 0.60',
         "nodes.left_leg_cramps.cpd.links.calcium.lowish",
         "'lowish' is not a state of calcium (states: low, normal, high)",
         after=node("left_leg_cramps"),
@@ -202,7 +202,7 @@ BREAKS = [
         "link_child_state_unknown",
         "findings.yaml",
         LEFT_CALCIUM_LOW,
-        'low: {"maybe": {p: 0.55',
+        'low: {"maybe": {p: 0.60',
         "nodes.left_leg_cramps.cpd.links.calcium.low.maybe",
         "'maybe' is not a state of this node (states: yes, no)",
         after=node("left_leg_cramps"),
@@ -211,7 +211,7 @@ BREAKS = [
         "link_towards_the_off_state",
         "findings.yaml",
         LEFT_CALCIUM_LOW,
-        'low: {"no": {p: 0.55',
+        'low: {"no": {p: 0.60',
         "nodes.left_leg_cramps.cpd.links.calcium.low.no",
         "the off state 'no' cannot be pushed towards",
         after=node("left_leg_cramps"),
@@ -224,7 +224,7 @@ BREAKS = [
         "nodes.left_leg_cramps.cpd.links.calcium.low.yes",
         "a number without provenance",
         after=node("left_leg_cramps"),
-        mark="{p: 0.55, confidence: 6}",
+        mark="{p: 0.60, confidence: 6}",
     ),
     Break(
         "param_with_blank_elicited",

@@ -336,7 +336,7 @@ def test_pdf_pages_are_a4_not_blank_numbered_and_in_order(tmp_path):
         "Your answers",
         "Causes ranked",
         "What moved the top causes",
-        "Questions or trials worth trying next",
+        "Questions or trials that would tell the most",
         "What the source says about remedies",
         "The case, for reproduction",
     ]
@@ -495,3 +495,18 @@ def test_cli_batch_json_lines_to_json_reports(tmp_path, capsys):
         )
     code, _, err = run(capsys, "report", str(table), "-o", str(table), "--date", DATE)
     assert code == 2 and "not a directory" in err
+
+
+def test_a_trial_that_may_harm_carries_its_caution_in_every_format():
+    """On dialysis the calcium trial ranks first; the report lists it with the caution of
+    priors/red_flags.yaml in the JSON, the HTML and the PDF, never without."""
+    report = build_report(MODEL, {"leg_cramp_side": "left", "dialysis": "yes"}, date="2026-01-01")
+    first = report["next_questions"][0]
+    rule = MODEL.priors.cautions["calcium_trial_kidneys"]
+    assert first["variable"] == rule.trial
+    assert first["cautions"] == [{"title": rule.title, "message": rule.message}]
+    assert all(not q["cautions"] for q in report["next_questions"] if q["kind"] == "question")
+    line = f"Caution: {rule.title}. {rule.message}"
+    assert line.replace("'", "&#x27;") in report_html(report)
+    text = " ".join(pdf_text(report_pdf(report)).split())
+    assert " ".join(line.replace("'", "’").split()) in text.replace("'", "’")

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_casefile import write
 
+from model import default_model
 from model.cli.crampnet import main
 from model.diagnosis.batch import probability_columns, score_file
 from model.diagnosis.crampmodel import diagnose
@@ -199,6 +200,12 @@ def test_real_subprocess(tmp_path):
     assert "row 2 (line 3): unknown state 'lft'" in done.stderr
     assert "Traceback" not in done.stderr
     assert list(pq.read_table(output).column("id").to_pylist()) == [r["id"] for r in MIXED]
+    # what the numbers are travels with them: in the file's schema and on stderr
+    model = default_model()
+    metadata = pq.read_schema(output).metadata
+    assert metadata[b"crampnet.notice"].decode() == model.priors.meta.notice
+    assert json.loads(metadata[b"crampnet.model"]) == model.identity
+    assert f"crampnet: {model.priors.meta.notice}" in done.stderr
 
 
 # --- hypothesis: generated case files, good and bad cells, every format -----------------------

@@ -388,8 +388,8 @@ def test_cause_table_has_a_row_per_cause_state_in_words():
         text = " ".join(map(str, cells))
         assert f"{row.posterior:.3f}" in text and f"{row.prior:.3f}" in text
         assert "-0.000" not in text and "\u22120.000" not in text
-    assert list(table["ranks first in"]) == [ranks_first_in(x) for x in rows["rank_first"]]
-    counts = [int(cell.removesuffix(" of 100")) for cell in table["ranks first in"]]
+    assert list(table["first in 100"]) == [str(per_hundred(x)) for x in rows["rank_first"]]
+    counts = [int(cell) for cell in table["first in 100"]]
     assert abs(sum(counts) - 100) <= len(counts) / 2  # shares sum to 1, each rounded once
     lines = markdown_table(table).split("\n")
     assert len(lines) == 2 + len(rows)

@@ -46,6 +46,7 @@ def _score(args: argparse.Namespace, model) -> int:
         keep_formulas=args.keep_formulas,
     )
     scored = summary.rows - summary.failed
+    print(f"crampnet: {model.priors.meta.notice}", file=sys.stderr)
     print(
         f"crampnet: scored {scored} of {summary.rows} row(s)"
         + (f", {summary.failed} failed (listed above)" if summary.failed else "")

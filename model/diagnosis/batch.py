@@ -20,6 +20,7 @@ page says about these answers, not a diagnosis.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -255,6 +256,7 @@ def score_file(
             output_columns(model, list(first.columns), intervals),
             list(first.columns),
             keep_formulas=keep_formulas,
+            metadata={"notice": model.priors.meta.notice, "model": json.dumps(model.identity)},
         )
         with _progress_bar(source, in_fmt, progress) as bar:
             rows, failed = _score_chunks(

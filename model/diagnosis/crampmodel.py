@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.diagnosis.red_flags import RaisedFlag, flag_targets, raised_flags
+from model.diagnosis.red_flags import RaisedFlag, flag_targets, raised_cautions, raised_flags
 from model.errors import EvidenceError
 from model.inference.engine import Engine
 from model.inference.evidence import Evidence, Posteriors, SoftEvidence, check_evidence
@@ -211,6 +211,8 @@ class Diagnosis:
     normal_states: dict[str, str] = field(default_factory=dict, repr=False)
     interventions: Evidence = field(default_factory=dict)
     rank_first: dict[tuple[str, str], float] = field(default_factory=dict)
+    cautions: dict[str, list[RaisedFlag]] = field(default_factory=dict)  # by trial
+    notice: str = ""  # what these numbers are (and are not): shown with every output
 
     def ranked(self) -> list[dict]:
         """Abnormal cause states, most probable first, with prior and lift."""
@@ -233,11 +235,16 @@ class Diagnosis:
     def to_dict(self) -> dict:
         """The JSON shape of ``crampnet diagnose --json`` (``interventions`` only when set)."""
         out = {
+            "notice": self.notice,
             "evidence": {**self.evidence, **self.soft_evidence},
             "posterior": self.posterior,
             "prior": self.prior,
             "rank_first": {f"{c}={s}": share for (c, s), share in self.rank_first.items()},
             "red_flags": [{"id": f.id, "message": f.message} for f in self.red_flags],
+            "cautions": {
+                trial: [{"id": c.id, "title": c.title, "message": c.message} for c in raised]
+                for trial, raised in self.cautions.items()
+            },
             "explanation": {f"{c}={s}": e.to_dict() for (c, s), e in self.explanation.items()},
             "model": self.model,
         }
@@ -324,6 +331,8 @@ def diagnose_drawn(
         normal_states=normals,
         interventions=interventions,
         rank_first=model.rank_first(drawn),
+        cautions=raised_cautions(model.priors, hard, full),
+        notice=model.priors.meta.notice,
     )
     return result, drawn
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from model.diagnosis.red_flags import RaisedFlag
 from model.inference.information import Change, question_values
 from model.knowledge.priors import Priors
 from model.knowledge.schema import Node, NoisyOrCPD
@@ -36,6 +37,7 @@ class RankedQuestion:
     max_change_detail: Change | None  # that answer, cause state, before and after
     top_change: float  # the largest move of the current top cause state
     score: float  # info_gain - cost_weight * cost
+    cautions: tuple[RaisedFlag, ...] = ()  # why trying it may harm: never shown without these
 
     def to_dict(self) -> dict:
         detail = self.max_change_detail
@@ -57,6 +59,7 @@ class RankedQuestion:
             },
             "top_change": self.top_change,
             "score": self.score,
+            "cautions": [c.to_dict() for c in self.cautions],
         }
 
 
@@ -90,8 +93,12 @@ def rank_questions(
     do: Mapping[str, str] | None = None,
     candidates: list[str] | None = None,
     cost_weight: float = 0.0,
+    cautions: Mapping[str, list[RaisedFlag]] | None = None,
 ) -> list[RankedQuestion]:
-    """Every candidate (each unanswered question and trial by default), best score first."""
+    """Every candidate (each unanswered question and trial by default), best score first;
+    ``cautions`` (by trial, :func:`model.diagnosis.red_flags.raised_cautions`) go with the
+    trials they are about."""
+    cautions = cautions or {}
     priors = model.priors
     base = {**evidence, **(soft or {})}
     if candidates is None:
@@ -119,6 +126,7 @@ def rank_questions(
             max_change_detail=v.max_change_detail,
             top_change=v.top_change,
             score=v.info_gain - cost_weight * priors.nodes[v.variable].cost,
+            cautions=tuple(cautions.get(v.variable, ())),
         )
         for v in values
     ]

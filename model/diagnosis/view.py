@@ -65,7 +65,12 @@ def view(
     )
     intervals = intervals_of(drawn, level)
     questions = rank_questions(
-        model, scenario.evidence, soft, do=scenario.do, cost_weight=cost_weight
+        model,
+        scenario.evidence,
+        soft,
+        do=scenario.do,
+        cost_weight=cost_weight,
+        cautions=result.cautions,
     )
     return View(scenario, result, intervals, questions, draws, level)
 

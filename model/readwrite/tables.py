@@ -14,7 +14,9 @@ class TableWriter:
     """Writes scored chunks of one fixed set of columns to ``path``, chunk after chunk.
 
     ``text_columns`` are the input's columns (kept as text); ``keep_formulas`` (CSV only)
-    keeps text cells that start like a spreadsheet formula as they are.
+    keeps text cells that start like a spreadsheet formula as they are; ``metadata``
+    (Parquet only: CSV and JSON Lines have no place for it) is written into the file's
+    schema, e.g. the notice and the model identity.
     """
 
     def __init__(
@@ -24,9 +26,11 @@ class TableWriter:
         text_columns: list[str],
         *,
         keep_formulas: bool = False,
+        metadata: dict[str, str] | None = None,
     ):
         self.path, self.columns, self.text_columns = path, columns, text_columns
         self.keep_formulas = keep_formulas
+        self.metadata = dict(metadata or {})
 
     def write(self, frame: pd.DataFrame) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -89,7 +93,11 @@ class ParquetWriter(TableWriter):
         super().__init__(path, columns, text_columns, **options)
         kinds = {"red_flags": pa.list_(pa.string()), "error": pa.string()}
         self.schema = pa.schema(
-            [(c, pa.string() if c in text_columns else kinds.get(c, pa.float64())) for c in columns]
+            [
+                (c, pa.string() if c in text_columns else kinds.get(c, pa.float64()))
+                for c in columns
+            ],
+            metadata={f"crampnet.{k}": v for k, v in self.metadata.items()},
         )
         # dictionary-encode the text only: trying it on a million distinct probabilities
         # costs four times the rest of the writing and saves nothing

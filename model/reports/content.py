@@ -2,13 +2,14 @@
 
 ``build_report`` returns a dict that *is* the JSON report (it follows
 ``docs/report.schema.json``); :mod:`model.reports.html` and :mod:`model.reports.pdf` only format
-it. Every number comes from :func:`model.reports.explorer.view` and
-:func:`model.reports.explorer.why`, so a report holds exactly what the explorer shows for the same
+it. Every number comes from :func:`model.diagnosis.view.view` and
+:func:`model.diagnosis.view.why`, so a report holds exactly what the explorer shows for the same
 answers. The sections, in the order every rendering keeps: title and date, model identity, the
 notice and what the source is, red flags, the answers in plain words, ranked causes with 90%
 intervals and how often each ranks first over the same draws, what moved each top cause and the
-claims behind it, the next questions worth trying, the source's remedy claims for the top causes
-(labelled as the source's claims, not advice), and the exact case for reproduction.
+claims behind it, the next questions that would tell the most (each trial with its cautions), the
+source's remedy claims for the top causes (labelled as the source's claims, not advice), and the
+exact case for reproduction.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ SECTION_TITLES = {
     "answers": "Your answers",
     "causes": "Causes ranked by the model's posterior probability",
     "why": "What moved the top causes, and the source's claims behind it",
-    "next_questions": "Questions or trials worth trying next",
+    "next_questions": "Questions or trials that would tell the most",
     "remedies": "What the source says about remedies (its claims, not advice)",
     "case": "The case, for reproduction",
 }
@@ -184,6 +185,7 @@ def _next_questions(model: CrampModel, shown: View, n: int) -> list[dict]:
                 "info_gain": float(q.info_gain),
                 "max_change": float(q.max_change),
                 "largest_change": q.to_dict()["max_change_detail"],
+                "cautions": [{"title": c.title, "message": c.message} for c in q.cautions],
             }
         )
     return rows

@@ -24,6 +24,8 @@ h3 { font-size: 1em; margin-bottom: 0.3em; }
 .flag { background: #fde2e1; border-left: 6px solid #c0392b; padding: 0.6em 0.9em;
   margin: 0.5em 0; font-weight: bold; }
 .flag small { font-weight: normal; display: block; margin-top: 0.3em; }
+.caution { background: #fff4e0; border-left: 5px solid #a15c00; padding: 0.3em 0.7em;
+  margin: 0.3em 0; }
 .noflag { background: #e6f4ea; border-left: 5px solid #2e7d32; padding: 0.5em 0.9em; }
 .source-claim { background: #f2f2f2; border-left: 4px solid #888; padding: 0.4em 0.8em; }
 table { border-collapse: collapse; width: 100%; font-size: 0.9em; margin: 0.4em 0; }
@@ -132,7 +134,9 @@ def _next(report: Mapping) -> str:
         return f"<p>{_e(words.NO_QUESTIONS)}</p>"
     items = [
         f"<li><b>{_e(q['label'])}</b>: {_e(q['question'])}<br><small>{_e(words.next_detail(q))}"
-        "</small></li>"
+        "</small>"
+        + "".join(f'<p class="caution">{_e(line)}</p>' for line in words.cautions(q))
+        + "</li>"
         for q in report["next_questions"]
     ]
     return "<ol>" + "".join(items) + "</ol>"

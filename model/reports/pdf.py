@@ -269,6 +269,7 @@ def _next_questions(report: Mapping, s: dict) -> list:
     for k, q in enumerate(report["next_questions"], start=1):
         out.append(_p(f"{k}. {q['label']}: {q['question']}", s["body"]))
         out.append(_p(words.next_detail(q), s["small"]))
+        out += [_p(line, s["flag"]) for line in words.cautions(q)]
     if not report["next_questions"]:
         out.append(_p(words.NO_QUESTIONS, s["body"]))
     return out

@@ -71,6 +71,11 @@ def why_heading(item: Mapping) -> str:
     )
 
 
+def cautions(q: Mapping) -> list[str]:
+    """Each caution of a next question, in one line: a trial is never listed without them."""
+    return [f"Caution: {c['title']}. {c['message']}" for c in q.get("cautions", [])]
+
+
 def next_detail(q: Mapping) -> str:
     """What a next question could do, in words."""
     change = q["largest_change"]

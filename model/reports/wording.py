@@ -18,6 +18,7 @@ import pandas as pd
 
 from model.diagnosis.crampmodel import Contribution
 from model.diagnosis.questions import RankedQuestion, uninformative_state
+from model.diagnosis.red_flags import RaisedFlag
 from model.diagnosis.view import PAGE_DRAWS
 from model.knowledge.draws import DRAWS
 from model.knowledge.priors import Priors
@@ -176,6 +177,7 @@ class NextStep:
     left: int
     done: bool
     reason: str
+    cautions: tuple[RaisedFlag, ...] = ()  # why trying it may harm: shown with the question
 
     @property
     def progress(self) -> str:
@@ -233,6 +235,7 @@ def next_step(
         left=len(questions),
         done=False,
         reason="",
+        cautions=q.cautions,
     )
 
 
@@ -302,18 +305,25 @@ def summarise(
     interval = intervals[cause][state]
     sentences.append(firmness(interval["low"], interval["high"]))
     sentences.append(holds(rank_first[(cause, state)]))
-    if questions:
-        q = questions[0]
-        node = priors.nodes[q.variable]
-        what = (
-            f"try '{node.label}' (about {node.cost:g} days)"
-            if node.cost
-            else f"answer '{node.question}'"
-        )
-        sentences.append(f"Most useful next: {what}.")
-    else:
-        sentences.append("Every question is answered.")
+    sentences.append(_next_sentence(priors, questions))
     return Summary(cause, state, label, word, tuple(sentences))
+
+
+def _next_sentence(priors: Priors, questions: list[RankedQuestion]) -> str:
+    """The most useful next question or trial in one sentence, with its cautions named."""
+    if not questions:
+        return "Every question is answered."
+    q = questions[0]
+    node = priors.nodes[q.variable]
+    what = (
+        f"try '{node.label}' (about {node.cost:g} days)"
+        if node.cost
+        else f"answer '{node.question}'"
+    )
+    if q.cautions:
+        titles = "; ".join(c.title for c in q.cautions)
+        return f"Most useful next: {what}, but read its caution first ({titles})."
+    return f"Most useful next: {what}."
 
 
 def markdown_table(table: pd.DataFrame) -> str:
@@ -336,12 +346,12 @@ def cause_table(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "cause": rows["cause"],
-            "now": [f"{p:.3f}" for p in rows["posterior"]],
-            "90% interval": [
-                f"{a:.2f}–{b:.2f}" for a, b in zip(rows["low"], rows["high"], strict=True)
+            "now (90% interval)": [
+                f"{p:.3f} ({a:.2f}–{b:.2f})"
+                for p, a, b in zip(rows["posterior"], rows["low"], rows["high"], strict=True)
             ],
-            "ranks first in": [ranks_first_in(x) for x in rows["rank_first"]],
-            "before answers": [f"{p:.3f}" for p in rows["prior"]],
+            "first in 100": [str(per_hundred(x)) for x in rows["rank_first"]],
+            "before": [f"{p:.3f}" for p in rows["prior"]],
         }
     )
 
