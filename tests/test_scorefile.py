@@ -55,7 +55,11 @@ def read_output(path: Path) -> pd.DataFrame:
         return frame
     if path.suffix == ".jsonl":
         text = path.read_text(encoding="utf-8")
-        return pd.DataFrame([json.loads(line) for line in text.splitlines()])
+        rows = [json.loads(line) for line in text.splitlines()]
+        # each JSON row says what its numbers are: the model's notice, then set aside here
+        notice = default_model().priors.meta.notice
+        assert all(row.pop("notice") == notice for row in rows)
+        return pd.DataFrame(rows)
     frame = pq.read_table(path).to_pandas()
     frame["red_flags"] = [list(f) for f in frame["red_flags"]]
     return frame

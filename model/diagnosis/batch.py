@@ -10,7 +10,10 @@ Output columns, in order: the input columns as read (as text), then ``p_<cause>_
 for every state of every cause (e.g. ``p_calcium_low``, ``p_poor_circulation_yes``), with
 ``--intervals`` each followed by ``p_<cause>_<state>_lower`` and ``_upper`` (the central 90%
 interval over parameter sets drawn from the priors' confidence), then ``red_flags`` (raised
-flag ids: joined by ``;`` in CSV, a list in JSON Lines and Parquet) and ``error``.
+flag ids: joined by ``;`` in CSV, a list in JSON Lines and Parquet) and ``error``. What the
+numbers are travels with them: each JSON Lines row carries the model's ``notice``, a Parquet
+file's schema holds the notice and the model identity, and the command says the notice on
+stderr (CSV has no place for it).
 
 Nothing is lost: a row with an unknown state, or answers that cannot all be true under the
 model, keeps its place with ``error`` filled in and its posterior cells left empty (never NaN

@@ -14,9 +14,9 @@ class TableWriter:
     """Writes scored chunks of one fixed set of columns to ``path``, chunk after chunk.
 
     ``text_columns`` are the input's columns (kept as text); ``keep_formulas`` (CSV only)
-    keeps text cells that start like a spreadsheet formula as they are; ``metadata``
-    (Parquet only: CSV and JSON Lines have no place for it) is written into the file's
-    schema, e.g. the notice and the model identity.
+    keeps text cells that start like a spreadsheet formula as they are; ``metadata`` (the
+    notice and the model identity) goes into a Parquet file's schema and, for the notice,
+    into every JSON Lines row (CSV has no place for it).
     """
 
     def __init__(
@@ -74,6 +74,9 @@ class CsvWriter(TableWriter):
 
 
 class JsonlWriter(TableWriter):
+    """One JSON object per row; each carries the ``notice`` of ``metadata`` when given (a JSON
+    file says what its numbers are, whatever line of it is read)."""
+
     def __init__(self, path: Path, columns: list[str], text_columns: list[str], **options):
         super().__init__(path, columns, text_columns, **options)
         self.handle = path.open("w", encoding="utf-8")
@@ -81,6 +84,8 @@ class JsonlWriter(TableWriter):
     def write(self, frame: pd.DataFrame) -> None:
         if not len(frame):
             return
+        if "notice" in self.metadata:
+            frame = frame.assign(notice=self.metadata["notice"])
         text = frame.to_json(orient="records", lines=True, force_ascii=False, double_precision=15)
         self.handle.write(text if text.endswith("\n") else text + "\n")
 
