@@ -1384,7 +1384,7 @@ def test_random_links_use_the_valid_answers_and_name_the_rest(params):
 @pytest.mark.parametrize(
     ("evidence", "caution"),
     [
-        ({"leg_cramp_side": "left", "dialysis": "yes"}, "calcium_trial_kidneys"),
+        ({"nocturnal_cramps": "yes", "dialysis": "yes"}, "calcium_trial_kidneys"),
         ({"knee_grinding": "yes", "nocturnal_cramps": "yes"}, "calcium_trial_high_calcium"),
     ],
 )

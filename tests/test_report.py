@@ -500,7 +500,7 @@ def test_cli_batch_json_lines_to_json_reports(tmp_path, capsys):
 def test_a_trial_that_may_harm_carries_its_caution_in_every_format():
     """On dialysis the calcium trial ranks first; the report lists it with the caution of
     priors/red_flags.yaml in the JSON, the HTML and the PDF, never without."""
-    report = build_report(MODEL, {"leg_cramp_side": "left", "dialysis": "yes"}, date="2026-01-01")
+    report = build_report(MODEL, {"nocturnal_cramps": "yes", "dialysis": "yes"}, date="2026-01-01")
     first = report["next_questions"][0]
     rule = MODEL.priors.cautions["calcium_trial_kidneys"]
     assert first["variable"] == rule.trial
