@@ -29,7 +29,8 @@ from model.inference.junction import (
 )
 
 STRUCTURES_KEPT = 256  # compiled patterns kept per engine (least recently used dropped)
-STRUCTURES_KEPT_DRAWN = 24  # fewer over parameter draws: each holds 1000-draw tables
+STRUCTURES_KEPT_DRAWN = 8  # fewer over parameter draws: each holds 1000-draw tables (24 peaked
+# at 1.0 GB over 120 refreshes, 8 at 0.8 GB, at the same refresh time)
 
 
 class Engine:
