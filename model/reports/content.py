@@ -25,6 +25,7 @@ from model.diagnosis.view import View, view, why
 from model.errors import UsageError
 from model.inference.uncertainty import LEVEL
 from model.knowledge.draws import DRAWS
+from model.reports.explorer import cause_rows
 
 SCHEMA_ID = "crampnet-report/1"
 NEXT_QUESTIONS = 5
@@ -119,24 +120,14 @@ def _answers(model: CrampModel, shown: View) -> list[dict]:
 
 
 def _causes(model: CrampModel, shown: View) -> list[dict]:
-    d = shown.diagnosis
+    """The ranked cause states as the explorer's table has them, with rank, ids and label."""
     rows = []
-    for rank, row in enumerate(d.ranked(), start=1):
-        cause, state = row["cause"], row["state"]
-        interval = shown.intervals[cause][state]
+    for rank, row in enumerate(cause_rows(model, shown).to_dict("records"), start=1):
+        cause, state = row["id"].split("=")
+        keys = ("posterior", "low", "high", "rank_first", "prior", "change")
         rows.append(
-            {
-                "rank": rank,
-                "cause": cause,
-                "state": state,
-                "label": f"{model.priors.nodes[cause].label}: {state}",
-                "posterior": row["posterior"],
-                "low": interval["low"],
-                "high": interval["high"],
-                "rank_first": shown.rank_first[(cause, state)],
-                "prior": row["prior"],
-                "change": row["posterior"] - row["prior"],
-            }
+            {"rank": rank, "cause": cause, "state": state, "label": row["cause"]}
+            | {k: row[k] for k in keys}
         )
     return rows
 
