@@ -105,7 +105,11 @@ class RaisedFlag:
 
 
 def raised_flags(
-    priors: Priors, evidence: Evidence, posterior: Posteriors, *, rules=None
+    priors: Priors,
+    evidence: Evidence,
+    posterior: Posteriors,
+    *,
+    rules: Mapping[str, RedFlag] | None = None,
 ) -> list[RaisedFlag]:
     """The raised flags in file order: one case run through :func:`flag_masks` (``posterior``
     must hold every :func:`flag_targets` variable); ``rules`` as there."""

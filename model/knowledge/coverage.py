@@ -11,7 +11,7 @@ is a coverage problem, and a test fails on it: citing a claim is not following i
 from __future__ import annotations
 
 from model.knowledge.priors import Priors, claim_references
-from model.knowledge.schema import DeterministicCPD, NoisyOrCPD, TableCPD
+from model.knowledge.schema import Claim, DeterministicCPD, NoisyOrCPD, TableCPD
 
 
 def _describe(node_id: str, path: tuple) -> str:
@@ -60,7 +60,7 @@ def claim_coverage(priors: Priors) -> list[dict]:
     return rows
 
 
-def _status(claim, cited: bool) -> str:
+def _status(claim: Claim, cited: bool) -> str:
     if cited and claim.out_of_scope:
         return "conflict"
     if cited:

@@ -93,21 +93,8 @@ def _answers(report: Mapping) -> str:
 
 
 def _causes(report: Mapping, svg: str) -> str:
-    rows = [
-        [
-            str(r["rank"]),
-            _e(r["label"]),
-            words.prob(r["posterior"]),
-            words.interval(r),
-            words.ranks_first(r),
-            words.prob(r["prior"]),
-            words.signed(r["change"]),
-        ]
-        for r in report["causes"]["rows"]
-    ]
-    level = f"{report['causes']['interval_level']:.0%} interval"
-    head = ["#", "cause: state", "posterior", level, "ranks first in", "prior", "change"]
-    table = _table(head, rows, {0, 2, 3, 4, 5, 6})
+    rows = [[_e(c) for c in words.cause_cells(r)] for r in report["causes"]["rows"]]
+    table = _table(words.cause_head(report), rows, {0, 2, 3, 4, 5, 6})
     return f"<p>{_e(words.interval_words(report))}</p>\n<figure>{svg}</figure>\n{table}"
 
 

@@ -220,20 +220,8 @@ def _chart(report: Mapping, width: float) -> object:
 def _causes(report: Mapping, s: dict, width: float) -> list:
     """The interval wording, the chart, and the ranked causes with posterior, interval, how
     often each ranks first, and prior."""
-    level = f"{report['causes']['interval_level']:.0%} interval"
-    rows = [
-        [
-            str(r["rank"]),
-            r["label"],
-            words.prob(r["posterior"]),
-            words.interval(r),
-            words.ranks_first(r),
-            words.prob(r["prior"]),
-            words.signed(r["change"]),
-        ]
-        for r in report["causes"]["rows"]
-    ]
-    head = ["#", "cause: state", "posterior", level, "ranks first in", "prior", "change"]
+    rows = [words.cause_cells(r) for r in report["causes"]["rows"]]
+    head = words.cause_head(report)
     cols = [0.05, 0.28, 0.13, 0.18, 0.13, 0.10, 0.13]
     return [
         _p(words.interval_words(report), s["body"]),

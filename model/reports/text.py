@@ -40,6 +40,25 @@ def ranks_first(row: Mapping) -> str:
     return ranks_first_in(row["rank_first"])
 
 
+def cause_head(report: Mapping) -> list[str]:
+    """The headings of the causes table, the same in the HTML and the PDF."""
+    level = f"{report['causes']['interval_level']:.0%} interval"
+    return ["#", "cause: state", "posterior", level, "ranks first in", "prior", "change"]
+
+
+def cause_cells(row: Mapping) -> list[str]:
+    """One row of the causes table as text, under :func:`cause_head`."""
+    return [
+        str(row["rank"]),
+        row["label"],
+        prob(row["posterior"]),
+        interval(row),
+        ranks_first(row),
+        prob(row["prior"]),
+        signed(row["change"]),
+    ]
+
+
 def title(section: str) -> str:
     return SECTION_TITLES[section]
 
