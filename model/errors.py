@@ -67,3 +67,25 @@ class ImpossibleEvidenceError(EvidenceError):
         super().__init__(
             f"these answers cannot all be true under the model: {listed}; change one of them"
         )
+
+
+class NetworkTooLargeError(CrampnetError):
+    """Exact inference on this network (or this query's part of it) needs a table bigger than
+    the engine's memory limit: refused before anything is allocated."""
+
+    def __init__(self, needed: int, limit: int, clique: tuple[str, ...] = ()):
+        self.needed, self.limit, self.clique = needed, limit, tuple(clique)
+        over = f" (over {', '.join(self.clique[:8])}{', ...' if len(self.clique) > 8 else ''})"
+        super().__init__(
+            f"this network's largest clique needs {_bytes(needed)}{over if clique else ''}; "
+            f"the limit is {_bytes(limit)}: raise Engine(max_clique_bytes=...) or simplify "
+            "the network"
+        )
+
+
+def _bytes(n: int) -> str:
+    """A byte count in words: ``3.2 GB``."""
+    for unit, size in (("GB", 2**30), ("MB", 2**20), ("kB", 2**10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"

@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from model.errors import NetworkTooLargeError
 from model.inference.junction import JunctionTree, align, clique_potentials, compile_tree
 
+MAX_CLIQUE_BYTES = 2**30  # default refusal: a clique table (with its parameter draws) above 1 GB
 FOLD_LIMIT = 16384  # largest table (entries per row) a pre-summing step may create
 FOLD_CACHE_BYTES = 256 * 2**20
 POTENTIALS_KEPT = 4  # per structure: the answer values seen most recently
@@ -100,8 +102,11 @@ class Compiler:
     junction trees by shape (:data:`TREES_KEPT`) and the pre-summed tables by recipe (up to
     :data:`FOLD_CACHE_BYTES`), least recently used dropped, behind its own lock."""
 
-    def __init__(self, states, card, parents, tables):
+    def __init__(self, states, card, parents, tables, max_clique_bytes: int = MAX_CLIQUE_BYTES):
         self.states, self.card, self.parents, self.tables = states, card, parents, tables
+        self.max_clique_bytes = max_clique_bytes
+        drawn = [t.shape[0] for n, t in tables.items() if t.ndim > 1 + len(parents[n])]
+        self.row_bytes = 8 * (drawn[0] if drawn else 1)  # one entry of a clique, all draws
         self._trees: OrderedDict[tuple, JunctionTree] = OrderedDict()
         self._folds: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._fold_bytes = 0  # what the folds hold
@@ -153,6 +158,8 @@ class Compiler:
                 elif len(holding) == 2 and prior is not None:
                     scope, source = next(w for w in holding if w is not prior)
                     prior_table = prior[1][1]
+                    if len(scope) == 1:  # nothing would be left to join the tree
+                        continue
                 else:
                     continue
                 steps.append((v, prior_table, source, scope))
@@ -171,7 +178,9 @@ class Compiler:
         key = (tuple(scopes + rests), tuple(sorted(card.items())))
         tree = self._trees.get(key)
         if tree is None:
-            tree = self._trees[key] = compile_tree(card, scopes + rests, list(self.states))
+            tree = compile_tree(card, scopes + rests, list(self.states))
+            self._check_size(tree)
+            self._trees[key] = tree
             while len(self._trees) > TREES_KEPT:
                 self._trees.popitem(last=False)
         else:
@@ -184,6 +193,16 @@ class Compiler:
             (scope, source[1], home) for (scope, source), home in zip(dynamic, homes, strict=True)
         )
         return Structure(tree, scopes, tables, tuple(steps), outputs)
+
+    def _check_size(self, tree: JunctionTree) -> None:
+        """Refuse a tree whose largest clique table would pass the limit, before any of it is
+        allocated (a clear error, not a ``MemoryError`` half-way)."""
+        if not tree.cliques:
+            return
+        largest = max(tree.cliques, key=lambda c: math.prod([tree.card[v] for v in c]))
+        needed = math.prod([tree.card[v] for v in largest]) * self.row_bytes
+        if needed > self.max_clique_bytes:
+            raise NetworkTooLargeError(needed, self.max_clique_bytes, largest)
 
     def _fold(self, factors: list[tuple], candidates: list[str]) -> list[tuple]:
         """Sum out unobserved non-targets whose elimination creates no larger table.

@@ -20,9 +20,9 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from model.errors import ImpossibleEvidenceError
-from model.inference.compiler import Compiler, Structure, slice_fixed
-from model.inference.evidence import Posteriors
+from model.errors import EvidenceError, ImpossibleEvidenceError
+from model.inference.compiler import MAX_CLIQUE_BYTES, Compiler, Structure, slice_fixed
+from model.inference.evidence import Posteriors, check_evidence, check_row, check_variables
 from model.inference.junction import (
     Projections,
     propagate,
@@ -49,8 +49,12 @@ class Engine:
         states: Mapping[str, list[str]],
         parents: Mapping[str, tuple[str, ...]],
         tables: Mapping[str, np.ndarray],
+        *,
+        max_clique_bytes: int = MAX_CLIQUE_BYTES,
     ):
-        self.states = {n: list(s) for n, s in states.items()}
+        # states are names: integer states (pgmpy's default) become '0', '1', ...
+        self.states = {n: [str(x) for x in s] for n, s in states.items()}
+        self.max_clique_bytes = max_clique_bytes
         self.card = {n: len(s) for n, s in self.states.items()}
         self.parents = {n: tuple(parents[n]) for n in self.states}
         self.tables = dict(tables)
@@ -60,13 +64,15 @@ class Engine:
         # What the engine keeps between queries, each bounded (least recently used dropped):
         # compiled structures by pattern (the compiler keeps trees and pre-summed tables) and
         # the projection matrices of propagation.
-        self.compiler = Compiler(self.states, self.card, self.parents, self.tables)
+        self.compiler = Compiler(
+            self.states, self.card, self.parents, self.tables, max_clique_bytes
+        )
         self._structures: OrderedDict[tuple, Structure] = OrderedDict()
         self.projections = Projections()
         self._lock = threading.RLock()  # batch scoring runs groups on several threads
 
     @classmethod
-    def from_network(cls, network) -> Engine:
+    def from_network(cls, network, *, max_clique_bytes: int = MAX_CLIQUE_BYTES) -> Engine:
         """The engine of a pgmpy ``DiscreteBayesianNetwork`` (its CPDs as they stand)."""
         states, parents, tables = {}, {}, {}
         for cpd in network.get_cpds():
@@ -74,7 +80,7 @@ class Engine:
             states[v] = list(cpd.state_names[v])
             parents[v] = tuple(cpd.variables[1:])
             tables[v] = np.asarray(cpd.values, dtype=float)
-        return cls(states, parents, tables)
+        return cls(states, parents, tables, max_clique_bytes=max_clique_bytes)
 
     # --- structure --------------------------------------------------------------------------
 
@@ -141,13 +147,19 @@ class Engine:
 
         Each row maps variables to a hard state or a likelihood per state; ``do`` sets
         variables by intervention for every row. On an engine over drawn tables (a leading draw
-        axis) a single row is answered once per draw. Impossible rows come back with
-        ``log_z = -inf`` and NaN marginals.
+        axis) a single row is answered once per draw. A batch keeps its good rows: an
+        impossible row comes back with ``log_z = -inf`` and NaN marginals (:meth:`posteriors`
+        raises instead). Unknown variables or states raise an :class:`EvidenceError`.
         """
-        do = dict(do or {})
+        targets = check_variables(self.states, targets)
+        rows = [check_row(self.states, row) for row in rows]
+        do, _ = check_evidence(self.states, do)
+        return self._query(targets, rows, do)
+
+    def _query(self, targets: list[str], rows: list[dict], do: dict[str, str]) -> tuple:
         if self.draws and len(rows) != 1:
             raise ValueError("an engine over parameter draws answers one evidence set at a time")
-        marginals, log_z = self.run(targets, self._stack(rows), do, batch=len(rows))
+        marginals, log_z = self._run(targets, self._stack(rows), do, batch=len(rows))
         # soft answers enter scaled to a largest likelihood of 1 (see likelihood): their
         # scales come back here, so log_z stays log P(evidence) with the likelihoods as given
         scales = np.array([_log_scale(row) for row in rows])
@@ -162,9 +174,58 @@ class Engine:
     ) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """:meth:`query` on likelihood arrays already built: ``(card,)`` shared by every row
         or ``(batch, card)``, for callers that encode evidence in bulk (batch scoring)."""
-        do = dict(do or {})
-        likelihoods = dict(likelihoods)
+        targets = check_variables(self.states, targets)
+        do, _ = check_evidence(self.states, do)
+        return self._run(targets, self._checked(likelihoods, batch), do, batch)
+
+    def _checked(self, likelihoods: Mapping[str, np.ndarray], batch: int) -> dict:
+        """Likelihood arrays of known variables, of a valid shape, finite and >= 0."""
+        out = {}
+        for v in check_variables(self.states, likelihoods):
+            lik = np.asarray(likelihoods[v], dtype=float)
+            card = self.card[v]
+            if lik.shape not in ((card,), (batch, card)):
+                raise EvidenceError(
+                    f"likelihoods of {v!r} must have shape ({card},) or ({batch}, {card}) "
+                    f"(states {', '.join(self.states[v])}); got {lik.shape}"
+                )
+            if not np.isfinite(lik).all() or (lik < 0).any():
+                raise EvidenceError(f"likelihoods of {v!r} must be finite numbers >= 0")
+            out[v] = lik
+        return out
+
+    def _run(
+        self, targets: list[str], likelihoods: dict, do: dict[str, str], batch: int
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
         structure = self.structure(set(likelihoods), targets, do)
+        rows = max(1, self.max_clique_bytes // (8 * max(structure.tree.largest, 1)))
+        if batch > rows and not self.draws:  # a batch's clique tables stay within the limit
+            parts = [
+                self._propagate(
+                    structure,
+                    targets,
+                    {
+                        v: lik if lik.ndim == 1 else lik[k : k + rows]
+                        for v, lik in likelihoods.items()
+                    },
+                    do,
+                    min(rows, batch - k),
+                )
+                for k in range(0, batch, rows)
+            ]
+            marginals = {v: np.concatenate([m[v] for m, _ in parts]) for v in targets}
+            return marginals, np.concatenate([z for _, z in parts])
+        return self._propagate(structure, targets, likelihoods, do, batch)
+
+    def _propagate(
+        self,
+        structure: Structure,
+        targets: list[str],
+        likelihoods: dict,
+        do: dict[str, str],
+        batch: int,
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        likelihoods = dict(likelihoods)
         for v, state in do.items():
             likelihoods[v] = self.likelihood(v, state)
         with one_blas_thread():  # absorption multiplies matrices too
@@ -190,12 +251,12 @@ class Engine:
                 marginals[v] = np.where(
                     np.isfinite(log_z)[..., None], likelihoods[v] / likelihoods[v].sum(), np.nan
                 )
-        batch = (self.draws if self.draws else batch,)
+        shape = (self.draws if self.draws else batch,)
         for v in targets:
             if v in do:  # set by intervention: the set state, certainly
                 marginals[v] = self.likelihood(v, do[v])
-            marginals[v] = np.broadcast_to(marginals[v], batch + (self.card[v],))
-        return marginals, np.broadcast_to(log_z, batch)
+            marginals[v] = np.broadcast_to(marginals[v], shape + (self.card[v],))
+        return marginals, np.broadcast_to(log_z, shape)
 
     def posteriors(
         self,
@@ -204,9 +265,13 @@ class Engine:
         soft: Mapping[str, Mapping[str, float]] | None = None,
         do: Mapping[str, str] | None = None,
     ) -> Posteriors:
-        """Exact marginal of each target for one (already checked) case; raise if impossible."""
-        row = {**evidence, **(soft or {})}
-        marginals, log_z = self.query(list(targets), [row], do)
+        """Exact marginal of each target for one case; raise an :class:`EvidenceError` for
+        unknown variables or states, :class:`ImpossibleEvidenceError` if impossible."""
+        targets = check_variables(self.states, targets)
+        hard, soft = check_evidence(self.states, evidence, soft)
+        do, _ = check_evidence(self.states, do)
+        row = {**hard, **soft}
+        marginals, log_z = self._query(targets, [row], do)
         if not np.isfinite(log_z).all():
             raise ImpossibleEvidenceError(self.conflict(row, do))
         return {
@@ -219,10 +284,11 @@ class Engine:
     ) -> dict[str, object]:
         """A smallest set of answers with probability zero: drop each answer not needed."""
         keep = dict(row)
+        do = dict(do or {})
         for v in list(keep):
             trial = {k: a for k, a in keep.items() if k != v}
             if trial:
-                _, log_z = self.query([], [trial], do)
+                _, log_z = self._query([], [trial], do)
                 if not np.isfinite(log_z).all():
                     keep = trial
         return keep

@@ -9,9 +9,17 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
-from model.errors import SHOWN_CHARS, EvidenceError, UnknownStateError, UnknownVariableError
+import numpy as np
+
+from model.errors import (
+    SHOWN_CHARS,
+    EvidenceError,
+    UnknownStateError,
+    UnknownVariableError,
+    shorten,
+)
 
 Evidence = dict[str, str]  # variable -> state
 SoftEvidence = dict[str, dict[str, float]]  # variable -> state -> likelihood
@@ -30,6 +38,32 @@ def _check_variable(states: Mapping[str, Sequence[str]], variable: object) -> st
     return variable
 
 
+def check_state(states: Mapping[str, Sequence[str]], variable: str, state: object) -> str:
+    """``state`` as one of ``variable``'s state names; an integer stands for its decimal
+    name (networks built without state names have states ``'0'``, ``'1'``, ...)."""
+    if isinstance(state, int | np.integer) and not isinstance(state, bool):
+        state = str(state)
+    if not isinstance(state, str) or state not in states[variable]:
+        raise UnknownStateError(variable, state, list(states[variable]))
+    return state
+
+
+def check_variables(states: Mapping[str, Sequence[str]], variables: Iterable[object]) -> list:
+    """``variables`` (targets, columns) as a list, each known; raise naming the first not."""
+    return [_check_variable(states, v) for v in variables]
+
+
+def check_row(states: Mapping[str, Sequence[str]], row: Mapping[str, object]) -> dict:
+    """One evidence set mixing hard answers (a state) and soft ones (a likelihood per
+    state), checked as :func:`check_evidence` does; returns it with states as names."""
+    if not isinstance(row, Mapping):
+        raise EvidenceError(f"an evidence set must map variables to answers, not {shorten(row)}")
+    hard = {v: a for v, a in row.items() if not isinstance(a, Mapping)}
+    soft = {v: a for v, a in row.items() if isinstance(a, Mapping)}
+    checked_hard, checked_soft = check_evidence(states, hard, soft)
+    return {**checked_hard, **checked_soft}
+
+
 def check_evidence(
     states: Mapping[str, Sequence[str]],
     evidence: Mapping[str, object] | None,
@@ -40,9 +74,7 @@ def check_evidence(
     hard: Evidence = {}
     for variable, state in (evidence or {}).items():
         variable = _check_variable(states, variable)
-        if not isinstance(state, str) or state not in states[variable]:
-            raise UnknownStateError(variable, state, list(states[variable]))
-        hard[variable] = state
+        hard[variable] = check_state(states, variable, state)
     soft: SoftEvidence = {}
     for variable, likelihood in (soft_evidence or {}).items():
         variable = _check_variable(states, variable)
@@ -54,9 +86,7 @@ def check_evidence(
                 f"soft evidence for {variable!r} must map each state to a likelihood, "
                 f"e.g. {{{valid[0]!r}: 0.8, {valid[1]!r}: 0.2}}"
             )
-        for state in likelihood:
-            if state not in valid:
-                raise UnknownStateError(variable, state, valid)
+        likelihood = {check_state(states, variable, k): v for k, v in likelihood.items()}
         missing = [s for s in valid if s not in likelihood]
         if missing:
             raise EvidenceError(

@@ -22,13 +22,14 @@ import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
 SMALL_BATCH = 32  # fewer rows than this: products formed, per-onto matrices (see _project)
 PAIRING_ROWS = 32  # batches smaller than this multiply in order of size, unplanned
-PROJECTION_BYTES = 256 * 2**20  # projection matrices one owner keeps (least recent dropped)
+PROJECTION_BYTES = 64 * 2**20  # projection matrices one owner keeps (least recent dropped)
+MATRIX_ENTRIES = 2**18  # largest 0/1 projection matrix (2 MB): bigger cliques sum their axes
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,12 @@ class JunctionTree:
     def separator(self, i: int, j: int) -> tuple[str, ...]:
         return tuple(v for v in self.cliques[i] if v in self.cliques[j])
 
-    @property
+    @cached_property
+    def largest(self) -> int:
+        """Entries of the largest clique table (per batch row)."""
+        return max((int(math.prod([self.card[v] for v in c])) for c in self.cliques), default=0)
+
+    @cached_property
     def size(self) -> int:
         """Total entries over all clique tables: the cost of one propagation, per batch row."""
         return sum(int(math.prod([self.card[v] for v in c])) for c in self.cliques)
@@ -402,6 +408,9 @@ def _project(
     dims = tuple(map(max, *shapes)) if len(shapes) > 1 else shapes[0]
     kept = _positions(clique, tuple(ontos))
     batch: tuple[int, ...] = () if batched is None else batched.shape[: batched.ndim - n]
+    if math.prod(dims) * _width(dims, kept) > MATRIX_ENTRIES:  # too big for a 0/1 matrix
+        table = shared if batched is None else batched if shared is None else batched * shared
+        return _summed(np.broadcast_to(table, batch + dims), len(batch), kept)
     if batched is None or (shared is not None and math.prod(batch) < SMALL_BATCH):
         # one row or a few: form the product and sum it onto each onto with the matrices
         # shared by every clique of this shape (no joined matrix to build for a new tree)
@@ -423,6 +432,28 @@ def _project(
     flat = batched.reshape(batch + (-1,)) @ matrix
     out = [flat[..., a:b].reshape(batch + shape) for a, b, shape in cuts]
     out.append(flat[..., -1])
+    return out
+
+
+def _width(dims: tuple[int, ...], kept: tuple[tuple[int, ...], ...]) -> int:
+    """Columns of the joined projection matrix: every onto's entries and the total."""
+    return sum(math.prod([dims[a] for a in k]) for k in kept) + 1
+
+
+def _summed(table: np.ndarray, batch: int, kept: tuple[tuple[int, ...], ...]) -> list:
+    """:func:`_project` by summing axes, for cliques whose matrices would be big: the axes no
+    onto keeps are summed once, then each onto's others (memory: the table, nothing more)."""
+    n = table.ndim - batch
+    used = sorted({a for k in kept for a in k})
+    common = table.sum(axis=tuple(batch + a for a in range(n) if a not in used))
+    out = []
+    for k in kept:
+        others = tuple(batch + p for p, a in enumerate(used) if a not in k)
+        summed = common.sum(axis=others) if others else common.copy()
+        if list(k) != sorted(k):  # the sum leaves the axes in clique order: the onto's order
+            summed = summed.transpose((*range(batch), *(batch + sorted(k).index(a) for a in k)))
+        out.append(summed)
+    out.append(common.reshape(common.shape[:batch] + (-1,)).sum(axis=-1))
     return out
 
 

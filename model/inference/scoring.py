@@ -18,7 +18,7 @@ import numpy as np
 
 from model.errors import EvidenceError, ImpossibleEvidenceError
 from model.inference.engine import Engine, one_blas_thread
-from model.inference.evidence import Posteriors, check_evidence
+from model.inference.evidence import Posteriors, check_evidence, check_variables
 
 CHUNK = 32768
 GROUP_MIN = 16  # rows sharing one answer pattern worth a structure of their own
@@ -66,7 +66,15 @@ def score_array(
     chunk_size: int = CHUNK,
     jobs: int | None = None,
 ) -> Iterator[ScoredChunk]:
-    """Posteriors of ``targets`` for each row of ``codes``, by chunk."""
+    """Posteriors of ``targets`` for each row of ``codes``, by chunk.
+
+    ``codes[r, j]`` is the index of row ``r``'s state of ``columns[j]``, or ``-1`` for
+    unanswered; any other value raises an :class:`EvidenceError` naming the column, the row
+    and the valid range, before anything is scored.
+    """
+    columns = check_variables(engine.states, columns)
+    targets = check_variables(engine.states, targets)
+    codes = check_codes(engine, columns, codes)
     lookups = {  # row k of a lookup is state k's one-hot; the last row (index -1) is all ones
         c: np.vstack([np.eye(engine.card[c]), np.ones(engine.card[c])]) for c in columns
     }
@@ -90,7 +98,7 @@ def score_array(
         for t in targets:
             marginals[t][rows] = got[t]
 
-    with ThreadPoolExecutor(jobs) if jobs > 1 else nullcontext() as pool, one_blas_thread():
+    with ThreadPoolExecutor(jobs) if jobs > 1 else nullcontext() as pool:
         for start in range(0, len(codes), chunk_size):
             chunk = codes[start : start + chunk_size]
             marginals = {t: np.empty((len(chunk), engine.card[t])) for t in targets}
@@ -99,10 +107,35 @@ def score_array(
             groups = _groups(chunk, heavy, split, POOL if jobs == 1 else POOL_THREADED)
             n = len(groups)
             run = pool.map if pool else map
-            done = run(score_rows, groups, [chunk] * n, [marginals] * n, [log_z] * n)
-            for _ in done:  # re-raises a worker's exception here
-                pass
+            # the BLAS limit covers the chunk's work only, never the caller's time between
+            # chunks: a generator left unfinished holds no process-wide setting
+            with one_blas_thread():
+                for _ in run(score_rows, groups, [chunk] * n, [marginals] * n, [log_z] * n):
+                    pass  # re-raises a worker's exception here
             yield ScoredChunk(start, marginals, np.isfinite(log_z))
+
+
+def check_codes(engine: Engine, columns: list[str], codes: np.ndarray) -> np.ndarray:
+    """``codes`` as a 2-d integer array, one column per variable, each value ``-1`` or a
+    state index; raise naming the first bad value's column and row."""
+    codes = np.asarray(codes)
+    if codes.ndim != 2 or codes.shape[1] != len(columns):
+        raise EvidenceError(
+            f"codes must have one column per variable ({len(columns)}); got shape {codes.shape}"
+        )
+    if codes.size and not np.issubdtype(codes.dtype, np.integer):
+        raise EvidenceError(
+            f"codes must be integers (state indices, -1 unanswered), not {codes.dtype}"
+        )
+    cards = np.array([engine.card[c] for c in columns])
+    bad = (codes < -1) | (codes >= cards)
+    if bad.any():
+        row, j = map(int, np.argwhere(bad)[0])
+        raise EvidenceError(
+            f"code {int(codes[row, j])} in row {row} for {columns[j]!r} is not a state: "
+            f"-1 (unanswered) or 0..{cards[j] - 1} ({', '.join(engine.states[columns[j]])})"
+        )
+    return codes
 
 
 def default_jobs() -> int:
