@@ -1,0 +1,149 @@
+"""The whole network's junction tree, calibrated once with no evidence, for single queries.
+
+Compiling a pruned tree for every new pattern of evidence and targets (see
+:mod:`model.inference.compiler`) pays off for batches and for patterns that recur; a single
+query on a pattern never seen before would spend most of its time compiling. This tree is
+compiled once over every table, and every message it can send is computed once with no
+evidence (Shafer-Shenoy, normalised, with its log scale). A query then recomputes only the
+messages that evidence changes: a message from clique ``i`` to ``j`` differs from its
+evidence-free value only if some evidence lies on ``i``'s side, and is needed only if a target
+lies on ``j``'s side. Every other message is read from the calibration, so the parts of the
+network far from both evidence and targets cost nothing.
+
+Single rows only, over point tables (no parameter draws), without interventions (which cut
+links and so change the tree): the engine sends everything else to compiled patterns.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from model.inference import kernel
+from model.inference.junction import JunctionTree, clique_potentials, compile_tree
+
+CALIBRATED_ENTRIES = 2**23  # whole trees bigger than this (64 MB of tables) are not kept
+
+
+@dataclass(frozen=True, eq=False)
+class CalibratedTree:
+    """A junction tree over every table, flattened for :mod:`model.inference.kernel`, with
+    its evidence-free messages. Immutable once built: threads share it."""
+
+    tree: JunctionTree
+    arrays: dict[str, np.ndarray]  # the kernel's layout (see its docstring), by name
+    stride: dict[str, int]  # each variable's stride in its home clique
+
+    @classmethod
+    def build(
+        cls,
+        card: Mapping[str, int],
+        parents: Mapping[str, tuple[str, ...]],
+        tables: Mapping[str, np.ndarray],
+    ) -> CalibratedTree | None:
+        """Compile and calibrate the whole network's tree; None if it is too big to keep."""
+        scopes = [(v, *parents[v]) for v in card]
+        tree = compile_tree(dict(card), scopes, list(card))
+        if tree.size > CALIBRATED_ENTRIES or not tree.cliques:
+            return None
+        potentials = clique_potentials(tree, scopes, [tables[v] for v in card])
+        dims = [tuple(card[v] for v in c) for c in tree.cliques]
+        edge_of = {}  # (i, j) -> (k, directed edge from i to j)
+        for k, (c, p) in enumerate(tree.collect):
+            edge_of[(c, p)], edge_of[(p, c)] = (k, 2 * k), (k, 2 * k + 1)
+        seps = [tree.separator(c, p) for c, p in tree.collect]
+        sep_sizes = [math.prod([card[v] for v in sep]) for sep in seps for _ in (0, 1)]
+        nb_ptr, nb_in, nb_out, maps, slot_of = [0], [], [], [], {}
+        for i, clique in enumerate(tree.cliques):
+            for j in tree.neighbours[i]:
+                k, out = edge_of[(i, j)]
+                slot_of[(i, j)] = len(nb_in)
+                nb_out.append(out)
+                nb_in.append(out ^ 1)
+                kept = [clique.index(v) for v in seps[k]]
+                grid = np.indices(dims[i]).reshape(len(clique), -1)
+                sep_dims = [dims[i][a] for a in kept]
+                maps.append(
+                    np.ravel_multi_index(grid[kept], sep_dims)
+                    if kept
+                    else np.zeros(grid.shape[1], dtype=np.int64)
+                )
+            nb_ptr.append(len(nb_in))
+        arrays = {
+            "pot": np.concatenate([p.ravel() for p in potentials]),
+            "pot_off": _offsets([p.size for p in potentials])[:-1],
+            "size": np.array([p.size for p in potentials], dtype=np.int64),
+            "nb_ptr": np.array(nb_ptr, dtype=np.int64),
+            "nb_in": np.array(nb_in, dtype=np.int64),
+            "nb_out": np.array(nb_out, dtype=np.int64),
+            "nb_map_off": _offsets([m.size for m in maps])[:-1],
+            "maps": np.concatenate(maps).astype(np.int32) if maps else np.zeros(0, np.int32),
+            "msg_off": _offsets(sep_sizes),
+            "col_child": np.array([c for c, _ in tree.collect], dtype=np.int64),
+            "col_parent": np.array([p for _, p in tree.collect], dtype=np.int64),
+            "col_slot_cp": np.array([slot_of[(c, p)] for c, p in tree.collect], dtype=np.int64),
+            "col_slot_pc": np.array([slot_of[(p, c)] for c, p in tree.collect], dtype=np.int64),
+        }
+        stride = {}
+        for v in card:
+            clique = tree.cliques[tree.home[v]]
+            stride[v] = math.prod([card[u] for u in clique[clique.index(v) + 1 :]])
+        total = int(arrays["msg_off"][-1])
+        arrays["prior_msg"], arrays["prior_scale"] = np.ones(total), np.zeros(len(sep_sizes))
+        built = cls(tree, arrays, stride)
+        # every message once with no evidence: what a query reads where evidence changes none
+        _, _, msg, scale, _ = built._run([], {}, every=True, budget=np.iinfo(np.int64).max)
+        arrays["prior_msg"], arrays["prior_scale"] = msg, scale
+        return built
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.arrays.values())
+
+    def query(
+        self, targets: list[str], likelihoods: Mapping[str, np.ndarray], budget: int
+    ) -> tuple[dict[str, np.ndarray], float] | None:
+        """Normalised marginals of ``targets`` and ``log P(evidence)`` for one evidence set
+        (``likelihoods[v]``: a vector over ``v``'s states, one-hot for a hard answer); None,
+        with no work done, if it would visit more than ``budget`` clique entries. If the
+        evidence is impossible, ``log_z`` is ``-inf`` and the marginals are NaN."""
+        marginals, log_z, _, _, touched = self._run(targets, likelihoods, False, budget)
+        if touched > budget:
+            return None
+        card = self.tree.card
+        return {v: marginals[t, : card[v]] for t, v in enumerate(targets)}, float(log_z)
+
+    def _run(self, targets, likelihoods, every: bool, budget: int):
+        tree, a = self.tree, self.arrays
+        card = tree.card
+        observed = list(likelihoods)
+        width = max([card[v] for v in observed], default=1)
+        ev_lik = np.zeros((len(observed), width))
+        for k, v in enumerate(observed):
+            ev_lik[k, : card[v]] = likelihoods[v]
+        return kernel.propagate(
+            a["pot"], a["pot_off"], a["size"], a["nb_ptr"], a["nb_in"], a["nb_out"],
+            a["nb_map_off"], a["maps"], a["prior_msg"], a["msg_off"], a["prior_scale"],
+            a["col_child"], a["col_parent"], a["col_slot_cp"], a["col_slot_pc"],
+            self._ints([tree.home[v] for v in observed]),
+            self._ints([self.stride[v] for v in observed]),
+            self._ints([card[v] for v in observed]),
+            ev_lik,
+            self._ints([tree.home[v] for v in targets]),
+            self._ints([self.stride[v] for v in targets]),
+            self._ints([card[v] for v in targets]),
+            every,
+            budget,
+        )  # fmt: skip
+
+    @staticmethod
+    def _ints(values: list[int]) -> np.ndarray:
+        return np.array(values, dtype=np.int64)
+
+
+def _offsets(sizes: list[int]) -> np.ndarray:
+    """Where each of consecutive blocks of these sizes starts, and the end."""
+    return np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).astype(np.int64)
