@@ -36,6 +36,7 @@ class CalibratedTree:
     tree: JunctionTree
     arrays: dict[str, np.ndarray]  # the kernel's layout (see its docstring), by name
     stride: dict[str, int]  # each variable's stride in its home clique
+    number: dict[str, int]  # each variable's number in the kernel's arrays
 
     @classmethod
     def build(
@@ -91,13 +92,52 @@ class CalibratedTree:
         for v in card:
             clique = tree.cliques[tree.home[v]]
             stride[v] = math.prod([card[u] for u in clique[clique.index(v) + 1 :]])
+        ax_card, ax_stride, ax_ptr = [], [], [0]
+        for clique in tree.cliques:
+            for a, v in enumerate(clique):
+                ax_card.append(card[v])
+                ax_stride.append(math.prod([card[u] for u in clique[a + 1 :]]))
+            ax_ptr.append(len(ax_card))
+        ch_ptr, ch_edge = [0], []  # each clique's edges to its children
+        for i in range(len(tree.cliques)):
+            ch_edge += [k for k, (_, p) in enumerate(tree.collect) if p == i]
+            ch_ptr.append(len(ch_edge))
+        var_ptr, var_clique, var_axis = [0], [], []
+        for v in card:  # its home clique first: the kernel counts the answer there
+            holders = [tree.home[v]] + [
+                i for i, c in enumerate(tree.cliques) if v in c and i != tree.home[v]
+            ]
+            for i in holders:
+                var_clique.append(i)
+                var_axis.append(ax_ptr[i] + tree.cliques[i].index(v))
+            var_ptr.append(len(var_clique))
+        arrays.update(
+            {
+                name: np.array(values, dtype=np.int64)
+                for name, values in (
+                    ("ax_ptr", ax_ptr),
+                    ("ax_card", ax_card),
+                    ("ax_stride", ax_stride),
+                    ("var_ptr", var_ptr),
+                    ("var_clique", var_clique),
+                    ("var_axis", var_axis),
+                    ("ch_ptr", ch_ptr),
+                    ("ch_edge", ch_edge),
+                )
+            }
+        )
         total = int(arrays["msg_off"][-1])
         arrays["prior_msg"], arrays["prior_scale"] = np.ones(total), np.zeros(len(sep_sizes))
-        built = cls(tree, arrays, stride)
+        built = cls(tree, arrays, stride, {v: k for k, v in enumerate(card)})
         # every message once with no evidence: what a query reads where evidence changes none
         _, _, msg, scale, _ = built._run([], {}, every=True, budget=np.iinfo(np.int64).max)
         arrays["prior_msg"], arrays["prior_scale"] = msg, scale
         return built
+
+    @property
+    def kernel_tree(self) -> tuple:
+        """The arrays the kernel reads, in its order (:data:`model.inference.kernel.TREE`)."""
+        return tuple(self.arrays[name] for name in kernel.TREE)
 
     @property
     def nbytes(self) -> int:
@@ -117,20 +157,23 @@ class CalibratedTree:
         return {v: marginals[t, : card[v]] for t, v in enumerate(targets)}, float(log_z)
 
     def _run(self, targets, likelihoods, every: bool, budget: int):
-        tree, a = self.tree, self.arrays
+        tree = self.tree
         card = tree.card
-        observed = list(likelihoods)
-        width = max([card[v] for v in observed], default=1)
-        ev_lik = np.zeros((len(observed), width))
-        for k, v in enumerate(observed):
+        hard = {  # one-hot likelihoods are hard answers: they cut the cliques down
+            v: int(np.argmax(lik)) for v, lik in likelihoods.items() if np.count_nonzero(lik) == 1
+        }
+        soft = [v for v in likelihoods if v not in hard]
+        width = max([card[v] for v in soft], default=1)
+        ev_lik = np.zeros((len(soft), width))
+        for k, v in enumerate(soft):
             ev_lik[k, : card[v]] = likelihoods[v]
         return kernel.propagate(
-            a["pot"], a["pot_off"], a["size"], a["nb_ptr"], a["nb_in"], a["nb_out"],
-            a["nb_map_off"], a["maps"], a["prior_msg"], a["msg_off"], a["prior_scale"],
-            a["col_child"], a["col_parent"], a["col_slot_cp"], a["col_slot_pc"],
-            self._ints([tree.home[v] for v in observed]),
-            self._ints([self.stride[v] for v in observed]),
-            self._ints([card[v] for v in observed]),
+            self.kernel_tree,
+            self._ints([self.number[v] for v in hard]),
+            self._ints(list(hard.values())),
+            self._ints([tree.home[v] for v in soft]),
+            self._ints([self.stride[v] for v in soft]),
+            self._ints([card[v] for v in soft]),
             ev_lik,
             self._ints([tree.home[v] for v in targets]),
             self._ints([self.stride[v] for v in targets]),
@@ -138,6 +181,33 @@ class CalibratedTree:
             every,
             budget,
         )  # fmt: skip
+
+    def rows(
+        self, targets: list[str], columns: list[str], codes: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """:meth:`query` for many rows of hard answers at once (``codes[r, j]``: row ``r``'s
+        state index of ``columns[j]``, -1 for none): marginals ``(rows, card)`` per target
+        and ``log_z`` per row, in one compiled loop."""
+        marginals, log_z, _ = self._rows(targets, columns, codes, np.iinfo(np.int64).max)
+        return marginals, log_z
+
+    def visits(self, targets: list[str], columns: list[str], codes: np.ndarray) -> np.ndarray:
+        """Clique entries :meth:`rows` would visit for each row (counted, nothing computed)."""
+        return self._rows(targets, columns, codes, -1)[2]
+
+    def _rows(self, targets, columns, codes, budget):
+        tree = self.tree
+        card = tree.card
+        out, log_z, touched = kernel.propagate_rows(
+            self.kernel_tree,
+            self._ints([self.number[c] for c in columns]),
+            np.ascontiguousarray(codes, dtype=np.int64),
+            self._ints([tree.home[v] for v in targets]),
+            self._ints([self.stride[v] for v in targets]),
+            self._ints([card[v] for v in targets]),
+            budget,
+        )
+        return {v: out[:, t, : card[v]] for t, v in enumerate(targets)}, log_z, touched
 
     @staticmethod
     def _ints(values: list[int]) -> np.ndarray:

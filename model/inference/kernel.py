@@ -6,21 +6,28 @@ loops do the arithmetic of one whole query in one call, with no Python in betwee
 flat arrays :class:`model.inference.calibrated.CalibratedTree` lays out:
 
 - clique ``i``'s table is ``pot[pot_off[i] : pot_off[i] + size[i]]`` (C order, the clique's
-  axes in the tree's variable order);
-- its neighbours are the *slots* ``nb_ptr[i] .. nb_ptr[i + 1]``; slot ``s`` names the
-  directed edge into ``i`` (``nb_in[s]``), the one out of ``i`` (``nb_out[s]``), and where in
-  ``maps`` the separator index of each of ``i``'s entries starts (``nb_map_off[s]``);
+  axes in the tree's variable order); its axes are ``ax_ptr[i] .. ax_ptr[i + 1]``, each with
+  its number of states ``ax_card`` and stride ``ax_stride``;
+- variable ``v`` is axis ``var_axis[x]`` of every clique ``x`` in ``var_ptr[v] ..
+  var_ptr[v + 1]``;
+- clique ``i``'s neighbours are the *slots* ``nb_ptr[i] .. nb_ptr[i + 1]``; slot ``s`` names
+  the directed edge into ``i`` (``nb_in[s]``), the one out of ``i`` (``nb_out[s]``), and where
+  in ``maps`` the separator index of each of ``i``'s entries starts (``nb_map_off[s]``);
 - directed edge ``d``'s message is ``msg[msg_off[d] : msg_off[d + 1]]``, normalised to sum
   to one, with its log scale ``scale[d]`` (the log of what it summed to, plus the scales of
   the messages it was made from), so long products never underflow;
 - the tree is rooted: ``col_child[k] -> col_parent[k]`` are its edges leaves first, with the
   slots that name each edge from the child's side and from the parent's.
 
-Variables are found in a clique by stride: the state of a variable with stride ``st`` and
-``cd`` states in entry ``e`` is ``(e // st) % cd``.
+A hard answer ``v = s`` restricts every clique holding ``v`` that a query visits to its
+entries with ``v = s`` (the others would be multiplied by zero wherever they meet the
+answer's own clique, and a message's scale absorbs what it leaves out), so answers make the
+work smaller, not just the result. Soft answers multiply their likelihoods in at their home
+clique. The state of a variable with stride ``st`` and ``cd`` states in entry ``e`` is
+``(e // st) % cd``.
 
 Compiled once per machine and cached on disk (numba's ``cache=True``); ``nogil`` lets the
-batch scorer's threads run side by side.
+callers' threads run side by side.
 """
 
 from __future__ import annotations
@@ -30,162 +37,379 @@ import math
 import numpy as np
 from numba import njit
 
+TREE = (  # the arrays that describe a flattened tree, in the order the kernel unpacks them
+    "pot", "pot_off", "size", "ax_ptr", "ax_card", "ax_stride", "var_ptr", "var_clique",
+    "var_axis", "nb_ptr", "nb_in", "nb_out", "nb_map_off", "maps", "prior_msg", "msg_off",
+    "prior_scale", "col_child", "col_parent", "col_slot_cp", "col_slot_pc", "ch_ptr", "ch_edge",
+)  # fmt: skip
+BLOCK = 2048  # entries multiplied together at a time: their products stay in the L1 cache
+
 
 @njit(cache=True, nogil=True)
-def _product(i, pot, pot_off, size, ev_home, ev_stride, ev_card, ev_lik, work):
-    """``work[:size[i]]``: clique ``i``'s table times the evidence it holds; returns
-    ``size[i]``."""
-    n = size[i]
+def _entries(i, ax_ptr, ax_card, ax_stride, fixed, ent):
+    """The entries of clique ``i`` consistent with the fixed axes (``fixed[a] >= 0``), in
+    order, into ``ent``; returns how many, or -1 if no axis is fixed (every entry)."""
+    lo = ax_ptr[i]
+    hi = ax_ptr[i + 1]
+    base = 0
+    n_free = 0
+    for a in range(lo, hi):
+        if fixed[a] >= 0:
+            base += fixed[a] * ax_stride[a]
+        else:
+            n_free += 1
+    if n_free == hi - lo:
+        return -1
+    free = np.empty(n_free, np.int64)
+    k = 0
+    for a in range(lo, hi):
+        if fixed[a] < 0:
+            free[k] = a
+            k += 1
+    digits = np.zeros(n_free, np.int64)
+    m = 0
+    e = base
+    while True:
+        ent[m] = e
+        m += 1
+        k = n_free - 1
+        while k >= 0:
+            a = free[k]
+            digits[k] += 1
+            e += ax_stride[a]
+            if digits[k] < ax_card[a]:
+                break
+            e -= ax_stride[a] * ax_card[a]
+            digits[k] = 0
+            k -= 1
+        if k < 0:
+            return m
+
+
+@njit(cache=True, nogil=True)
+def _visit(i, size, ax_ptr, ax_card, ax_stride, fixed, buffer):
+    """The entries a visit of clique ``i`` covers: ``(m, ent)`` with ``ent`` empty when
+    every entry is covered (``m = size[i]``)."""
+    m = _entries(i, ax_ptr, ax_card, ax_stride, fixed, buffer)
+    if m < 0:
+        return size[i], buffer[:0]
+    return m, buffer[:m]
+
+
+@njit(cache=True, nogil=True)
+def _fill(i, skip, start, n, ent, t, nb_ptr, nb_in, nb_map_off, msg_off, work):
+    """``work[:n]``: clique ``i``'s product at its entries ``start .. start + n`` of ``ent``
+    (or of all its entries, when ``ent`` is empty): its table, the soft evidence it holds
+    and the messages into it through every slot but ``skip`` (-1: none), each multiplied in
+    by its own simple loop over a block small enough to stay in cache."""
+    (pot, pot_off, msg, maps, ev_home, ev_stride, ev_card, ev_lik) = t  # fmt: skip
     base = pot_off[i]
-    for e in range(n):
-        work[e] = pot[base + e]
+    sparse = ent.shape[0] > 0
+    if sparse:
+        for q in range(n):
+            work[q] = pot[base + ent[start + q]]
+    else:
+        work[:n] = pot[base + start : base + start + n]
     for k in range(ev_home.shape[0]):
         if ev_home[k] == i:
             st = ev_stride[k]
             cd = ev_card[k]
-            for e in range(n):
-                work[e] *= ev_lik[k, (e // st) % cd]
-    return n
-
-
-@njit(cache=True, nogil=True)
-def _times_messages(i, skip, size, nb_ptr, nb_in, nb_map_off, maps, msg, msg_off, scale, work):
-    """Multiply ``work`` (clique ``i``) by the messages into ``i`` through every slot but
-    ``skip``; returns the sum of their log scales."""
-    n = size[i]
-    total = 0.0
+            for q in range(n):
+                e = ent[start + q] if sparse else start + q
+                work[q] *= ev_lik[k, (e // st) % cd]
     for s in range(nb_ptr[i], nb_ptr[i + 1]):
         if s == skip:
             continue
-        d = nb_in[s]
-        mo = msg_off[d]
+        mo = msg_off[nb_in[s]]
         mp = nb_map_off[s]
-        for e in range(n):
-            work[e] *= msg[mo + maps[mp + e]]
-        total += scale[d]
-    return total
+        if sparse:
+            for q in range(n):
+                work[q] *= msg[mo + maps[mp + ent[start + q]]]
+        else:
+            mp += start
+            for q in range(n):
+                work[q] *= msg[mo + maps[mp + q]]
 
 
 @njit(cache=True, nogil=True)
-def _send(i, slot, pot, pot_off, size, nb_ptr, nb_in, nb_out, nb_map_off, maps, msg, msg_off,
-          scale, ev_home, ev_stride, ev_card, ev_lik, work):  # fmt: skip
-    """Clique ``i``'s message through ``slot``: its product without that slot's incoming
-    message, summed onto the separator, normalised, with its log scale."""
-    n = _product(i, pot, pot_off, size, ev_home, ev_stride, ev_card, ev_lik, work)
-    below = _times_messages(i, slot, size, nb_ptr, nb_in, nb_map_off, maps, msg, msg_off,
-                            scale, work)  # fmt: skip
-    d = nb_out[slot]
-    lo = msg_off[d]
-    hi = msg_off[d + 1]
-    for x in range(lo, hi):
-        msg[x] = 0.0
-    mp = nb_map_off[slot]
-    for e in range(n):
-        msg[lo + maps[mp + e]] += work[e]
+def _below(i, skip, nb_ptr, nb_in, scale):
+    """The sum of the log scales of the messages into ``i`` through every slot but
+    ``skip``."""
+    below = 0.0
+    for s in range(nb_ptr[i], nb_ptr[i + 1]):
+        if s != skip:
+            below += scale[nb_in[s]]
+    return below
+
+
+@njit(cache=True, nogil=True)
+def _scatter(start, n, ent, work, maps, mp, out, lo):
+    """``out[lo + map(e)] += work[q]`` over a block of entries: a sum onto a separator."""
+    if ent.shape[0] > 0:
+        for q in range(n):
+            out[lo + maps[mp + ent[start + q]]] += work[q]
+    else:
+        mp += start
+        for q in range(n):
+            out[lo + maps[mp + q]] += work[q]
+
+
+@njit(cache=True, nogil=True)
+def _normalise(msg, lo, hi):
+    """Scale ``msg[lo:hi]`` to sum to one; returns what it summed to."""
     total = 0.0
     for x in range(lo, hi):
         total += msg[x]
     if total > 0.0:
         for x in range(lo, hi):
             msg[x] /= total
-        scale[d] = math.log(total) + below
-    else:
-        scale[d] = -np.inf
+    return total
 
 
 @njit(cache=True, nogil=True)
-def propagate(pot, pot_off, size, nb_ptr, nb_in, nb_out, nb_map_off, maps, prior_msg, msg_off,
-              prior_scale, col_child, col_parent, col_slot_cp, col_slot_pc,
-              ev_home, ev_stride, ev_card, ev_lik, tg_home, tg_stride, tg_card,
-              every, budget):  # fmt: skip
-    """One query: the messages the evidence changes that lead to a target's clique, then
-    each target's marginal.
+def _send_up(i, slot, m, ent, t, nb_ptr, nb_in, nb_out, nb_map_off, msg_off, scale, work):
+    """Clique ``i``'s message through ``slot`` (Shafer-Shenoy: its product without that
+    slot's incoming message, summed onto the separator), normalised, with its log scale."""
+    msg, maps = t[2], t[3]
+    d = nb_out[slot]
+    lo = msg_off[d]
+    msg[lo : msg_off[d + 1]] = 0.0
+    for start in range(0, m, BLOCK):
+        n = min(BLOCK, m - start)
+        _fill(i, slot, start, n, ent, t, nb_ptr, nb_in, nb_map_off, msg_off, work)
+        _scatter(start, n, ent, work, maps, nb_map_off[slot], msg, lo)
+    total = _normalise(msg, lo, msg_off[d + 1])
+    below = _below(i, slot, nb_ptr, nb_in, scale)
+    scale[d] = math.log(total) + below if total > 0.0 else -np.inf
 
-    Returns ``(marginals, log_z, msg, scale, touched)``: ``marginals[t, :card]`` normalised
-    (NaN when the evidence is impossible), ``log z = log P(evidence)``, the messages (the
-    prior ones where unchanged) and the clique entries visited. With ``every`` set, every
+
+@njit(cache=True, nogil=True)
+def _believe(i, m, ent, t, nb_ptr, nb_in, nb_out, nb_map_off, msg_off, scale, send,
+             tg_home, tg_stride, tg_card, marginals, work):  # fmt: skip
+    """Clique ``i``'s belief, formed once: summed onto the separator of each slot marked in
+    ``send`` (then divided by that slot's incoming message: Hugin; where that message is
+    zero the belief is zero too, so 0/0 is taken as 0) and onto each target it is home to.
+    Returns the log of its total with its incoming messages' scales: ``log P(evidence)``."""
+    msg, maps = t[2], t[3]
+    lo_s = nb_ptr[i]
+    for s in range(lo_s, nb_ptr[i + 1]):
+        if send[s - lo_s]:
+            d = nb_out[s]
+            msg[msg_off[d] : msg_off[d + 1]] = 0.0
+    sparse = ent.shape[0] > 0
+    total = 0.0
+    for start in range(0, m, BLOCK):
+        n = min(BLOCK, m - start)
+        _fill(i, -1, start, n, ent, t, nb_ptr, nb_in, nb_map_off, msg_off, work)
+        for q in range(n):
+            total += work[q]
+        for s in range(lo_s, nb_ptr[i + 1]):
+            if send[s - lo_s]:
+                _scatter(start, n, ent, work, maps, nb_map_off[s], msg, msg_off[nb_out[s]])
+        for j in range(tg_home.shape[0]):
+            if tg_home[j] == i:
+                st = tg_stride[j]
+                cd = tg_card[j]
+                for q in range(n):
+                    e = ent[start + q] if sparse else start + q
+                    marginals[j, (e // st) % cd] += work[q]
+    below = _below(i, -1, nb_ptr, nb_in, scale)
+    for s in range(lo_s, nb_ptr[i + 1]):
+        if not send[s - lo_s]:
+            continue
+        d = nb_out[s]
+        lo = msg_off[d]
+        n = msg_off[d + 1] - lo
+        back = nb_in[s]
+        lo_b = msg_off[back]
+        for x in range(n):
+            if msg[lo_b + x] > 0.0:
+                msg[lo + x] /= msg[lo_b + x]
+            else:
+                msg[lo + x] = 0.0
+        sent = _normalise(msg, lo, lo + n)
+        if sent > 0.0 and below > -np.inf:
+            scale[d] = math.log(sent) + below - scale[back]
+        else:
+            scale[d] = -np.inf
+    for j in range(tg_home.shape[0]):
+        if tg_home[j] == i:
+            for x in range(tg_card[j]):
+                marginals[j, x] = marginals[j, x] / total if total > 0.0 else np.nan
+    return math.log(total) + below if total > 0.0 else -np.inf
+
+
+@njit(cache=True, nogil=True)
+def propagate(tree, hard_var, hard_state, ev_home, ev_stride, ev_card, ev_lik,
+              tg_home, tg_stride, tg_card, every, budget):  # fmt: skip
+    """One query: the messages the evidence changes that lead to a target's clique, then
+    each target's marginal. ``tree`` is the tuple of arrays :data:`TREE` names.
+
+    Hard answers are ``hard_var`` (variable numbers) and ``hard_state``; soft ones their
+    home cliques ``ev_home`` with their likelihood rows ``ev_lik``. Returns ``(marginals,
+    log_z, msg, scale, touched)``: ``marginals[t, :card]`` normalised (NaN when the evidence
+    is impossible), ``log_z = log P(evidence)``, the messages (the prior ones where
+    unchanged) and the clique entries the work visits at most. With ``every`` set, every
     message is sent (calibration); if the work would visit more than ``budget`` clique
-    entries nothing is done and ``touched`` says how many it would have been.
+    entries nothing is done.
     """
-    n_cliques = size.shape[0]
-    n_edges = col_child.shape[0]
+    prior_msg, prior_scale = tree[14], tree[16]
+    marginals = np.zeros((tg_home.shape[0], _widest(tg_card)))
     msg = prior_msg.copy()
     scale = prior_scale.copy()
+    buffers = _buffers(tree)
+    log_z, touched = _query(tree, msg, scale, hard_var, hard_state, ev_home, ev_stride,
+                            ev_card, ev_lik, tg_home, tg_stride, tg_card, every, budget,
+                            buffers, marginals)  # fmt: skip
+    return marginals, log_z, msg, scale, touched
+
+
+@njit(cache=True, nogil=True)
+def propagate_rows(tree, columns, codes, tg_home, tg_stride, tg_card, budget):
+    """:func:`propagate` for many rows of hard answers: ``codes[r, j]`` is row ``r``'s state
+    of variable ``columns[j]``, or -1 for none. Returns ``(marginals[r, t, :card], log_z[r],
+    touched[r])``; the buffers are made once for all rows. A row that would visit more than
+    ``budget`` clique entries is only counted (its marginals left zero)."""
+    prior_msg, prior_scale = tree[14], tree[16]
+    rows = codes.shape[0]
+    out = np.zeros((rows, tg_home.shape[0], _widest(tg_card)))
+    log_z = np.empty(rows)
+    touched = np.empty(rows, np.int64)
+    msg = prior_msg.copy()
+    scale = prior_scale.copy()
+    buffers = _buffers(tree)
+    hard_var = np.empty(columns.shape[0], np.int64)
+    hard_state = np.empty(columns.shape[0], np.int64)
+    no_home = np.zeros(0, np.int64)
+    no_lik = np.zeros((0, 1))
+    for r in range(rows):
+        n = 0
+        for j in range(columns.shape[0]):
+            if codes[r, j] >= 0:
+                hard_var[n] = columns[j]
+                hard_state[n] = codes[r, j]
+                n += 1
+        msg[:] = prior_msg
+        scale[:] = prior_scale
+        log_z[r], touched[r] = _query(tree, msg, scale, hard_var[:n], hard_state[:n], no_home,
+                                      no_home, no_home, no_lik, tg_home, tg_stride, tg_card,
+                                      False, budget, buffers, out[r])  # fmt: skip
+    return out, log_z, touched
+
+
+@njit(cache=True, nogil=True)
+def _widest(cards):
+    widest = 1
+    for k in range(cards.shape[0]):
+        widest = max(widest, cards[k])
+    return widest
+
+
+@njit(cache=True, nogil=True)
+def _buffers(tree):
+    """Work space for one query at a time: the fixed axes, an entry list as long as the
+    largest clique, a flag per slot of the busiest clique, and a clique's product."""
+    size, ax_card, nb_ptr = tree[2], tree[4], tree[9]
+    largest = 1
+    for i in range(size.shape[0]):
+        largest = max(largest, size[i])
+    degree = 1
+    for i in range(size.shape[0]):
+        degree = max(degree, nb_ptr[i + 1] - nb_ptr[i])
+    fixed = np.empty(ax_card.shape[0], np.int64)
+    return fixed, np.empty(largest, np.int64), np.zeros(degree, np.bool_), np.empty(BLOCK)
+
+
+@njit(cache=True, nogil=True)
+def _query(tree, msg, scale, hard_var, hard_state, ev_home, ev_stride, ev_card, ev_lik,
+           tg_home, tg_stride, tg_card, every, budget, buffers, marginals):  # fmt: skip
+    """The work of :func:`propagate` in buffers the caller owns (``msg`` and ``scale`` hold
+    the prior messages on entry); writes ``marginals``, returns ``(log_z, touched)``."""
+    (pot, pot_off, size, ax_ptr, ax_card, ax_stride, var_ptr, var_clique, var_axis, nb_ptr,
+     nb_in, nb_out, nb_map_off, maps, _, msg_off, _, col_child, col_parent, col_slot_cp,
+     col_slot_pc, ch_ptr, ch_edge) = tree  # fmt: skip
+    fixed, buffer, send, work = buffers
+    n_cliques = size.shape[0]
+    n_edges = col_child.shape[0]
+    fixed[:] = -1
+    marginals[:] = 0.0
     ev_sub = np.zeros(n_cliques, np.int64)
     end_sub = np.zeros(n_cliques, np.int64)
+    is_end = np.zeros(n_cliques, np.bool_)
+    for k in range(hard_var.shape[0]):
+        v = hard_var[k]
+        for x in range(var_ptr[v], var_ptr[v + 1]):
+            fixed[var_axis[x]] = hard_state[k]
+        ev_sub[var_clique[var_ptr[v]]] += 1  # the first clique listed is its home
     for k in range(ev_home.shape[0]):
         ev_sub[ev_home[k]] += 1
-    is_end = np.zeros(n_cliques, np.bool_)
     for k in range(tg_home.shape[0]):
         is_end[tg_home[k]] = True
-    if tg_home.shape[0] == 0 and ev_home.shape[0] > 0:
-        is_end[ev_home[0]] = True  # no targets: one evidence clique gives log_z
+    if tg_home.shape[0] == 0:  # no targets: one answered clique gives log_z
+        for i in range(n_cliques):
+            if ev_sub[i] > 0:
+                is_end[i] = True
+                break
     for i in range(n_cliques):
         if is_end[i]:
             end_sub[i] = 1
     for k in range(n_edges):  # leaves first: counts under each clique
         ev_sub[col_parent[k]] += ev_sub[col_child[k]]
         end_sub[col_parent[k]] += end_sub[col_child[k]]
-    # the root is the last parent (or the only clique)
     root = col_parent[n_edges - 1] if n_edges > 0 else 0
     ev_all = ev_sub[root]
     end_all = end_sub[root]
     up = np.zeros(n_edges, np.bool_)
     down = np.zeros(n_edges, np.bool_)
-    touched = 0
+    believes = is_end.copy()  # the cliques that form their belief on the way down
     for k in range(n_edges):
         c = col_child[k]
-        p = col_parent[k]
         up[k] = every or (ev_sub[c] > 0 and end_all - end_sub[c] > 0)
         down[k] = every or (ev_all - ev_sub[c] > 0 and end_sub[c] > 0)
-        if up[k]:
-            touched += size[c]
         if down[k]:
-            touched += size[p]
-    for i in range(n_cliques):
-        if is_end[i]:
-            touched += size[i]
-    maxcard = ev_lik.shape[1] if ev_lik.shape[0] > 0 else 1
-    for k in range(tg_card.shape[0]):
-        maxcard = max(maxcard, tg_card[k])
-    marginals = np.zeros((tg_home.shape[0], maxcard))
-    if touched > budget:
-        return marginals, 0.0, msg, scale, touched
-    largest = 0
-    for i in range(n_cliques):
-        largest = max(largest, size[i])
-    work = np.empty(largest)
+            believes[col_parent[k]] = True
+    touched = 0
+    for i in range(n_cliques):  # entries a visit covers, the answered axes fixed
+        visited = size[i]
+        for a in range(ax_ptr[i], ax_ptr[i + 1]):
+            if fixed[a] >= 0:
+                visited //= ax_card[a]
+        if believes[i]:
+            touched += visited
     for k in range(n_edges):
         if up[k]:
-            _send(col_child[k], col_slot_cp[k], pot, pot_off, size, nb_ptr, nb_in, nb_out,
-                  nb_map_off, maps, msg, msg_off, scale, ev_home, ev_stride, ev_card, ev_lik,
-                  work)  # fmt: skip
-    for k in range(n_edges - 1, -1, -1):
-        if down[k]:
-            _send(col_parent[k], col_slot_pc[k], pot, pot_off, size, nb_ptr, nb_in, nb_out,
-                  nb_map_off, maps, msg, msg_off, scale, ev_home, ev_stride, ev_card, ev_lik,
-                  work)  # fmt: skip
+            c = col_child[k]
+            visited = size[c]
+            for a in range(ax_ptr[c], ax_ptr[c + 1]):
+                if fixed[a] >= 0:
+                    visited //= ax_card[a]
+            touched += visited
+    if touched > budget:
+        return 0.0, touched
+    t = (pot, pot_off, msg, maps, ev_home, ev_stride, ev_card, ev_lik)
+    for k in range(n_edges):  # upward, leaves first (Shafer-Shenoy)
+        if up[k]:
+            c = col_child[k]
+            m, ent = _visit(c, size, ax_ptr, ax_card, ax_stride, fixed, buffer)
+            _send_up(c, col_slot_cp[k], m, ent, t, nb_ptr, nb_in, nb_out, nb_map_off, msg_off,
+                     scale, work)  # fmt: skip
+    # downward, root first: a clique that sends down or holds a target forms its belief
+    # once, and its children's messages come from it by division (Hugin)
     log_z = 0.0
     first = True
-    for i in range(n_cliques):
-        if not is_end[i]:
+    for step in range(n_edges + 1):  # the root, then each edge's child, root side first
+        i = root if step == 0 else col_child[n_edges - step]
+        if not believes[i]:
             continue
-        n = _product(i, pot, pot_off, size, ev_home, ev_stride, ev_card, ev_lik, work)
-        below = _times_messages(i, -1, size, nb_ptr, nb_in, nb_map_off, maps, msg, msg_off,
-                                scale, work)  # fmt: skip
-        total = 0.0
-        for e in range(n):
-            total += work[e]
-        if first:
-            log_z = math.log(total) + below if total > 0.0 else -np.inf
+        send[:] = False
+        for x in range(ch_ptr[i], ch_ptr[i + 1]):
+            k = ch_edge[x]
+            if down[k]:
+                send[col_slot_pc[k] - nb_ptr[i]] = True
+        m, ent = _visit(i, size, ax_ptr, ax_card, ax_stride, fixed, buffer)
+        z = _believe(i, m, ent, t, nb_ptr, nb_in, nb_out, nb_map_off, msg_off, scale, send,
+                     tg_home, tg_stride, tg_card, marginals, work)  # fmt: skip
+        if is_end[i] and first:
+            log_z = z
             first = False
-        for t in range(tg_home.shape[0]):
-            if tg_home[t] != i:
-                continue
-            st = tg_stride[t]
-            cd = tg_card[t]
-            for e in range(n):
-                marginals[t, (e // st) % cd] += work[e]
-            for x in range(cd):
-                marginals[t, x] = marginals[t, x] / total if total > 0.0 else np.nan
-    return marginals, log_z, msg, scale, touched
+    return log_z, touched
