@@ -17,8 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from model.errors import EvidenceError, ImpossibleEvidenceError
-from model.inference.calibrated import CalibratedTree
-from model.inference.engine import Engine, one_blas_thread
+from model.inference.engine import LOOP_SAMPLE, Engine, one_blas_thread
 from model.inference.evidence import Posteriors, check_evidence, check_variables
 
 CHUNK = 32768
@@ -27,9 +26,6 @@ HEAVY_CAUSES = 6  # a question whose answer couples this many causes is heavy
 SPLIT_CAUSES = 8  # rows are also grouped by their answer to a question coupling this many
 POOL = 512  # rows per batch (a pattern's rows, or mixed patterns on the union of answers)
 POOL_THREADED = 2048  # with several threads: bigger batches hold the GIL for less of the time
-SAMPLE = 256  # rows that decide between the compiled loop and batched numpy
-LOOP_VISITS = 1.0  # the loop wins below this many visits per entry of the pruned tree...
-LOOP_CLIQUE = 2**14  # ...or when the pruned tree has a clique bigger than this
 
 
 @dataclass(frozen=True)
@@ -102,7 +98,8 @@ def score_array(
         for t in targets:
             marginals[t][rows] = got[t]
 
-    calibrated = _calibrated_if_faster(engine, columns, codes[:SAMPLE], targets)
+    sample = _distinct(codes[:LOOP_SAMPLE])[0]
+    calibrated = engine.calibrated() if engine.loop_faster(columns, sample, targets) else None
 
     def kernel_rows(rows: np.ndarray, chunk: np.ndarray, marginals: dict, log_z: np.ndarray):
         got, log_z[rows] = calibrated.rows(targets, columns, chunk[rows])
@@ -131,30 +128,6 @@ def score_array(
                     pass  # re-raises a worker's exception here
             marginals = {t: m[inverse] for t, m in marginals.items()}
             yield ScoredChunk(start, marginals, np.isfinite(log_z[inverse]))
-
-
-def _calibrated_if_faster(
-    engine: Engine, columns: list[str], sample: np.ndarray, targets: list[str]
-) -> CalibratedTree | None:
-    """The engine's calibrated tree if its compiled loop should beat batched numpy on these
-    rows, else None.
-
-    Batched numpy (:meth:`Engine.run` on a tree pruned to each pattern) costs about one pass
-    over the pruned tree's tables per row, at a few operations per entry amortised over the
-    batch; the loop visits the entries :meth:`CalibratedTree.visits` counts for each row,
-    one at a time. Measured on eight networks (ours, asia, child, insurance, alarm,
-    hailfinder, hepar2, water), the loop was the faster where it visits fewer than
-    :data:`LOOP_VISITS` times the entries of the tree pruned to every column answered, or
-    where that tree has a clique too big to batch rows over (:data:`LOOP_CLIQUE`).
-    """
-    calibrated = engine.calibrated()
-    if calibrated is None or not len(sample):
-        return None
-    visits = float(calibrated.visits(targets, columns, _distinct(sample)[0]).mean())
-    pruned = engine.structure(set(columns), targets).tree
-    if visits <= LOOP_VISITS * pruned.size or pruned.largest > LOOP_CLIQUE:
-        return calibrated
-    return None
 
 
 def _distinct(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
