@@ -1,13 +1,22 @@
-"""The compiled exact engine: the network as numpy arrays, answered in batches.
+"""The exact engine: the network as numpy arrays, answered one case at a time or in batches.
 
-For each *structure* (which variables carry evidence, which are targets, which are set by
-intervention) the engine keeps the compiled form :mod:`model.inference.compiler` makes: the
-relevant part of the network, pre-summed where cheap, as a junction tree.
+Two ways to answer, picked per query:
 
-A query then only multiplies in the evidence (one likelihood vector per answered variable, one
-row per evidence set) and passes messages (:mod:`model.inference.junction`). The same structure
-serves a batch of evidence sets, or a batch of parameter draws (tables with a leading draw axis).
+- the whole network's junction tree, calibrated once with no evidence
+  (:mod:`model.inference.calibrated`), whose compiled loop (:mod:`model.inference.kernel`)
+  recomputes only the messages the answers change: single queries that stay within
+  :data:`CALIBRATED_BUDGET`, and batches of hard answers where :meth:`Engine.loop_faster`
+  says so;
+- for each *structure* (which variables carry evidence, which are targets, which are set by
+  intervention) a tree compiled for that pattern (:mod:`model.inference.compiler`), the
+  relevant part of the network pre-summed where cheap, whose messages pass in numpy for a
+  batch of evidence sets or of parameter draws (tables with a leading draw axis) at once
+  (:mod:`model.inference.junction`): everything else, interventions and draws included.
+
 pgmpy stays the model's representation; this engine is checked against it and pyAgrum.
+Thread safety: every cache belongs to one engine and sits behind its own lock (compiled
+structures here, trees and folds in the compiler, projection matrices in
+:class:`~model.inference.junction.Projections`); the calibrated tree is immutable once built.
 """
 
 from __future__ import annotations
@@ -194,19 +203,30 @@ class Engine:
         return {v: m[None, :] for v, m in marginals.items()}, np.array([log_z])
 
     def _looped(self, targets: list[str], rows: list[dict], likelihoods: dict) -> tuple | None:
-        """Rows of hard answers through the calibrated tree's compiled loop, where
-        :meth:`loop_faster` says it beats batched numpy; else None."""
+        """Rows through the calibrated tree's compiled loop, where :meth:`loop_faster` says
+        it beats batched numpy (judged on their hard answers); else None. Rows with a soft
+        answer go through it one at a time."""
         calibrated = self.calibrated()
-        if calibrated is None or any(isinstance(a, Mapping) for r in rows for a in r.values()):
+        if calibrated is None:
             return None
         columns = list(likelihoods)
         codes = np.array(
-            [[self.states[c].index(r[c]) if c in r else -1 for c in columns] for r in rows],
+            [
+                [self.states[c].index(r[c]) if isinstance(r.get(c), str) else -1 for c in columns]
+                for r in rows
+            ],
             dtype=np.int64,
         ).reshape(len(rows), len(columns))
         if not self.loop_faster(columns, codes[:LOOP_SAMPLE], targets):
             return None
-        return calibrated.rows(targets, columns, codes)
+        marginals, log_z = calibrated.rows(targets, columns, codes)
+        for r, row in enumerate(rows):
+            if any(isinstance(a, Mapping) for a in row.values()):
+                one = {v: self.likelihood(v, a) for v, a in row.items()}
+                got, log_z[r] = calibrated.query(targets, one, np.iinfo(np.int64).max)
+                for v in targets:
+                    marginals[v][r] = got[v]
+        return marginals, log_z
 
     def loop_faster(self, columns: list[str], sample: np.ndarray, targets: list[str]) -> bool:
         """Whether the calibrated tree's compiled loop should beat batched numpy on rows of
