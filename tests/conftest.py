@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
-import pyagrum as gum
-import pytest
-from hypothesis import settings
+# hypothesis keeps its example database and constants under this folder (default: .hypothesis
+# in the working directory): the tests write only to temporary folders
+os.environ.setdefault(
+    "HYPOTHESIS_STORAGE_DIRECTORY", tempfile.mkdtemp(prefix="crampnet-hypothesis-")
+)
+
+import pyagrum as gum  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `bench`, `tests.oracles`
 

@@ -44,11 +44,14 @@ class CalibratedTree:
         card: Mapping[str, int],
         parents: Mapping[str, tuple[str, ...]],
         tables: Mapping[str, np.ndarray],
+        max_clique_bytes: int,
     ) -> CalibratedTree | None:
-        """Compile and calibrate the whole network's tree; None if it is too big to keep."""
+        """Compile and calibrate the whole network's tree; None if it is too big to keep
+        (over :data:`CALIBRATED_ENTRIES`, or a clique over ``max_clique_bytes``)."""
         scopes = [(v, *parents[v]) for v in card]
         tree = compile_tree(dict(card), scopes, list(card))
-        if tree.size > CALIBRATED_ENTRIES or not tree.cliques:
+        too_big = tree.size > CALIBRATED_ENTRIES or 8 * tree.largest > max_clique_bytes
+        if too_big or not tree.cliques:
             return None
         potentials = clique_potentials(tree, scopes, [tables[v] for v in card])
         dims = [tuple(card[v] for v in c) for c in tree.cliques]

@@ -254,7 +254,9 @@ class Engine:
             return None
         with self._lock:
             if self._calibrated is _UNBUILT:
-                self._calibrated = CalibratedTree.build(self.card, self.parents, self.tables)
+                self._calibrated = CalibratedTree.build(
+                    self.card, self.parents, self.tables, self.max_clique_bytes
+                )
             return self._calibrated
 
     def run(
