@@ -48,6 +48,9 @@ class Settings:
     browser_loads: int = 3
     file_sizes: tuple[int, ...] = (100_000, 1_000_000)
     file_repeats: int = 3  # runs per size (median kept)
+    network_queries: int = 40  # bnlearn networks: new patterns per network, and as many seen
+    network_rows: int = 10_000  # bnlearn networks: batch rows per network
+    network_pyagrum_rows: int = 300  # of those, answered by pyAgrum too (its rate per row)
     quick: bool = False
 
 
@@ -62,6 +65,9 @@ QUICK = Settings(
     browser_loads=1,
     file_sizes=(10_000,),
     file_repeats=1,
+    network_queries=5,
+    network_rows=200,
+    network_pyagrum_rows=50,
     quick=True,
 )
 

@@ -45,6 +45,7 @@ ORDER = (
     "machine",
     "file_scoring",
     "browser",
+    "networks",
     "total_s",
 )
 RSS_NOTE = (

@@ -29,7 +29,7 @@ warnings.simplefilter("ignore", DeprecationWarning)
 
 from pgmpy import config as pgmpy_config  # noqa: E402
 
-from bench import app_rerun, batch, browser, file_scoring, query, refresh  # noqa: E402
+from bench import app_rerun, batch, browser, file_scoring, networks, query, refresh  # noqa: E402
 from bench.common import QUICK, Run, Settings  # noqa: E402
 from bench.report import assemble, read, whole_run, write  # noqa: E402
 from bench.table import print_table  # noqa: E402
@@ -50,6 +50,7 @@ SECTIONS = {  # in the order a whole run measures them
     "app-rerun": Section(app_rerun.section, "the explorer's server time per rerun (AppTest)"),
     "browser": Section(browser.section, "waits in headless chromium, against a bare page"),
     "file-scoring": Section(file_scoring.section, "`crampnet score` on Parquet, end to end"),
+    "networks": Section(networks.section, "7 bnlearn networks: new, seen, batch vs pyAgrum"),
 }
 
 
@@ -90,8 +91,9 @@ def plan(settings: Settings) -> str:
         f"plan: {s.n_sets} evidence sets; query x3 engines, crampnet refresh x{s.n_sets} (+ a "
         f"component pass), pgmpy refresh on {subsample} sets ({s.pgmpy_draws} interval "
         f"draws scaled to {DRAWS}), batch of {s.n_sets} and {s.repeat_rows} rows, two "
-        "one-thread diagnostics. "
-        + ("Quick: counts shrunk." if s.quick else "About 3-4 min on 2 cores.")
+        f"one-thread diagnostics; {len(networks.NETWORKS)} bnlearn networks ({s.network_queries} "
+        f"new and {s.network_queries} seen queries, {s.network_rows} batch rows each). "
+        + ("Quick: counts shrunk." if s.quick else "About 3-4 min on 2 cores, plus the networks.")
     )
 
 

@@ -102,12 +102,37 @@ def file_scoring_rows(report: dict) -> list[Row]:
     ]
 
 
+def networks_rows(report: dict) -> list[Row]:
+    """One row per bnlearn network: pyAgrum's time over crampnet's on new patterns, seen ones
+    and a batch (above 1: crampnet faster), the network's peak RSS; or its error."""
+    rows = []
+    for name, r in report["networks"].items():
+        if "error" in r:
+            error = r["error"] if len(r["error"]) <= 60 else r["error"][:57] + "..."
+            rows.append((f"network {name}", "error", "-", "-", error, "-", "-"))
+            continue
+        rows.append(
+            (
+                f"network {name}",
+                "peak RSS " + num(r["peak_rss_mb"], ",.0f") + " MB",
+                "-",
+                "-",
+                f"new {num(r['new_ratio'], '.2f')}x, seen {num(r['seen_ratio'], '.2f')}x, "
+                f"batch {num(r['batch_ratio'], '.1f')}x vs pyagrum",
+                "new, seen >= 1x; batch >= 20x",
+                str(min(r["new_ratio"], r["seen_ratio"]) >= 1 and r["batch_ratio"] >= 20),
+            )
+        )
+    return rows
+
+
 ROWS = (
     ("query_ms", query_rows),
     ("refresh_ms", refresh_rows),
     ("batch_cases_per_s", batch_rows),
     ("peak_rss_mb", memory_rows),
     ("file_scoring", file_scoring_rows),
+    ("networks", networks_rows),
 )
 
 

@@ -35,7 +35,7 @@ class CalibratedTree:
 
     tree: JunctionTree
     arrays: dict[str, np.ndarray]  # the kernel's layout (see its docstring), by name
-    stride: dict[str, int]  # each variable's stride in its home clique
+    moff: dict[str, int]  # where each variable's state map over its home clique starts
     number: dict[str, int]  # each variable's number in the kernel's arrays
 
     @classmethod
@@ -91,10 +91,12 @@ class CalibratedTree:
             "col_slot_cp": np.array([slot_of[(c, p)] for c, p in tree.collect], dtype=np.int64),
             "col_slot_pc": np.array([slot_of[(p, c)] for c, p in tree.collect], dtype=np.int64),
         }
-        stride = {}
+        moff, vmaps, at = {}, [], 0  # each variable's state at each entry of its home clique
         for v in card:
-            clique = tree.cliques[tree.home[v]]
-            stride[v] = math.prod([card[u] for u in clique[clique.index(v) + 1 :]])
+            i = tree.home[v]
+            grid = np.indices(dims[i]).reshape(len(dims[i]), -1)
+            vmaps.append(grid[tree.cliques[i].index(v)].astype(np.int32))
+            moff[v], at = at, at + vmaps[-1].size
         ax_card, ax_stride, ax_ptr = [], [], [0]
         for clique in tree.cliques:
             for a, v in enumerate(clique):
@@ -129,9 +131,10 @@ class CalibratedTree:
                 )
             }
         )
+        arrays["vmaps"] = np.concatenate(vmaps)
         total = int(arrays["msg_off"][-1])
         arrays["prior_msg"], arrays["prior_scale"] = np.ones(total), np.zeros(len(sep_sizes))
-        built = cls(tree, arrays, stride, {v: k for k, v in enumerate(card)})
+        built = cls(tree, arrays, moff, {v: k for k, v in enumerate(card)})
         # every message once with no evidence: what a query reads where evidence changes none
         _, _, msg, scale, _ = built._run([], {}, every=True, budget=np.iinfo(np.int64).max)
         arrays["prior_msg"], arrays["prior_scale"] = msg, scale
@@ -175,11 +178,11 @@ class CalibratedTree:
             self._ints([self.number[v] for v in hard]),
             self._ints(list(hard.values())),
             self._ints([tree.home[v] for v in soft]),
-            self._ints([self.stride[v] for v in soft]),
+            self._ints([self.moff[v] for v in soft]),
             self._ints([card[v] for v in soft]),
             ev_lik,
             self._ints([tree.home[v] for v in targets]),
-            self._ints([self.stride[v] for v in targets]),
+            self._ints([self.moff[v] for v in targets]),
             self._ints([card[v] for v in targets]),
             every,
             budget,
@@ -206,7 +209,7 @@ class CalibratedTree:
             self._ints([self.number[c] for c in columns]),
             np.ascontiguousarray(codes, dtype=np.int64),
             self._ints([tree.home[v] for v in targets]),
-            self._ints([self.stride[v] for v in targets]),
+            self._ints([self.moff[v] for v in targets]),
             self._ints([card[v] for v in targets]),
             budget,
         )

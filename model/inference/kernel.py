@@ -23,8 +23,8 @@ A hard answer ``v = s`` restricts every clique holding ``v`` that a query visits
 entries with ``v = s`` (the others would be multiplied by zero wherever they meet the
 answer's own clique, and a message's scale absorbs what it leaves out), so answers make the
 work smaller, not just the result. Soft answers multiply their likelihoods in at their home
-clique. The state of a variable with stride ``st`` and ``cd`` states in entry ``e`` is
-``(e // st) % cd``.
+clique. The state of a variable in entry ``e`` of its home clique is ``vmaps[moff + e]``,
+``moff`` where its map starts (the kernel never divides an index to find a state).
 
 Compiled once per machine and cached on disk (numba's ``cache=True``); ``nogil`` lets the
 callers' threads run side by side.
@@ -41,12 +41,13 @@ TREE = (  # the arrays that describe a flattened tree, in the order the kernel u
     "pot", "pot_off", "size", "ax_ptr", "ax_card", "ax_stride", "var_ptr", "var_clique",
     "var_axis", "nb_ptr", "nb_in", "nb_out", "nb_map_off", "maps", "prior_msg", "msg_off",
     "prior_scale", "col_child", "col_parent", "col_slot_cp", "col_slot_pc", "ch_ptr", "ch_edge",
+    "vmaps",
 )  # fmt: skip
 BLOCK = 2048  # entries multiplied together at a time: their products stay in the L1 cache
 
 
 @njit(cache=True, nogil=True)
-def _entries(i, ax_ptr, ax_card, ax_stride, fixed, ent):
+def _entries(i, ax_ptr, ax_card, ax_stride, fixed, ent, free, digits):
     """The entries of clique ``i`` consistent with the fixed axes (``fixed[a] >= 0``), in
     order, into ``ent``; returns how many, or -1 if no axis is fixed (every entry)."""
     lo = ax_ptr[i]
@@ -60,13 +61,12 @@ def _entries(i, ax_ptr, ax_card, ax_stride, fixed, ent):
             n_free += 1
     if n_free == hi - lo:
         return -1
-    free = np.empty(n_free, np.int64)
     k = 0
     for a in range(lo, hi):
         if fixed[a] < 0:
             free[k] = a
             k += 1
-    digits = np.zeros(n_free, np.int64)
+    digits[:n_free] = 0
     m = 0
     e = base
     while True:
@@ -87,10 +87,10 @@ def _entries(i, ax_ptr, ax_card, ax_stride, fixed, ent):
 
 
 @njit(cache=True, nogil=True)
-def _visit(i, size, ax_ptr, ax_card, ax_stride, fixed, buffer):
+def _visit(i, size, ax_ptr, ax_card, ax_stride, fixed, buffer, free, digits):
     """The entries a visit of clique ``i`` covers: ``(m, ent)`` with ``ent`` empty when
     every entry is covered (``m = size[i]``)."""
-    m = _entries(i, ax_ptr, ax_card, ax_stride, fixed, buffer)
+    m = _entries(i, ax_ptr, ax_card, ax_stride, fixed, buffer, free, digits)
     if m < 0:
         return size[i], buffer[:0]
     return m, buffer[:m]
@@ -102,7 +102,7 @@ def _fill(i, skip, start, n, ent, t, nb_ptr, nb_in, nb_map_off, msg_off, work):
     (or of all its entries, when ``ent`` is empty): its table, the soft evidence it holds
     and the messages into it through every slot but ``skip`` (-1: none), each multiplied in
     by its own simple loop over a block small enough to stay in cache."""
-    (pot, pot_off, msg, maps, ev_home, ev_stride, ev_card, ev_lik) = t  # fmt: skip
+    (pot, pot_off, msg, maps, vmaps, ev_home, ev_moff, ev_lik) = t  # fmt: skip
     base = pot_off[i]
     sparse = ent.shape[0] > 0
     if sparse:
@@ -112,11 +112,10 @@ def _fill(i, skip, start, n, ent, t, nb_ptr, nb_in, nb_map_off, msg_off, work):
         work[:n] = pot[base + start : base + start + n]
     for k in range(ev_home.shape[0]):
         if ev_home[k] == i:
-            st = ev_stride[k]
-            cd = ev_card[k]
+            mo = ev_moff[k]
             for q in range(n):
                 e = ent[start + q] if sparse else start + q
-                work[q] *= ev_lik[k, (e // st) % cd]
+                work[q] *= ev_lik[k, vmaps[mo + e]]
     for s in range(nb_ptr[i], nb_ptr[i + 1]):
         if s == skip:
             continue
@@ -185,12 +184,12 @@ def _send_up(i, slot, m, ent, t, nb_ptr, nb_in, nb_out, nb_map_off, msg_off, sca
 
 @njit(cache=True, nogil=True)
 def _believe(i, m, ent, t, nb_ptr, nb_in, nb_out, nb_map_off, msg_off, scale, send,
-             tg_home, tg_stride, tg_card, marginals, work):  # fmt: skip
+             tg_home, tg_moff, tg_card, marginals, work):  # fmt: skip
     """Clique ``i``'s belief, formed once: summed onto the separator of each slot marked in
     ``send`` (then divided by that slot's incoming message: Hugin; where that message is
     zero the belief is zero too, so 0/0 is taken as 0) and onto each target it is home to.
     Returns the log of its total with its incoming messages' scales: ``log P(evidence)``."""
-    msg, maps = t[2], t[3]
+    msg, maps, vmaps = t[2], t[3], t[4]
     lo_s = nb_ptr[i]
     for s in range(lo_s, nb_ptr[i + 1]):
         if send[s - lo_s]:
@@ -208,11 +207,10 @@ def _believe(i, m, ent, t, nb_ptr, nb_in, nb_out, nb_map_off, msg_off, scale, se
                 _scatter(start, n, ent, work, maps, nb_map_off[s], msg, msg_off[nb_out[s]])
         for j in range(tg_home.shape[0]):
             if tg_home[j] == i:
-                st = tg_stride[j]
-                cd = tg_card[j]
+                mo = tg_moff[j]
                 for q in range(n):
                     e = ent[start + q] if sparse else start + q
-                    marginals[j, (e // st) % cd] += work[q]
+                    marginals[j, vmaps[mo + e]] += work[q]
     below = _below(i, -1, nb_ptr, nb_in, scale)
     for s in range(lo_s, nb_ptr[i + 1]):
         if not send[s - lo_s]:
@@ -240,8 +238,8 @@ def _believe(i, m, ent, t, nb_ptr, nb_in, nb_out, nb_map_off, msg_off, scale, se
 
 
 @njit(cache=True, nogil=True)
-def propagate(tree, hard_var, hard_state, ev_home, ev_stride, ev_card, ev_lik,
-              tg_home, tg_stride, tg_card, every, budget):  # fmt: skip
+def propagate(tree, hard_var, hard_state, ev_home, ev_moff, ev_card, ev_lik,
+              tg_home, tg_moff, tg_card, every, budget):  # fmt: skip
     """One query: the messages the evidence changes that lead to a target's clique, then
     each target's marginal. ``tree`` is the tuple of arrays :data:`TREE` names.
 
@@ -258,14 +256,14 @@ def propagate(tree, hard_var, hard_state, ev_home, ev_stride, ev_card, ev_lik,
     msg = prior_msg.copy()
     scale = prior_scale.copy()
     buffers = _buffers(tree)
-    log_z, touched = _query(tree, msg, scale, hard_var, hard_state, ev_home, ev_stride,
-                            ev_card, ev_lik, tg_home, tg_stride, tg_card, every, budget,
+    log_z, touched = _query(tree, msg, scale, hard_var, hard_state, ev_home, ev_moff,
+                            ev_card, ev_lik, tg_home, tg_moff, tg_card, every, budget,
                             buffers, marginals)  # fmt: skip
     return marginals, log_z, msg, scale, touched
 
 
 @njit(cache=True, nogil=True)
-def propagate_rows(tree, columns, codes, tg_home, tg_stride, tg_card, budget):
+def propagate_rows(tree, columns, codes, tg_home, tg_moff, tg_card, budget):
     """:func:`propagate` for many rows of hard answers: ``codes[r, j]`` is row ``r``'s state
     of variable ``columns[j]``, or -1 for none. Returns ``(marginals[r, t, :card], log_z[r],
     touched[r])``; the buffers are made once for all rows. A row that would visit more than
@@ -292,7 +290,7 @@ def propagate_rows(tree, columns, codes, tg_home, tg_stride, tg_card, budget):
         msg[:] = prior_msg
         scale[:] = prior_scale
         log_z[r], touched[r] = _query(tree, msg, scale, hard_var[:n], hard_state[:n], no_home,
-                                      no_home, no_home, no_lik, tg_home, tg_stride, tg_card,
+                                      no_home, no_home, no_lik, tg_home, tg_moff, tg_card,
                                       False, budget, buffers, out[r])  # fmt: skip
     return out, log_z, touched
 
@@ -307,35 +305,51 @@ def _widest(cards):
 
 @njit(cache=True, nogil=True)
 def _buffers(tree):
-    """Work space for one query at a time: the fixed axes, an entry list as long as the
-    largest clique, a flag per slot of the busiest clique, and a clique's product."""
-    size, ax_card, nb_ptr = tree[2], tree[4], tree[9]
+    """Work space for one query at a time, made once for many: the fixed axes, an entry
+    list and a block of products, a flag per slot of the busiest clique, an odometer over a
+    clique's axes, and per clique and per edge the counts and flags of the schedule."""
+    size, ax_ptr, ax_card, nb_ptr, col_child = tree[2], tree[3], tree[4], tree[9], tree[17]
+    n = size.shape[0]
     largest = 1
-    for i in range(size.shape[0]):
-        largest = max(largest, size[i])
     degree = 1
-    for i in range(size.shape[0]):
+    axes = 1
+    for i in range(n):
+        largest = max(largest, size[i])
         degree = max(degree, nb_ptr[i + 1] - nb_ptr[i])
-    fixed = np.empty(ax_card.shape[0], np.int64)
-    return fixed, np.empty(largest, np.int64), np.zeros(degree, np.bool_), np.empty(BLOCK)
+        axes = max(axes, ax_ptr[i + 1] - ax_ptr[i])
+    edges = col_child.shape[0]
+    return (
+        np.empty(ax_card.shape[0], np.int64),  # fixed
+        np.empty(largest, np.int64),  # buffer (entries)
+        np.zeros(degree, np.bool_),  # send
+        np.empty(BLOCK),  # work
+        np.empty(axes, np.int64),  # free axes
+        np.empty(axes, np.int64),  # digits
+        np.zeros(n, np.int64),  # ev_sub
+        np.zeros(n, np.int64),  # end_sub
+        np.zeros(n, np.bool_),  # is_end
+        np.zeros(edges, np.bool_),  # up
+        np.zeros(edges, np.bool_),  # down
+        np.zeros(n, np.bool_),  # believes
+    )
 
 
 @njit(cache=True, nogil=True)
-def _query(tree, msg, scale, hard_var, hard_state, ev_home, ev_stride, ev_card, ev_lik,
-           tg_home, tg_stride, tg_card, every, budget, buffers, marginals):  # fmt: skip
+def _query(tree, msg, scale, hard_var, hard_state, ev_home, ev_moff, ev_card, ev_lik,
+           tg_home, tg_moff, tg_card, every, budget, buffers, marginals):  # fmt: skip
     """The work of :func:`propagate` in buffers the caller owns (``msg`` and ``scale`` hold
     the prior messages on entry); writes ``marginals``, returns ``(log_z, touched)``."""
     (pot, pot_off, size, ax_ptr, ax_card, ax_stride, var_ptr, var_clique, var_axis, nb_ptr,
      nb_in, nb_out, nb_map_off, maps, _, msg_off, _, col_child, col_parent, col_slot_cp,
-     col_slot_pc, ch_ptr, ch_edge) = tree  # fmt: skip
-    fixed, buffer, send, work = buffers
+     col_slot_pc, ch_ptr, ch_edge, vmaps) = tree  # fmt: skip
+    fixed, buffer, send, work, free, digits, ev_sub, end_sub, is_end, up, down, believes = buffers
     n_cliques = size.shape[0]
     n_edges = col_child.shape[0]
     fixed[:] = -1
     marginals[:] = 0.0
-    ev_sub = np.zeros(n_cliques, np.int64)
-    end_sub = np.zeros(n_cliques, np.int64)
-    is_end = np.zeros(n_cliques, np.bool_)
+    ev_sub[:] = 0
+    end_sub[:] = 0
+    is_end[:] = False
     for k in range(hard_var.shape[0]):
         v = hard_var[k]
         for x in range(var_ptr[v], var_ptr[v + 1]):
@@ -359,9 +373,7 @@ def _query(tree, msg, scale, hard_var, hard_state, ev_home, ev_stride, ev_card, 
     root = col_parent[n_edges - 1] if n_edges > 0 else 0
     ev_all = ev_sub[root]
     end_all = end_sub[root]
-    up = np.zeros(n_edges, np.bool_)
-    down = np.zeros(n_edges, np.bool_)
-    believes = is_end.copy()  # the cliques that form their belief on the way down
+    believes[:] = is_end  # the cliques that form their belief on the way down
     for k in range(n_edges):
         c = col_child[k]
         up[k] = every or (ev_sub[c] > 0 and end_all - end_sub[c] > 0)
@@ -386,11 +398,11 @@ def _query(tree, msg, scale, hard_var, hard_state, ev_home, ev_stride, ev_card, 
             touched += visited
     if touched > budget:
         return 0.0, touched
-    t = (pot, pot_off, msg, maps, ev_home, ev_stride, ev_card, ev_lik)
+    t = (pot, pot_off, msg, maps, vmaps, ev_home, ev_moff, ev_lik)
     for k in range(n_edges):  # upward, leaves first (Shafer-Shenoy)
         if up[k]:
             c = col_child[k]
-            m, ent = _visit(c, size, ax_ptr, ax_card, ax_stride, fixed, buffer)
+            m, ent = _visit(c, size, ax_ptr, ax_card, ax_stride, fixed, buffer, free, digits)
             _send_up(c, col_slot_cp[k], m, ent, t, nb_ptr, nb_in, nb_out, nb_map_off, msg_off,
                      scale, work)  # fmt: skip
     # downward, root first: a clique that sends down or holds a target forms its belief
@@ -406,9 +418,9 @@ def _query(tree, msg, scale, hard_var, hard_state, ev_home, ev_stride, ev_card, 
             k = ch_edge[x]
             if down[k]:
                 send[col_slot_pc[k] - nb_ptr[i]] = True
-        m, ent = _visit(i, size, ax_ptr, ax_card, ax_stride, fixed, buffer)
+        m, ent = _visit(i, size, ax_ptr, ax_card, ax_stride, fixed, buffer, free, digits)
         z = _believe(i, m, ent, t, nb_ptr, nb_in, nb_out, nb_map_off, msg_off, scale, send,
-                     tg_home, tg_stride, tg_card, marginals, work)  # fmt: skip
+                     tg_home, tg_moff, tg_card, marginals, work)  # fmt: skip
         if is_end[i] and first:
             log_z = z
             first = False
