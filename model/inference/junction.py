@@ -29,7 +29,7 @@ import numpy as np
 SMALL_BATCH = 32  # fewer rows than this: products formed, per-onto matrices (see _project)
 PAIRING_ROWS = 32  # batches smaller than this multiply in order of size, unplanned
 PROJECTION_BYTES = 64 * 2**20  # projection matrices one owner keeps (least recent dropped)
-MATRIX_ENTRIES = 2**18  # largest 0/1 projection matrix (2 MB): bigger cliques sum their axes
+MATRIX_ENTRIES = 2**21  # largest 0/1 projection matrix (16 MB): bigger cliques sum their axes
 
 
 @dataclass(frozen=True)
