@@ -158,9 +158,15 @@ def rss_mb() -> float:
 
 def rss_now_mb() -> float | None:
     """Current (not peak) resident memory, where /proc says it."""
+    return proc_status_mb("VmRSS")
+
+
+def proc_status_mb(field: str) -> float | None:
+    """A memory figure of this process from /proc/self/status (``VmRSS``, ``VmHWM``), in MB;
+    None where there is no /proc."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass

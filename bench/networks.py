@@ -54,14 +54,13 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pyagrum as gum
 from pgmpy import config as pgmpy_config
 from pgmpy.utils import get_example_model
 
-from bench.common import QUICK, ROOT, SEED, Run, Settings, clock, rss_mb
+from bench.common import QUICK, ROOT, SEED, Run, Settings, clock, proc_status_mb, rss_mb
 from model.inference.engine import Engine
 from model.inference.scoring import encode, score_array
 from tests.oracles.reference import to_pyagrum
@@ -226,13 +225,8 @@ def batch(
 def peak_mb() -> float:
     """This process's own high-water mark of resident memory (``VmHWM``: unlike
     ``ru_maxrss``, never the parent's pages from before ``exec``)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return rss_mb()
+    peak = proc_status_mb("VmHWM")
+    return rss_mb() if peak is None else peak
 
 
 def measure(name: str, settings: Settings, step: Callable[[str], None]) -> dict:

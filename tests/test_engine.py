@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from model import CrampModel, ImpossibleEvidenceError
 from model.inference.engine import Engine
 from model.inference.evidence import Posteriors
-from tests.oracles.reference import PgmpyEngine
+from tests.oracles.reference import PgmpyEngine, mutilated
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -177,17 +177,6 @@ def pyagrum_possible(bn: gum.BayesNet, row: Mapping[str, object]) -> bool:
     hard = {v: a for v, a in row.items() if isinstance(a, str)}
     soft = {v: a for v, a in row.items() if not isinstance(a, str)}
     return pyagrum_query(bn, [], hard, soft)[0] is not None
-
-
-def mutilated(bn: gum.BayesNet, do: Hard) -> gum.BayesNet:
-    """A copy with the incoming links of each intervened variable cut and its state fixed."""
-    out = gum.BayesNet(bn)
-    for var, state in do.items():
-        for parent in list(out.parents(var)):
-            out.eraseArc(out.variable(parent).name(), var)
-        labels = list(out.variable(var).labels())
-        out.cpt(var).fillWith([float(label == state) for label in labels])
-    return out
 
 
 def pgmpy_posteriors(

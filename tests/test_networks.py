@@ -46,7 +46,7 @@ from model.errors import (
 )
 from model.inference.engine import Engine
 from model.inference.scoring import encode, score_array
-from tests.oracles.reference import to_pyagrum
+from tests.oracles.reference import mutilated, to_pyagrum
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -240,17 +240,6 @@ def pyagrum_query(
 
 def possible(bn: gum.BayesNet, hard: Mapping[str, str]) -> bool:
     return pyagrum_query(bn, [], hard)[0] is not None
-
-
-def mutilated(bn: gum.BayesNet, do: Hard) -> gum.BayesNet:
-    """A copy with the incoming links of each intervened variable cut and its state fixed."""
-    out = gum.BayesNet(bn)
-    for var, state in do.items():
-        for parent in list(out.parents(var)):
-            out.eraseArc(out.variable(parent).name(), var)
-        labels = list(out.variable(var).labels())
-        out.cpt(var).fillWith([float(label == state) for label in labels])
-    return out
 
 
 def assert_matches(got: Posteriors, expected: Posteriors, context: object = "") -> None:

@@ -160,3 +160,17 @@ def to_pyagrum(network):
         fill_pyagrum_cpt(bn.cpt(name), cpd)
     bn.check()
     return bn
+
+
+def mutilated(bn, do: dict[str, str]):
+    """A pyAgrum copy of ``bn`` with the incoming links of each intervened variable cut and
+    its state fixed: the textbook meaning of ``do(X=x)``, the oracle of interventions."""
+    import pyagrum as gum
+
+    out = gum.BayesNet(bn)
+    for var, state in do.items():
+        for parent in list(out.parents(var)):
+            out.eraseArc(out.variable(parent).name(), var)
+        labels = list(out.variable(var).labels())
+        out.cpt(var).fillWith([float(label == state) for label in labels])
+    return out
