@@ -93,8 +93,29 @@ def _eliminate(card: dict[str, int], scopes: list[tuple[str, ...]]) -> list[froz
         # only nodes next to v, or next to a new fill edge among v's neighbours, change cost
         for u in near | {w for n in near for w in adjacency[n] & remaining}:
             costs[u] = cost(u)
-    maximal = [c for c in cliques if not any(c < d for d in cliques)]
-    return list(dict.fromkeys(maximal))
+    return _maximal(list(dict.fromkeys(cliques)))
+
+
+def _maximal(cliques: list[frozenset]) -> list[frozenset]:
+    """The cliques not inside another, in order. A clique can only lie inside one that holds
+    its rarest variable, so only those are compared (not every pair: big networks have
+    thousands of cliques)."""
+    holders = _holders(cliques)
+    kept = []
+    for k, c in enumerate(cliques):
+        rarest = min(c, key=lambda v: len(holders[v]))
+        if not any(c < cliques[j] for j in holders[rarest] if j != k):
+            kept.append(c)
+    return kept
+
+
+def _holders(cliques: list[frozenset]) -> dict[str, list[int]]:
+    """For each variable, the indices of the cliques holding it, in order."""
+    holders: dict[str, list[int]] = {}
+    for k, c in enumerate(cliques):
+        for v in c:
+            holders.setdefault(v, []).append(k)
+    return holders
 
 
 def compile_tree(
@@ -122,13 +143,14 @@ def compile_tree(
                 collect.append((child, node))
 
     visit(root, None)
-    home = {
-        v: min((i for i, c in enumerate(cliques) if v in c), key=lambda i: weight[i]) for v in card
-    }
+    holders = _holders(cliques_sets)
+    home = {v: min(holders[v], key=lambda i: weight[i]) for v in card}
     assignment: list[list[int]] = [[] for _ in cliques]
     for index, scope in enumerate(scopes):
+        needed = set(scope)
+        rarest = min(scope, key=lambda v: len(holders[v]))
         holder = min(
-            (i for i, c in enumerate(cliques_sets) if set(scope) <= c), key=lambda i: weight[i]
+            (i for i in holders[rarest] if needed <= cliques_sets[i]), key=lambda i: weight[i]
         )
         assignment[holder].append(index)
     below = _subtrees(collect, neighbours)
@@ -138,11 +160,13 @@ def compile_tree(
 def _spanning_tree(cliques: list[frozenset]) -> list[list[int]]:
     """Each clique's neighbours in a maximum-weight spanning tree: Kruskal on separator size
     gives a junction tree for the cliques of a chordal graph; disconnected parts are joined
-    by empty separators."""
-    pairs = sorted(
-        itertools.combinations(range(len(cliques)), 2),
-        key=lambda ij: -len(cliques[ij[0]] & cliques[ij[1]]),
-    )
+    by empty separators (to the first clique). Only pairs that share a variable are weighed
+    (not every pair: big networks have thousands of cliques); ties go to the first pair."""
+    shared: dict[tuple[int, int], int] = {}
+    for held in _holders(cliques).values():
+        for pair in itertools.combinations(held, 2):
+            shared[pair] = shared.get(pair, 0) + 1
+    pairs = sorted(shared, key=lambda ij: (-shared[ij], ij))
     parent_of = list(range(len(cliques)))
 
     def find(i: int) -> int:
@@ -152,7 +176,7 @@ def _spanning_tree(cliques: list[frozenset]) -> list[list[int]]:
         return i
 
     neighbours: list[list[int]] = [[] for _ in cliques]
-    for i, j in pairs:
+    for i, j in [*pairs, *((0, j) for j in range(1, len(cliques)))]:
         ri, rj = find(i), find(j)
         if ri != rj:
             parent_of[ri] = rj
