@@ -11,12 +11,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# after installing, the engine's numba loops are compiled once (cached on disk): the first
+# query of the explorer then waits milliseconds, not seconds
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -c "from model.inference.calibrated import warm; warm()"
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -c "from model.inference.calibrated import warm; warm()"
 	touch $(VENV)/.installed $@
 
 run: $(VENV)/.installed

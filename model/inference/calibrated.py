@@ -223,3 +223,16 @@ class CalibratedTree:
 def _offsets(sizes: list[int]) -> np.ndarray:
     """Where each of consecutive blocks of these sizes starts, and the end."""
     return np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).astype(np.int64)
+
+
+def warm() -> None:
+    """Compile the kernel's loops now (numba keeps them on disk), so that the first query of
+    a fresh install does not wait seconds for the compiler: ``make run`` and ``make test``
+    call this once after installing."""
+    card = {"a": 2, "b": 2}
+    parents: dict[str, tuple[str, ...]] = {"a": (), "b": ("a",)}
+    tables = {"a": np.array([0.5, 0.5]), "b": np.array([[0.9, 0.2], [0.1, 0.8]])}
+    tree = CalibratedTree.build(card, parents, tables, max_clique_bytes=2**20)
+    tree.query(["a"], {"b": np.array([0.0, 1.0])}, budget=2**20)
+    tree.query(["a"], {"b": np.array([0.3, 1.0])}, budget=2**20)
+    tree.rows(["a"], ["b"], np.array([[1], [-1]]))
