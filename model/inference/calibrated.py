@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from model.inference import kernel
-from model.inference.junction import JunctionTree, clique_potentials, compile_tree
+from model.inference.junction import JunctionTree, clique_potentials, compile_tree, onto_index
 
 CALIBRATED_ENTRIES = 2**23  # whole trees bigger than this (64 MB of tables) are not kept
 
@@ -67,14 +67,7 @@ class CalibratedTree:
                 slot_of[(i, j)] = len(nb_in)
                 nb_out.append(out)
                 nb_in.append(out ^ 1)
-                kept = [clique.index(v) for v in seps[k]]
-                grid = np.indices(dims[i]).reshape(len(clique), -1)
-                sep_dims = [dims[i][a] for a in kept]
-                maps.append(
-                    np.ravel_multi_index(grid[kept], sep_dims)
-                    if kept
-                    else np.zeros(grid.shape[1], dtype=np.int64)
-                )
+                maps.append(onto_index(dims[i], [clique.index(v) for v in seps[k]]))
             nb_ptr.append(len(nb_in))
         arrays = {
             "pot": np.concatenate([p.ravel() for p in potentials]),
@@ -94,8 +87,7 @@ class CalibratedTree:
         moff, vmaps, at = {}, [], 0  # each variable's state at each entry of its home clique
         for v in card:
             i = tree.home[v]
-            grid = np.indices(dims[i]).reshape(len(dims[i]), -1)
-            vmaps.append(grid[tree.cliques[i].index(v)].astype(np.int32))
+            vmaps.append(onto_index(dims[i], [tree.cliques[i].index(v)]).astype(np.int32))
             moff[v], at = at, at + vmaps[-1].size
         ax_card, ax_stride, ax_ptr = [], [], [0]
         for clique in tree.cliques:
@@ -103,16 +95,20 @@ class CalibratedTree:
                 ax_card.append(card[v])
                 ax_stride.append(math.prod([card[u] for u in clique[a + 1 :]]))
             ax_ptr.append(len(ax_card))
-        ch_ptr, ch_edge = [0], []  # each clique's edges to its children
-        for i in range(len(tree.cliques)):
-            ch_edge += [k for k, (_, p) in enumerate(tree.collect) if p == i]
+        children: list[list[int]] = [[] for _ in tree.cliques]  # each clique's child edges
+        holding: dict[str, list[int]] = {v: [] for v in card}  # each variable's cliques
+        for k, (_, p) in enumerate(tree.collect):
+            children[p].append(k)
+        for i, clique in enumerate(tree.cliques):
+            for v in clique:
+                holding[v].append(i)
+        ch_ptr, ch_edge = [0], []
+        for edges in children:
+            ch_edge += edges
             ch_ptr.append(len(ch_edge))
         var_ptr, var_clique, var_axis = [0], [], []
         for v in card:  # its home clique first: the kernel counts the answer there
-            holders = [tree.home[v]] + [
-                i for i, c in enumerate(tree.cliques) if v in c and i != tree.home[v]
-            ]
-            for i in holders:
+            for i in [tree.home[v]] + [i for i in holding[v] if i != tree.home[v]]:
                 var_clique.append(i)
                 var_axis.append(ax_ptr[i] + tree.cliques[i].index(v))
             var_ptr.append(len(var_clique))
@@ -179,7 +175,6 @@ class CalibratedTree:
             self._ints(list(hard.values())),
             self._ints([tree.home[v] for v in soft]),
             self._ints([self.moff[v] for v in soft]),
-            self._ints([card[v] for v in soft]),
             ev_lik,
             self._ints([tree.home[v] for v in targets]),
             self._ints([self.moff[v] for v in targets]),

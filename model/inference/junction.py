@@ -487,12 +487,20 @@ def _positions(clique: tuple[str, ...], ontos: tuple[tuple[str, ...], ...]) -> t
     return tuple(tuple(clique.index(v) for v in onto) for onto in ontos)
 
 
+def onto_index(dims: tuple[int, ...], kept: tuple[int, ...] | list[int]) -> np.ndarray:
+    """For each entry of a flattened table of shape ``dims``, its flat index on the axes
+    ``kept`` (all zeros when none is kept)."""
+    grid = np.indices(dims).reshape(len(dims), -1)
+    if not kept:
+        return np.zeros(grid.shape[1], dtype=np.int64)
+    return np.ravel_multi_index(grid[list(kept)], [dims[a] for a in kept])
+
+
 def projection(dims: tuple[int, ...], kept: tuple[int, ...]) -> np.ndarray:
     """The 0/1 matrix that sums a flattened table of shape ``dims`` onto its axes ``kept``."""
-    grid = np.indices(dims).reshape(len(dims), -1)
-    target = np.ravel_multi_index(grid[list(kept)], [dims[a] for a in kept]) if kept else 0
-    matrix = np.zeros((grid.shape[1], int(math.prod([dims[a] for a in kept]))))
-    matrix[np.arange(grid.shape[1]), target] = 1.0
+    target = onto_index(dims, kept)
+    matrix = np.zeros((target.size, int(math.prod([dims[a] for a in kept]))))
+    matrix[np.arange(target.size), target] = 1.0
     return matrix
 
 

@@ -17,7 +17,8 @@ flat arrays :class:`model.inference.calibrated.CalibratedTree` lays out:
   to one, with its log scale ``scale[d]`` (the log of what it summed to, plus the scales of
   the messages it was made from), so long products never underflow;
 - the tree is rooted: ``col_child[k] -> col_parent[k]`` are its edges leaves first, with the
-  slots that name each edge from the child's side and from the parent's.
+  slots that name each edge from the child's side and from the parent's; clique ``i``'s edges
+  to its children are ``ch_edge[ch_ptr[i] : ch_ptr[i + 1]]``.
 
 A hard answer ``v = s`` restricts every clique holding ``v`` that a query visits to its
 entries with ``v = s`` (the others would be multiplied by zero wherever they meet the
@@ -238,7 +239,7 @@ def _believe(i, m, ent, t, nb_ptr, nb_in, nb_out, nb_map_off, msg_off, scale, se
 
 
 @njit(cache=True, nogil=True)
-def propagate(tree, hard_var, hard_state, ev_home, ev_moff, ev_card, ev_lik,
+def propagate(tree, hard_var, hard_state, ev_home, ev_moff, ev_lik,
               tg_home, tg_moff, tg_card, every, budget):  # fmt: skip
     """One query: the messages the evidence changes that lead to a target's clique, then
     each target's marginal. ``tree`` is the tuple of arrays :data:`TREE` names.
@@ -257,7 +258,7 @@ def propagate(tree, hard_var, hard_state, ev_home, ev_moff, ev_card, ev_lik,
     scale = prior_scale.copy()
     buffers = _buffers(tree)
     log_z, touched = _query(tree, msg, scale, hard_var, hard_state, ev_home, ev_moff,
-                            ev_card, ev_lik, tg_home, tg_moff, tg_card, every, budget,
+                            ev_lik, tg_home, tg_moff, tg_card, every, budget,
                             buffers, marginals)  # fmt: skip
     return marginals, log_z, msg, scale, touched
 
@@ -290,8 +291,8 @@ def propagate_rows(tree, columns, codes, tg_home, tg_moff, tg_card, budget):
         msg[:] = prior_msg
         scale[:] = prior_scale
         log_z[r], touched[r] = _query(tree, msg, scale, hard_var[:n], hard_state[:n], no_home,
-                                      no_home, no_home, no_lik, tg_home, tg_moff, tg_card,
-                                      False, budget, buffers, out[r])  # fmt: skip
+                                      no_home, no_lik, tg_home, tg_moff, tg_card, False,
+                                      budget, buffers, out[r])  # fmt: skip
     return out, log_z, touched
 
 
@@ -335,7 +336,7 @@ def _buffers(tree):
 
 
 @njit(cache=True, nogil=True)
-def _query(tree, msg, scale, hard_var, hard_state, ev_home, ev_moff, ev_card, ev_lik,
+def _query(tree, msg, scale, hard_var, hard_state, ev_home, ev_moff, ev_lik,
            tg_home, tg_moff, tg_card, every, budget, buffers, marginals):  # fmt: skip
     """The work of :func:`propagate` in buffers the caller owns (``msg`` and ``scale`` hold
     the prior messages on entry); writes ``marginals``, returns ``(log_z, touched)``."""
