@@ -102,11 +102,18 @@ class Compiler:
     junction trees by shape (:data:`TREES_KEPT`) and the pre-summed tables by recipe (up to
     :data:`FOLD_CACHE_BYTES`), least recently used dropped, behind its own lock."""
 
-    def __init__(self, states, card, parents, tables, max_clique_bytes: int = MAX_CLIQUE_BYTES):
+    def __init__(
+        self,
+        states,
+        card,
+        parents,
+        tables,
+        max_clique_bytes: int = MAX_CLIQUE_BYTES,
+        draws: int | None = None,
+    ):
         self.states, self.card, self.parents, self.tables = states, card, parents, tables
         self.max_clique_bytes = max_clique_bytes
-        drawn = [t.shape[0] for n, t in tables.items() if t.ndim > 1 + len(parents[n])]
-        self.row_bytes = 8 * (drawn[0] if drawn else 1)  # one entry of a clique, all draws
+        self.row_bytes = 8 * (draws or 1)  # one entry of a clique, over every parameter draw
         self._trees: OrderedDict[tuple, JunctionTree] = OrderedDict()
         self._folds: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._fold_bytes = 0  # what the folds hold
@@ -197,11 +204,9 @@ class Compiler:
     def _check_size(self, tree: JunctionTree) -> None:
         """Refuse a tree whose largest clique table would pass the limit, before any of it is
         allocated (a clear error, not a ``MemoryError`` half-way)."""
-        if not tree.cliques:
-            return
-        largest = max(tree.cliques, key=lambda c: math.prod([tree.card[v] for v in c]))
-        needed = math.prod([tree.card[v] for v in largest]) * self.row_bytes
+        needed = tree.largest * self.row_bytes
         if needed > self.max_clique_bytes:
+            largest = max(tree.cliques, key=lambda c: math.prod([tree.card[v] for v in c]))
             raise NetworkTooLargeError(needed, self.max_clique_bytes, largest)
 
     def _fold(self, factors: list[tuple], candidates: list[str]) -> list[tuple]:

@@ -80,7 +80,7 @@ class Engine:
         # compiled structures by pattern (the compiler keeps trees and pre-summed tables) and
         # the projection matrices of propagation.
         self.compiler = Compiler(
-            self.states, self.card, self.parents, self.tables, max_clique_bytes
+            self.states, self.card, self.parents, self.tables, max_clique_bytes, self.draws
         )
         self._structures: OrderedDict[tuple, Structure] = OrderedDict()
         self.projections = Projections()

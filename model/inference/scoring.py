@@ -132,12 +132,8 @@ def score_array(
 
 def _distinct(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct rows of ``chunk`` and, for each row, the index of its copy among them."""
-    if chunk.shape[1] == 0 or not len(chunk):
-        return chunk[:1], np.zeros(len(chunk), dtype=np.intp)
-    rows = np.ascontiguousarray(chunk)
-    keys = rows.view(np.dtype((np.void, rows.itemsize * rows.shape[1]))).ravel()
-    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    return chunk[first], inverse.ravel()
+    _, inverse, first = _unique_rows(chunk)
+    return chunk[first], inverse
 
 
 def check_codes(engine: Engine, columns: list[str], codes: np.ndarray) -> np.ndarray:
@@ -169,10 +165,10 @@ def default_jobs() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
 
-def _unique_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct rows of a boolean or integer matrix and each row's index among them: rows
-    viewed as bytes (booleans packed into bits) and compared as one value each
-    (``np.unique(axis=0)`` is far slower)."""
+def _unique_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct rows of a boolean or integer matrix (as keys), each row's index among them,
+    and where each distinct row first occurs: rows viewed as bytes (booleans packed into
+    bits) and compared as one value each (``np.unique(axis=0)`` is far slower)."""
     rows = np.packbits(matrix, axis=1) if matrix.dtype == bool else matrix
     rows = np.ascontiguousarray(rows)
     width = rows.itemsize * rows.shape[1]
@@ -180,14 +176,14 @@ def _unique_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         keys = np.zeros(len(matrix), dtype=np.int8)
     else:
         keys = rows.view(np.dtype((np.void, width))).ravel()
-    unique, inverse = np.unique(keys, return_inverse=True)
-    return unique, inverse.ravel()
+    unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return unique, inverse.ravel(), first
 
 
 def _common(matrix: np.ndarray, rows: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
     """``rows`` grouped by their row of ``matrix``: one part per distinct row held by at
     least ``GROUP_MIN`` of them, and the rows left over."""
-    patterns, inverse = _unique_rows(matrix)
+    patterns, inverse, _ = _unique_rows(matrix)
     counts = np.bincount(inverse, minlength=len(patterns))
     parts = [rows[inverse == k] for k in np.flatnonzero(counts >= GROUP_MIN)]
     return parts, rows[counts[inverse] < GROUP_MIN]
@@ -206,7 +202,7 @@ def _groups(
     answered = chunk >= 0
     groups, rest = _common(answered, np.arange(len(chunk)))
     if len(rest):
-        kinds, which = _unique_rows(answered[rest][:, heavy])
+        kinds, which, _ = _unique_rows(answered[rest][:, heavy])
         groups += [rest[which == k] for k in range(len(kinds))]
     if split.any():
         groups = [part for g in groups for part in _by_heavy_answers(chunk, g, split)]
