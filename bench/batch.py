@@ -10,8 +10,8 @@ import numpy as np
 
 from bench.common import SEED, Run, answerable, fresh, sample_evidence
 from bench.query import pyagrum_query
-from model.inference.engine import Engine
-from model.inference.scoring import default_jobs, encode, score_array
+from model.inference.engine import Engine, encode
+from model.inference.scoring import default_jobs, score_array
 
 # a case file as a spreadsheet holds one: the same columns answered in every row
 CSV_COLUMNS = [

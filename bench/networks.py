@@ -61,8 +61,8 @@ from pgmpy import config as pgmpy_config
 from pgmpy.utils import get_example_model
 
 from bench.common import QUICK, ROOT, SEED, Run, Settings, clock, proc_status_mb, rss_mb
-from model.inference.engine import Engine
-from model.inference.scoring import encode, score_array
+from model.inference.engine import Engine, encode
+from model.inference.scoring import score_array
 from tests.oracles.reference import to_pyagrum
 
 NETWORKS = ("asia", "child", "insurance", "alarm", "water", "hailfinder", "hepar2")

@@ -44,8 +44,8 @@ from model.errors import (
     UnknownStateError,
     UnknownVariableError,
 )
-from model.inference.engine import Engine
-from model.inference.scoring import encode, score_array
+from model.inference.engine import Engine, encode
+from model.inference.scoring import score_array
 from tests.oracles.reference import mutilated, to_pyagrum
 
 with warnings.catch_warnings():

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from test_engine import LEG_CLUSTER, Hard, Soft, examples, model_evidence
 
 from model import CrampModel, ImpossibleEvidenceError
-from model.inference.scoring import ScoredChunk, encode, score_array, score_cases
+from model.inference.engine import encode
+from model.inference.scoring import ScoredChunk, score_array, score_cases
 
 IMPOSSIBLE: Hard = {"left_leg_cramps": "yes", "right_leg_cramps": "no", "leg_cramp_side": "both"}
 

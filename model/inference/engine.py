@@ -210,13 +210,7 @@ class Engine:
         if calibrated is None:
             return None
         columns = list(likelihoods)
-        codes = np.array(
-            [
-                [self.states[c].index(r[c]) if isinstance(r.get(c), str) else -1 for c in columns]
-                for r in rows
-            ],
-            dtype=np.int64,
-        ).reshape(len(rows), len(columns))
+        codes = encode(self, columns, rows)
         if not self.loop_faster(columns, codes[:LOOP_SAMPLE], targets):
             return None
         marginals, log_z = calibrated.rows(targets, columns, codes)
@@ -386,6 +380,20 @@ class Engine:
                 if not np.isfinite(log_z).all():
                     keep = trial
         return keep
+
+
+def encode(engine: Engine, columns: list[str], rows: Iterable[Mapping[str, object]]) -> np.ndarray:
+    """Cases as state indices, one column per variable of ``columns``: ``-1`` where a row
+    gives no hard answer (unanswered, or a soft answer). States must already be valid."""
+    index = {c: {s: k for k, s in enumerate(engine.states[c])} for c in columns}
+
+    def code(c: str, answer: object) -> int:
+        return index[c][answer] if isinstance(answer, str) else -1
+
+    rows = list(rows)
+    return np.array(
+        [[code(c, row.get(c)) for c in columns] for row in rows], dtype=np.int16
+    ).reshape(len(rows), len(columns))
 
 
 class OneBlasThread:

@@ -49,14 +49,6 @@ class CaseResult:
         return {"posterior": self.posterior} if self.error is None else {"error": self.error}
 
 
-def encode(engine: Engine, columns: list[str], rows: Iterable[Mapping[str, str]]) -> np.ndarray:
-    """Cases as state indices, ``-1`` for unanswered (states must already be valid)."""
-    index = {c: {s: k for k, s in enumerate(engine.states[c])} for c in columns}
-    return np.array(
-        [[index[c][row[c]] if c in row else -1 for c in columns] for row in rows], dtype=np.int16
-    ).reshape(-1, len(columns))
-
-
 def score_array(
     engine: Engine,
     columns: list[str],
