@@ -28,7 +28,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `bench`, `tes
 from model import CrampModel, load_model  # noqa: E402
 from tests.oracles.reference import fill_pyagrum_cpt, to_pyagrum  # noqa: E402
 
-__all__ = ["fill_pyagrum_cpt", "to_pyagrum"]  # shared with the tests that import them from here
+__all__ = ["DIAGNOSIS_KEYS", "fill_pyagrum_cpt", "to_pyagrum"]  # shared with the tests
+
+# the keys of a diagnosis as JSON (``diagnose(...).to_dict()``, ``crampnet diagnose --json``),
+# in the order they are written
+DIAGNOSIS_KEYS = [
+    "notice",
+    "evidence",
+    "posterior",
+    "prior",
+    "rank_first",
+    "red_flags",
+    "cautions",
+    "explanation",
+    "model",
+]
 
 settings.register_profile("default", max_examples=40, deadline=None)
 settings.register_profile("ci", max_examples=200, deadline=None, derandomize=True)

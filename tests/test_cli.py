@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import DIAGNOSIS_KEYS
 
 from model import default_model, diagnose
 from model.cli.crampnet import main
@@ -62,17 +63,7 @@ def test_diagnose_json_has_exactly_the_documented_shape_and_the_api_numbers(caps
     )
     assert code == 0
     got = json.loads(out)
-    assert list(got) == [
-        "notice",
-        "evidence",
-        "posterior",
-        "prior",
-        "rank_first",
-        "red_flags",
-        "cautions",
-        "explanation",
-        "model",
-    ]
+    assert list(got) == DIAGNOSIS_KEYS
     assert got["notice"] == default_model().priors.meta.notice
     assert set(got["model"]) == {"sha256", "version"}
     # dialysis: a calcium trial is never suggested without its caution

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pyagrum as gum
 import pytest
-from conftest import fill_pyagrum_cpt
+from conftest import DIAGNOSIS_KEYS, fill_pyagrum_cpt
 from hypothesis import event, given
 from hypothesis import strategies as st
 
@@ -336,17 +336,7 @@ def test_to_dict_shape(model: CrampModel) -> None:
         model=model,
     )
     out = result.to_dict()
-    assert set(out) == {
-        "notice",
-        "evidence",
-        "posterior",
-        "prior",
-        "rank_first",
-        "red_flags",
-        "cautions",
-        "explanation",
-        "model",
-    }
+    assert set(out) == set(DIAGNOSIS_KEYS)
     # every abnormal cause state, "cause=state" in priors order, a share of the draws each
     abnormal = model.abnormal_states()
     assert list(out["rank_first"]) == [f"{c}={s}" for c, s in abnormal]
