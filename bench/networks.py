@@ -58,12 +58,11 @@ from collections.abc import Callable
 import numpy as np
 import pyagrum as gum
 from pgmpy import config as pgmpy_config
-from pgmpy.utils import get_example_model
 
 from bench.common import QUICK, ROOT, SEED, Run, Settings, clock, proc_status_mb, rss_mb
 from model.inference.engine import Engine, encode
 from model.inference.scoring import score_array
-from tests.oracles.reference import to_pyagrum
+from tests.oracles.reference import load_network, to_pyagrum
 
 NETWORKS = ("asia", "child", "insurance", "alarm", "water", "hailfinder", "hepar2")
 OBSERVED = 5  # answered variables of a query
@@ -76,14 +75,6 @@ TIMEOUT_S = 1800  # a child still running after this is stopped: an error for it
 
 Posteriors = dict[str, dict[str, float]]
 Pattern = tuple[list[str], list[str]]  # observed variables, targets
-
-
-def load(name: str):
-    """The bnlearn network ``name`` as pgmpy bundles it, each CPD's columns summing to 1."""
-    network = get_example_model(name)
-    for cpd in network.get_cpds():
-        cpd.values = cpd.values / cpd.values.sum(axis=0, keepdims=True)
-    return network
 
 
 def samples(bn, n: int, seed: int) -> list[dict[str, str]]:
@@ -233,7 +224,7 @@ def measure(name: str, settings: Settings, step: Callable[[str], None]) -> dict:
     """The figures of one network (see the module's docstring); ``step`` names each phase."""
     q = settings.network_queries
     step("loading the network and its pyAgrum copy")
-    network = load(name)
+    network = load_network(name)
     bn = to_pyagrum(network)
     names = sorted(network.nodes())
     rows = samples(bn, 2 * (q + 1) + settings.network_rows + 1, SEED)  # new, seen, batch

@@ -46,7 +46,7 @@ from model.errors import (
 )
 from model.inference.engine import Engine, encode
 from model.inference.scoring import score_array
-from tests.oracles.reference import mutilated, to_pyagrum
+from tests.oracles.reference import load_network, mutilated, to_pyagrum
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -82,16 +82,6 @@ def cases(n: int) -> settings:
 
 
 # --- the networks ------------------------------------------------------------------------------
-
-
-def load_network(name: str) -> DiscreteBayesianNetwork:
-    """A bundled bnlearn network (offline), every CPD column renormalised to sum to 1."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        network = get_example_model(name)
-    for cpd in network.get_cpds():
-        cpd.values = cpd.values / cpd.values.sum(axis=0, keepdims=True)
-    return network
 
 
 def forward_sample(
@@ -741,40 +731,26 @@ MEMORY_QUERIES = 1_000
 
 MEMORY_SCRIPT = textwrap.dedent(
     """
-    import json, resource, sys, warnings
+    import json, sys, warnings
     warnings.simplefilter("ignore")
-    from pgmpy.utils import get_example_model
     from model.errors import ImpossibleEvidenceError
     from model.inference.engine import Engine
+    from tests.oracles.reference import load_network
 
-    def peak_mb():
-        # VmHWM: this process's own peak. ru_maxrss would do elsewhere, but Linux carries the
-        # parent's peak into it across fork and exec (a pytest process of 2.9 GB made every
-        # child report 2.9 GB)
-        try:
-            with open("/proc/self/status") as status:
-                for line in status:
-                    if line.startswith("VmHWM:"):
-                        return int(line.split()[1]) / 1024
-        except OSError:
-            pass
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
-
-    def current_mb():
+    def status_mb(field):
+        # VmHWM (the peak) rather than ru_maxrss: Linux carries the parent's peak into
+        # ru_maxrss across fork and exec (a pytest process of 2.9 GB made every child
+        # report 2.9 GB); VmRSS is the memory now
         with open("/proc/self/status") as status:
             for line in status:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) / 1024
-        return peak_mb()
 
-    network = get_example_model("insurance")
-    for cpd in network.get_cpds():
-        cpd.values = cpd.values / cpd.values.sum(axis=0, keepdims=True)
-    engine = Engine.from_network(network)
+    engine = Engine.from_network(load_network("insurance"))
     # one query first: it builds the calibrated tree and loads (on a fresh checkout, compiles)
     # the numba kernel, whose compiler's memory is not the engine's
     engine.posteriors([next(iter(engine.states))], {})
-    setup = current_mb()
+    setup = status_mb("VmRSS")
     answered = 0
     for q in json.load(sys.stdin):
         if q["rows"] is None:
@@ -789,7 +765,7 @@ MEMORY_SCRIPT = textwrap.dedent(
         answered += 1
     print(json.dumps({
         "setup_mb": setup,
-        "peak_mb": peak_mb(),
+        "peak_mb": status_mb("VmHWM"),
         "answered": answered,
         "projection_bytes": engine.projections.nbytes,
         "projection_max_bytes": engine.projections.max_bytes,
