@@ -22,13 +22,15 @@ os.environ.setdefault(
 import pyagrum as gum  # noqa: E402
 import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `bench`, `tests.oracles`
 
 from model import CrampModel, load_model  # noqa: E402
 from tests.oracles.reference import fill_pyagrum_cpt, to_pyagrum  # noqa: E402
 
-__all__ = ["DIAGNOSIS_KEYS", "fill_pyagrum_cpt", "to_pyagrum"]  # shared with the tests
+# shared with the tests that import them from here
+__all__ = ["DIAGNOSIS_KEYS", "examples", "fill_pyagrum_cpt", "subsets", "to_pyagrum"]
 
 # the keys of a diagnosis as JSON (``diagnose(...).to_dict()``, ``crampnet diagnose --json``),
 # in the order they are written
@@ -47,6 +49,19 @@ DIAGNOSIS_KEYS = [
 settings.register_profile("default", max_examples=40, deadline=None)
 settings.register_profile("ci", max_examples=200, deadline=None, derandomize=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+def examples(n: int) -> int:
+    """``n`` examples under the default profile (40 examples), scaled with the loaded profile
+    (so the "ci" profile's 200 runs five times as many)."""
+    return max(1, n * settings().max_examples // 40)
+
+
+@st.composite
+def subsets(draw: st.DrawFn, items: list, size: int) -> list:
+    """``size`` distinct items by a partial Fisher-Yates shuffle: no filtering, no retries."""
+    left = list(items)
+    return [left.pop(draw(st.integers(0, len(left) - 1))) for _ in range(size)]
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import numpy as np
 import pyagrum as gum
 import pytest
-from conftest import to_pyagrum
+from conftest import examples, subsets, to_pyagrum
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
@@ -48,20 +48,7 @@ WINDOW = 7  # parents come from the previous WINDOW nodes: any DAG up to 8 nodes
 LEG_CLUSTER = ["leg_cramp_side", "left_leg_cramps", "right_leg_cramps"]
 
 
-def examples(n: int) -> int:
-    """``n`` examples under the default profile (40 examples), scaled with the loaded profile
-    (so the "ci" profile's 200 runs five times as many)."""
-    return max(1, n * settings().max_examples // 40)
-
-
 # --- random networks -----------------------------------------------------------------------
-
-
-@st.composite
-def subsets(draw: st.DrawFn, items: list, size: int) -> list:
-    """``size`` distinct items by a partial Fisher-Yates shuffle: no filtering, no retries."""
-    left = list(items)
-    return [left.pop(draw(st.integers(0, len(left) - 1))) for _ in range(size)]
 
 
 def random_column(rng: np.random.Generator, card: int, zero_rate: float) -> np.ndarray:

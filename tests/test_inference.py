@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pyagrum as gum
 import pytest
-from conftest import DIAGNOSIS_KEYS, fill_pyagrum_cpt
+from conftest import DIAGNOSIS_KEYS, fill_pyagrum_cpt, subsets
 from hypothesis import event, given
 from hypothesis import strategies as st
 
@@ -32,13 +32,6 @@ NUTRIENTS = ["calcium", "magnesium", "sodium", "potassium", "iron", "folate", "b
 
 Hard = dict[str, str]
 Soft = dict[str, dict[str, float]]
-
-
-@st.composite
-def subsets(draw: st.DrawFn, items: list[str], size: int) -> list[str]:
-    """``size`` distinct items by a partial Fisher-Yates shuffle: no filtering, no retries."""
-    left = list(items)
-    return [left.pop(draw(st.integers(0, len(left) - 1))) for _ in range(size)]
 
 
 @st.composite

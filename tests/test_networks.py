@@ -34,6 +34,7 @@ import networkx as nx
 import numpy as np
 import pyagrum as gum
 import pytest
+from conftest import examples, subsets
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -67,12 +68,6 @@ ROOT = Path(__file__).resolve().parent.parent
 Hard = dict[str, str]
 Soft = dict[str, dict[str, float]]
 Posteriors = dict[str, dict[str, float]]
-
-
-def examples(n: int) -> int:
-    """``n`` examples under the default profile (40 examples), scaled with the loaded profile
-    (the "ci" profile's 200 runs five times as many)."""
-    return max(1, n * settings().max_examples // 40)
 
 
 def cases(n: int) -> settings:
@@ -183,13 +178,6 @@ def case(request: pytest.FixtureRequest, library: Library) -> Case:
 
 
 # --- oracles and helpers ---------------------------------------------------------------------
-
-
-@st.composite
-def subsets(draw: st.DrawFn, items: list, size: int) -> list:
-    """``size`` distinct items by a partial Fisher-Yates shuffle: no filtering, no retries."""
-    left = list(items)
-    return [left.pop(draw(st.integers(0, len(left) - 1))) for _ in range(size)]
 
 
 def pyagrum_query(
