@@ -23,9 +23,16 @@ import streamlit as st
 from model import CrampnetError, default_model, diagnose
 from model.diagnosis.scenario import B_PREFIX, Scenario, from_query, to_query
 from model.diagnosis.view import PAGE_DRAWS, view, why
-from model.reports.charts import causes_chart, neighbourhood_chart, side_by_side, signed_bars
+from model.reports.charts import (
+    causes_chart,
+    if_fixed_chart,
+    neighbourhood_chart,
+    side_by_side,
+    signed_bars,
+)
 from model.reports.content import build_report
 from model.reports.explorer import (
+    CAUSE_ORDERS,
     case_json,
     cause_rows,
     compare,
@@ -41,6 +48,8 @@ from model.reports.wording import (
     arrow,
     cause_label,
     cause_table,
+    conflict_notice,
+    conflict_sentence,
     escape_markdown,
     intervention_label,
     markdown_table,
@@ -187,7 +196,7 @@ def restrict(scenario: Scenario, allowed: set[str], prefix: str) -> tuple[Scenar
 
 
 started = time.perf_counter()
-KEPT = ("cost_weight", "why_cause", "net_cause")
+KEPT = ("cost_weight", "why_cause", "net_cause", "rank_by")
 
 
 def keep_hidden_widgets() -> None:
@@ -282,6 +291,15 @@ if flags:
 else:
     st.success("No red flag raised by these answers. That is not a clean bill of health.")
 
+conflict = shown.diagnosis.conflict
+said = conflict_sentence(
+    priors, {**shown.diagnosis.evidence, **shown.diagnosis.soft_evidence}, conflict
+)
+if said and conflict_notice(conflict):
+    st.warning(md(said), icon=":material/rule:")
+elif said:
+    st.caption(md(said))
+
 st.query_params.from_dict({**to_query(scenario_a), **to_query(url_b, B_PREFIX)})
 
 ranked = shown.diagnosis.ranked()
@@ -295,6 +313,7 @@ summary = summarise(
     shown.questions,
     len(scenario_a.answered()),
     rank_first=shown.rank_first,
+    if_fixed=shown.diagnosis.if_fixed,
 )
 st.subheader("In short")
 st.markdown(md(summary.text))
@@ -316,13 +335,31 @@ def results() -> None:
     # --- ranked causes -------------------------------------------------------------------------
     with tabs["Causes"]:
         if tabs["Causes"].open:
-            table = cause_rows(model, shown)
-            st.caption(
-                "Bars: how probable each cause is with your answers (the number beside it); black "
-                "line: the 90% interval from the uncertainty of the model's own numbers; thick "
-                "black tick: the probability before any answer."
+            by = st.radio(
+                "Rank the causes by",
+                CAUSE_ORDERS,
+                format_func=lambda o: {
+                    "probability": "how probable",
+                    "if fixed": "what putting it right would stop",
+                }[o],
+                horizontal=True,
+                key="rank_by",
             )
-            st.vega_lite_chart(causes_chart(table), width="stretch")
+            table = cause_rows(model, shown, by)
+            if by == "probability":
+                st.caption(
+                    "Bars: how probable each cause is with your answers (the number beside it); "
+                    "black line: the 90% interval from the uncertainty of the model's own "
+                    "numbers; thick black tick: the probability before any answer."
+                )
+                st.vega_lite_chart(causes_chart(table), width="stretch")
+            else:
+                st.caption(
+                    "Bars: had only this cause been normal, how many of the features you report "
+                    "would be expected to stop (a counterfactual: what fixing it would do, not "
+                    "how probable it is). Hover for the chance that all of them would stop."
+                )
+                st.vega_lite_chart(if_fixed_chart(table), width="stretch")
             for row, col in zip(table.head(3).itertuples(), st.columns(3), strict=False):
                 col.metric(
                     row.cause,

@@ -40,8 +40,10 @@ DIAGNOSIS_KEYS = [
     "posterior",
     "prior",
     "rank_first",
+    "if_fixed",
     "red_flags",
     "cautions",
+    "conflict",
     "explanation",
     "model",
 ]

@@ -281,6 +281,7 @@ def expected_summary(scenario: Scenario, cost_weight: float = 0.0):
         shown.questions,
         len(scenario.answered()),
         rank_first=shown.rank_first,
+        if_fixed=shown.diagnosis.if_fixed,
     )
 
 

@@ -23,7 +23,8 @@ DESCRIPTION = (
     "INPUT:row N (line L): message, and kept in place in the output with its error), 2 on a "
     "usage error (e.g. unknown columns, named with the closest ids). Output columns: the "
     "input columns, p_<cause>_<state> for every cause state (with --intervals also "
-    "p_<cause>_<state>_lower and _upper), red_flags and error. Not a diagnosis."
+    "p_<cause>_<state>_lower and _upper; with --if-fixed stops_/all_stop_/alone_<cause>_<state>, "
+    "features, conflict and conflict_answers), red_flags and error. Not a diagnosis."
 )
 
 
@@ -40,6 +41,7 @@ def _score(args: argparse.Namespace, model) -> int:
         output_format=args.output_format,
         ignore_columns=args.ignore_columns,
         intervals=args.intervals,
+        if_fixed=args.if_fixed,
         draws=args.draws,
         progress=not args.no_progress and sys.stderr.isatty(),
         on_error=_report,
@@ -74,6 +76,13 @@ def add_command(command) -> None:
         action="store_true",
         help=f"add the central {LEVEL * 100:.0f}%% interval of each posterior over parameter draws "
         "(slow: one batched pass of --draws parameter sets per distinct row)",
+    )
+    sub.add_argument(
+        "--if-fixed",
+        action="store_true",
+        help="add, for every abnormal cause state, what putting it right alone would stop "
+        "(stops_, all_stop_, alone_ columns), the number of features present and the conflict "
+        "of the answers (conflict, conflict_answers); slower: twin networks per distinct row",
     )
     sub.add_argument(
         "--draws", type=int, default=DRAWS, metavar="K", help=f"draws for --intervals ({DRAWS})"

@@ -9,7 +9,13 @@ flags computed over whole arrays (:func:`model.diagnosis.red_flags.flag_masks`),
 Output columns, in order: the input columns as read (as text), then ``p_<cause>_<state>``
 for every state of every cause (e.g. ``p_calcium_low``, ``p_poor_circulation_yes``), with
 ``--intervals`` each followed by ``p_<cause>_<state>_lower`` and ``_upper`` (the central 90%
-interval over parameter sets drawn from the priors' confidence), then ``red_flags`` (raised
+interval over parameter sets drawn from the priors' confidence); with ``--if-fixed``, for every
+abnormal cause state ``stops_<cause>_<state>`` (expected disablement: how many of the row's
+present features would stop had only that cause been normal), ``all_stop_<cause>_<state>`` (the
+probability that all would) and ``alone_<cause>_<state>`` (expected sufficiency), then
+``features`` (how many are present), ``conflict`` (Jensen's conflict of the row's answers,
+natural log) and ``conflict_answers`` (the pair or smallest set that conflicts most, as
+``id=state; id=state``; empty when none); then ``red_flags`` (raised
 flag ids: joined by ``;`` in CSV, a list in JSON Lines and Parquet) and ``error``. What the
 numbers are travels with them: each JSON Lines row carries the model's ``notice``, a Parquet
 file's schema holds the notice and the model identity, and the command says the notice on
@@ -38,6 +44,7 @@ from tqdm import tqdm
 
 from model.diagnosis.red_flags import flag_masks, flag_targets
 from model.errors import ImpossibleEvidenceError, UsageError
+from model.inference.conflict import measure_conflict
 from model.inference.scoring import score_array
 from model.inference.uncertainty import LEVEL, posterior_intervals
 from model.knowledge.draws import DRAWS
@@ -55,6 +62,11 @@ from model.readwrite.tables import WRITERS
 EXIT_SOME_FAILED = 3
 INTERVAL_CHUNK_ROWS = 256  # with --intervals a row takes milliseconds: smaller steps of progress
 OUTPUT_TAIL = ("red_flags", "error")
+IF_FIXED_MEASURES = (  # column prefix, IfFixed field
+    ("stops", "expected_disablement"),
+    ("all_stop", "p_all_stop"),
+    ("alone", "expected_sufficiency"),
+)
 
 
 def probability_columns(model, intervals: bool = False) -> list[tuple[str, str, str, str]]:
@@ -74,9 +86,26 @@ def probability_columns(model, intervals: bool = False) -> list[tuple[str, str, 
     return out
 
 
-def output_columns(model, input_columns: list[str], intervals: bool = False) -> list[str]:
-    """Every output column in order: input, probabilities, ``red_flags``, ``error``."""
-    ours = [name for name, *_ in probability_columns(model, intervals)] + list(OUTPUT_TAIL)
+def if_fixed_columns(model) -> list[tuple[str, str, str, str]]:
+    """``(column, cause, state, measure)`` for each ``--if-fixed`` column, in output order,
+    then the ``features``, ``conflict`` and ``conflict_answers`` columns (cause and state
+    empty)."""
+    out = [
+        (f"{prefix}_{cause}_{state}", cause, state, measure)
+        for cause, state in model.abnormal_states()
+        for prefix, measure in IF_FIXED_MEASURES
+    ]
+    return out + [(name, "", "", name) for name in ("features", "conflict", "conflict_answers")]
+
+
+def output_columns(
+    model, input_columns: list[str], intervals: bool = False, if_fixed: bool = False
+) -> list[str]:
+    """Every output column in order: input, probabilities, with ``if_fixed`` the
+    counterfactual and conflict columns, ``red_flags``, ``error``."""
+    ours = [name for name, *_ in probability_columns(model, intervals)]
+    ours += [name for name, *_ in if_fixed_columns(model)] if if_fixed else []
+    ours += list(OUTPUT_TAIL)
     clash = [c for c in input_columns if c in ours]
     if clash:
         raise UsageError(
@@ -101,6 +130,7 @@ def score_frame(
     nodes: list[str],
     *,
     intervals: bool = False,
+    if_fixed: bool = False,
     draws: int = DRAWS,
     seed: int = 0,
 ) -> ScoredFrame:
@@ -140,10 +170,41 @@ def score_frame(
             columns[name] = marginals[cause][:, priors.nodes[cause].states.index(state)]
         else:
             columns[name] = bounds[(cause, state, kind)]
+    if if_fixed:
+        columns.update(_if_fixed_columns(model, nodes, codes, scored))
     columns["red_flags"] = flags
     columns["error"] = errors
     out = pd.DataFrame(columns, index=frame.index)
     return ScoredFrame(out, errors, flags)
+
+
+def _if_fixed_columns(model, nodes: list[str], codes: np.ndarray, scored: np.ndarray) -> dict:
+    """The ``--if-fixed`` columns (NaN or empty for unscored rows): each distinct set of
+    answers once, every twin network queried once for all of them."""
+    n = len(codes)
+    spec = if_fixed_columns(model)
+    out: dict[str, object] = {
+        name: np.full(n, np.nan) for name, *_ in spec if name != "conflict_answers"
+    }
+    said = np.full(n, "", dtype=object)
+    rows = np.flatnonzero(scored)
+    keys: dict[bytes, int] = {}
+    first = [keys.setdefault(codes[r].tobytes(), len(keys)) for r in rows]
+    distinct = {k: r for r, k in zip(rows, first, strict=True)}  # a row for each key
+    cases = [(_evidence(model, nodes, codes[distinct[k]]), {}) for k in range(len(keys))]
+    measured = model.counterfactuals.if_fixed_many(cases) if cases else []
+    conflicts = [measure_conflict(model.engine, evidence) for evidence, _ in cases]
+    for r, k in zip(rows, first, strict=True):
+        for name, cause, state, measure in spec:
+            if cause:
+                out[name][r] = getattr(measured[k][(cause, state)], measure)
+        any_state = next(iter(measured[k].values()), None)
+        out["features"][r] = any_state.features if any_state else 0.0
+        out["conflict"][r] = conflicts[k].value
+        evidence = cases[k][0]
+        said[r] = "; ".join(f"{v}={evidence[v]}" for v in conflicts[k].answers)
+    out["conflict_answers"] = said
+    return out
 
 
 def _evidence(model, nodes: list[str], row: np.ndarray) -> dict[str, str]:
@@ -226,6 +287,7 @@ def score_file(
     output_format: str | None = None,
     ignore_columns: bool = False,
     intervals: bool = False,
+    if_fixed: bool = False,
     draws: int = DRAWS,
     chunk_rows: int = CHUNK_ROWS,
     progress: bool = False,
@@ -241,13 +303,16 @@ def score_file(
     """
     source, output = Path(source), Path(output)
     in_fmt, out_fmt = _check_request(source, output, input_format, output_format, draws)
-    rows_at_once = min(chunk_rows, INTERVAL_CHUNK_ROWS) if intervals else chunk_rows
+    slow = intervals or if_fixed
+    rows_at_once = min(chunk_rows, INTERVAL_CHUNK_ROWS) if slow else chunk_rows
     frames = read_frames(source, fmt=in_fmt, chunk_rows=rows_at_once)
     first = next(frames)
     nodes, _ = split_columns(
         list(first.columns), model.priors, path=source, ignore_columns=ignore_columns
     )
-    scored = partial(score_frame, model, nodes=nodes, intervals=intervals, draws=draws)
+    scored = partial(
+        score_frame, model, nodes=nodes, intervals=intervals, if_fixed=if_fixed, draws=draws
+    )
     report = on_error or (lambda message: None)
     staging = partial_file(output)  # removed in the finally below, whatever happens
     # one thread reads the next chunk and writes the last while this one is scored
@@ -256,7 +321,7 @@ def score_file(
     try:
         writer = WRITERS[out_fmt](
             staging,
-            output_columns(model, list(first.columns), intervals),
+            output_columns(model, list(first.columns), intervals, if_fixed),
             list(first.columns),
             keep_formulas=keep_formulas,
             metadata={"notice": model.priors.meta.notice, "model": json.dumps(model.identity)},

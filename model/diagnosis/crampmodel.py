@@ -19,8 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from model.diagnosis.counterfactual import Counterfactuals, IfFixed
 from model.diagnosis.red_flags import RaisedFlag, flag_targets, raised_cautions, raised_flags
 from model.errors import EvidenceError
+from model.inference.conflict import Conflict, measure_conflict
 from model.inference.engine import Engine
 from model.inference.evidence import Evidence, Posteriors, SoftEvidence, check_evidence
 from model.inference.uncertainty import DrawnPosteriors, drawn_posteriors, rank_first
@@ -46,6 +48,7 @@ class CrampModel:
 
     def __init__(self, priors: Priors, tables: Mapping[str, np.ndarray] | None = None):
         self.priors = priors
+        self.point_tables = tables is None  # the priors' own numbers (what counterfactuals read)
         self.engine = Engine(
             priors.states,
             {n: tuple(spec.parents) for n, spec in priors.nodes.items()},
@@ -84,6 +87,19 @@ class CrampModel:
             else:
                 self._drawn.move_to_end(key)
         return found
+
+    @cached_property
+    def counterfactuals(self) -> Counterfactuals:
+        """Twin networks over the priors' mechanisms (:mod:`model.diagnosis.counterfactual`).
+
+        They read the noisy-OR links themselves, so they exist only for a model over the
+        priors' own numbers: a model over other tables has no mechanism to read."""
+        if not self.point_tables:
+            raise ValueError(
+                "counterfactual measures read the priors' links; this model was built over "
+                "other tables: write them into priors files (crampnet learn) and load those"
+            )
+        return Counterfactuals(self.priors.nodes, self.engine)
 
     @property
     def causes(self) -> list[str]:
@@ -213,6 +229,8 @@ class Diagnosis:
     rank_first: dict[tuple[str, str], float] = field(default_factory=dict)
     cautions: dict[str, list[RaisedFlag]] = field(default_factory=dict)  # by trial
     notice: str = ""  # what these numbers are (and are not): shown with every output
+    if_fixed: dict[tuple[str, str], IfFixed] = field(default_factory=dict)  # priors order
+    conflict: Conflict = field(default_factory=lambda: Conflict(0.0))
 
     def ranked(self) -> list[dict]:
         """Abnormal cause states, most probable first, with prior and lift."""
@@ -232,6 +250,14 @@ class Diagnosis:
         ]
         return sorted(rows, key=lambda r: -r["posterior"])
 
+    def ranked_if_fixed(self) -> list[tuple[str, str]]:
+        """Abnormal cause states by how many present features putting each right alone would
+        be expected to stop (expected disablement), most first; ties by probability."""
+        return sorted(
+            self.if_fixed,
+            key=lambda cs: (-self.if_fixed[cs].expected_disablement, -self.posterior[cs[0]][cs[1]]),
+        )
+
     def to_dict(self) -> dict:
         """The JSON shape of ``crampnet diagnose --json`` (``interventions`` only when set)."""
         out = {
@@ -240,11 +266,13 @@ class Diagnosis:
             "posterior": self.posterior,
             "prior": self.prior,
             "rank_first": {f"{c}={s}": share for (c, s), share in self.rank_first.items()},
+            "if_fixed": {f"{c}={s}": m.to_dict() for (c, s), m in self.if_fixed.items()},
             "red_flags": [{"id": f.id, "message": f.message} for f in self.red_flags],
             "cautions": {
                 trial: [{"id": c.id, "title": c.title, "message": c.message} for c in raised]
                 for trial, raised in self.cautions.items()
             },
+            "conflict": self.conflict.to_dict(),
             "explanation": {f"{c}={s}": e.to_dict() for (c, s), e in self.explanation.items()},
             "model": self.model,
         }
@@ -333,6 +361,8 @@ def diagnose_drawn(
         rank_first=model.rank_first(drawn),
         cautions=raised_cautions(model.priors, hard, full),
         notice=model.priors.meta.notice,
+        if_fixed=model.counterfactuals.if_fixed(hard, soft, interventions),
+        conflict=measure_conflict(model.engine, hard, soft, interventions),
     )
     return result, drawn
 

@@ -96,7 +96,11 @@ class JsonlWriter(TableWriter):
 class ParquetWriter(TableWriter):
     def __init__(self, path: Path, columns: list[str], text_columns: list[str], **options):
         super().__init__(path, columns, text_columns, **options)
-        kinds = {"red_flags": pa.list_(pa.string()), "error": pa.string()}
+        kinds = {
+            "red_flags": pa.list_(pa.string()),
+            "conflict_answers": pa.string(),
+            "error": pa.string(),
+        }
         self.schema = pa.schema(
             [
                 (c, pa.string() if c in text_columns else kinds.get(c, pa.float64()))

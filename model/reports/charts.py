@@ -118,6 +118,53 @@ def causes_chart(table: pd.DataFrame) -> dict:
     }
 
 
+def if_fixed_chart(table: pd.DataFrame) -> dict:
+    """What putting each abnormal cause state right alone would stop: the expected number of
+    the present features as a bar with its number, out of how many are present; in the
+    table's order."""
+    data = _wrapped(table, "cause")
+    data["shown"] = [
+        f"{v:.1f} of {n:g}" for v, n in zip(table["stops"], table["features"], strict=True)
+    ]
+    data["rank"] = range(len(data))
+    y = _label_axis("cause", "rank")
+    most = float(table["features"].max()) if len(table) else 1.0
+    x = {
+        "field": "stops",
+        "type": "quantitative",
+        "scale": {"domain": [0, max(most, 1.0) * 1.25]},
+        "title": "features expected to stop if only this were put right",
+    }
+    return {
+        "data": {"values": _records(data)},
+        "height": {"step": ROW},
+        "config": CONFIG,
+        "layer": [
+            {
+                "mark": {"type": "bar", "color": PURPLE},
+                "encoding": {
+                    "y": y,
+                    "x": x,
+                    "tooltip": [
+                        {"field": "cause", "title": "cause"},
+                        {"field": "stops", "format": ".2f", "title": "expected to stop"},
+                        {"field": "all_stop", "format": ".2f", "title": "all of them stop"},
+                        {"field": "posterior", "format": ".3f", "title": "probability"},
+                    ],
+                },
+            },
+            {
+                "mark": {"type": "text", "align": "left", "dx": 4, "color": "#000000"},
+                "encoding": {
+                    "y": y,
+                    "x": {"field": "stops", "type": "quantitative"},
+                    "text": {"field": "shown"},
+                },
+            },
+        ],
+    }
+
+
 def signed_bars(table: pd.DataFrame, value: str, label: str, title: str) -> dict:
     """Horizontal bars of a signed quantity: red and right when positive, blue and left when
     negative, each with its signed number (colour is never the only cue)."""

@@ -13,24 +13,39 @@ import pandas as pd
 from model.diagnosis.crampmodel import CrampModel, Diagnosis
 from model.diagnosis.view import View, node_marginals
 
+CAUSE_ORDERS = ("probability", "if fixed")  # how the Causes view can rank
 
-def cause_rows(model: CrampModel, shown: View) -> pd.DataFrame:
+
+def cause_rows(model: CrampModel, shown: View, by: str = "probability") -> pd.DataFrame:
     """Each abnormal cause state: posterior, its interval, the share of the draws in which it
-    ranks first, prior; most probable first."""
+    ranks first, prior, and what putting it right alone would stop; ordered ``by`` one of
+    :data:`CAUSE_ORDERS` (most probable first, or most features stopped first)."""
+    if by not in CAUSE_ORDERS:
+        raise ValueError(f"The 'by' parameter must be one of {CAUSE_ORDERS}. Got {by!r}.")
+    diagnosis = shown.diagnosis
+    order = (
+        [(r["cause"], r["state"]) for r in diagnosis.ranked()]
+        if by == "probability"
+        else diagnosis.ranked_if_fixed()
+    )
     rows = []
-    for row in shown.diagnosis.ranked():
-        cause, state = row["cause"], row["state"]
+    for cause, state in order:
         interval = shown.intervals[cause][state]
+        fixed = diagnosis.if_fixed[(cause, state)]
+        posterior, prior = diagnosis.posterior[cause][state], diagnosis.prior[cause][state]
         rows.append(
             {
                 "cause": f"{model.priors.nodes[cause].label}: {state}",
                 "id": f"{cause}={state}",
-                "posterior": row["posterior"],
+                "posterior": posterior,
                 "low": interval["low"],
                 "high": interval["high"],
                 "rank_first": shown.rank_first[(cause, state)],
-                "prior": row["prior"],
-                "change": row["posterior"] - row["prior"],
+                "prior": prior,
+                "change": posterior - prior,
+                "stops": fixed.expected_disablement,
+                "all_stop": fixed.p_all_stop,
+                "features": fixed.features,
             }
         )
     return pd.DataFrame(rows)

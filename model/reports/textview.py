@@ -5,10 +5,16 @@ from __future__ import annotations
 import textwrap
 
 from model.diagnosis.crampmodel import CrampModel, Diagnosis
-from model.reports.wording import per_hundred
+from model.reports.wording import (
+    conflict_sentence,
+    features_word,
+    if_fixed_sentence,
+    per_hundred,
+)
 
 WIDTH = 88
 BAR = 20
+IF_FIXED_ROWS = 5  # cause states listed by what putting them right would stop
 
 
 def _wrap(text: str, indent: str = "", hang: str | None = None) -> str:
@@ -32,8 +38,11 @@ def format_diagnosis(diagnosis: Diagnosis, model: CrampModel, *, rows: int = 14)
         out += [_wrap(f"! {f.title}. {f.message}", "  ") for f in diagnosis.red_flags]
     else:
         out.append("Red flags: none raised by these answers.")
-    out.append("")
     answers = {**diagnosis.evidence, **diagnosis.soft_evidence}
+    said = conflict_sentence(model.priors, answers, diagnosis.conflict)
+    if said:
+        out += ["", _wrap("CHECK: " + said, hang="  ")]
+    out.append("")
     shown = ", ".join(f"{k}={_answer(v)}" for k, v in answers.items()) or "none (the priors)"
     out += [_wrap(f"Answers: {shown}")]
     if diagnosis.interventions:
@@ -62,6 +71,7 @@ def format_diagnosis(diagnosis: Diagnosis, model: CrampModel, *, rows: int = 14)
                 hang="",
             )
         )
+    out += _if_fixed_lines(diagnosis, model)
     top = list(diagnosis.explanation.items())[:3]
     if answers and top:
         out += ["", "Why (how much each answer moved the top causes):"]
@@ -77,6 +87,40 @@ def format_diagnosis(diagnosis: Diagnosis, model: CrampModel, *, rows: int = 14)
         f"priors sha256 {diagnosis.model['sha256'][:16]}...",
     ]
     return "\n".join(line.rstrip() for line in out)
+
+
+def _if_fixed_lines(diagnosis: Diagnosis, model: CrampModel) -> list[str]:
+    """The second ranking: what putting each cause state right alone would stop."""
+    measures = diagnosis.if_fixed
+    present = next(iter(measures.values())).features if measures else 0.0
+    if present <= 0:
+        return []
+    out = [
+        "",
+        _wrap(
+            f"If put right alone (a counterfactual: of your {features_word(present)}, how many "
+            "would be expected to stop had only this cause been normal):",
+            hang="",
+        ),
+        f"{'#':>2}  {'cause = state':<28} {'stop':>6} {'all stop':>9} {'alone':>6}",
+    ]
+    ranked = [cs for cs in diagnosis.ranked_if_fixed() if measures[cs].expected_disablement]
+    for i, (cause, state) in enumerate(ranked[:IF_FIXED_ROWS], start=1):
+        m = measures[(cause, state)]
+        out.append(
+            f"{i:>2}  {cause + ' = ' + state:<28} {m.expected_disablement:>6.2f} "
+            f"{per_hundred(m.p_all_stop):>5}/100 {m.expected_sufficiency:>6.2f}"
+        )
+    if ranked:
+        out.append(_wrap(if_fixed_sentence(model.priors, *ranked[0], measures[ranked[0]]), hang=""))
+        out.append(
+            _wrap(
+                "stop: expected number of your features that would stop; all stop: the chance "
+                "that every one would; alone: how many would remain were this the only cause.",
+                hang="",
+            )
+        )
+    return out
 
 
 def format_schema(model: CrampModel) -> str:

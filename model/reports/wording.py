@@ -16,10 +16,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from model.diagnosis.counterfactual import IfFixed
 from model.diagnosis.crampmodel import Contribution
 from model.diagnosis.questions import RankedQuestion, uninformative_state
 from model.diagnosis.red_flags import RaisedFlag
 from model.diagnosis.view import PAGE_DRAWS
+from model.inference.conflict import Conflict
 from model.knowledge.draws import DRAWS
 from model.knowledge.priors import Priors
 
@@ -31,6 +33,7 @@ SCALE: tuple[tuple[float, str], ...] = (
     (0.10, "unlikely"),
     (0.0, "very unlikely"),
 )
+CONFLICT_NOTICE = 2.0  # answers this many times less likely together than apart get a notice
 STOP_CHANGE = 0.05  # the interview stops when no answer could move the top cause by more
 CLOSE = 0.10  # a runner-up within this of the top cause is named beside it
 
@@ -68,6 +71,20 @@ GLOSSARY: tuple[tuple[str, str], ...] = (
         "Information (bits)",
         "how much an answer is expected to narrow down the causes, on average over its "
         "possible answers. 1 bit is as much as a fair coin toss settles.",
+    ),
+    (
+        "If put right (what fixing it would stop)",
+        "a second way to rank the causes: had this one cause been normal and nothing else "
+        "changed, how many of the features you report would be expected to stop (Richens, "
+        "Lee and Johri's expected disablement). A common cause that explains little of what "
+        "you have ranks lower here than by probability; a rarer one that explains it all, "
+        "higher. 'All stop' is the chance that every feature you report would have stopped.",
+    ),
+    (
+        "Answers that pull apart",
+        "answers the model finds less likely together than one by one (Jensen's conflict "
+        "measure). Worth a second look: one may be mistyped, or your case may be one the "
+        "model does not know well. Answers that cannot happen together at all are refused.",
     ),
     (
         "Probably",
@@ -263,6 +280,7 @@ def summarise(
     answered: int,
     *,
     rank_first: Mapping[tuple[str, str], float],
+    if_fixed: Mapping[tuple[str, str], IfFixed] | None = None,
 ) -> Summary:
     """The explorer's summary: the top cause in words, how firm, how often it ranks first, why,
     and what to ask next.
@@ -271,7 +289,9 @@ def summarise(
     ``contributions`` the explanation of the top one (largest effect first), ``questions``
     the next-question ranking and ``rank_first`` the share of the drawn parameter sets in
     which each abnormal cause state ranks first (:attr:`View.rank_first
-    <model.diagnosis.view.View.rank_first>`).
+    <model.diagnosis.view.View.rank_first>`); ``if_fixed`` (:attr:`Diagnosis.if_fixed
+    <model.diagnosis.crampmodel.Diagnosis.if_fixed>`) adds what putting a cause right would
+    stop, naming the cause that would stop most when it is not the most probable.
     """
     top = ranked[0]
     cause, state, p = top["cause"], top["state"], top["posterior"]
@@ -305,6 +325,17 @@ def summarise(
     interval = intervals[cause][state]
     sentences.append(firmness(interval["low"], interval["high"]))
     sentences.append(holds(rank_first[(cause, state)]))
+    if if_fixed and any(m.features > 0 for m in if_fixed.values()):
+        best = max(if_fixed, key=lambda cs: if_fixed[cs].expected_disablement)
+        sentences.append(if_fixed_sentence(priors, cause, state, if_fixed[(cause, state)]))
+        if best != (cause, state) and (
+            if_fixed[best].expected_disablement
+            > if_fixed[(cause, state)].expected_disablement + 0.05
+        ):
+            sentences.append(
+                f"By what a fix would stop, '{cause_label(priors, *best)}' comes first: about "
+                f"{if_fixed[best].expected_disablement:.1f}."
+            )
     sentences.append(_next_sentence(priors, questions))
     return Summary(cause, state, label, word, tuple(sentences))
 
@@ -326,6 +357,47 @@ def _next_sentence(priors: Priors, questions: list[RankedQuestion]) -> str:
     return f"Most useful next: {what}."
 
 
+def features_word(n: float) -> str:
+    """``1 feature``, ``2 features``, ``about 2.4 features`` (soft answers count partly)."""
+    if abs(n - round(n)) < 0.05:
+        whole = round(n)
+        return f"{whole} feature" + ("" if whole == 1 else "s")
+    return f"about {n:.1f} features"
+
+
+def if_fixed_sentence(priors: Priors, cause: str, state: str, measure: IfFixed) -> str:
+    """One sentence on what putting one cause state right alone would stop."""
+    label = cause_label(priors, cause, state)
+    if measure.features <= 0:
+        return "You report no cramp feature yet, so there is nothing a fix could be seen to stop."
+    return (
+        f"If '{label}' were the only thing put right, about {measure.expected_disablement:.1f} "
+        f"of your {features_word(measure.features)} would be expected to stop (all of them: "
+        f"{per_hundred(measure.p_all_stop)} in 100)."
+    )
+
+
+def conflict_sentence(
+    priors: Priors, answers: Mapping[str, object], conflict: Conflict
+) -> str | None:
+    """The answers that pull apart most, in words, or None when none do."""
+    if not conflict.answers:
+        return None
+    factor = math.exp(conflict.answers_value)
+    said = " and ".join(f"'{answer_label(priors, v, answers[v])}'" for v in conflict.answers)
+    strength = "slightly" if factor < CONFLICT_NOTICE else "clearly" if factor < 10 else "far"
+    return (
+        f"Please double-check {said}: by the model's numbers these answers are {strength} less "
+        f"likely together than one by one ({factor:.1f} times). One may be mistyped, or your "
+        "case may be one the model does not know well."
+    )
+
+
+def conflict_notice(conflict: Conflict) -> bool:
+    """Whether the answers pull apart enough (:data:`CONFLICT_NOTICE`) for a notice."""
+    return bool(conflict.answers) and math.exp(conflict.answers_value) >= CONFLICT_NOTICE
+
+
 def markdown_table(table: pd.DataFrame) -> str:
     """A table of text as a markdown table, every cell escaped: light for the browser to draw
     (no canvas, no styling pass) and readable by a screen reader."""
@@ -340,8 +412,9 @@ def markdown_table(table: pd.DataFrame) -> str:
 
 def cause_table(rows: pd.DataFrame) -> pd.DataFrame:
     """The Causes table in words: each cause state's probability with the answers, its 90%
-    interval, how often it ranks first over the plausible versions of the model, and before any
-    answer. Narrow enough for a phone: the words of the verbal scale are in the summary and the
+    interval, how often it ranks first over the plausible versions of the model, before any
+    answer, and how many of the features present putting it right alone would be expected to
+    stop. Narrow enough for a phone: the words of the verbal scale are in the summary and the
     glossary, the changes in the metrics and the Why tab."""
     return pd.DataFrame(
         {
@@ -352,6 +425,10 @@ def cause_table(rows: pd.DataFrame) -> pd.DataFrame:
             ],
             "first in 100": [str(per_hundred(x)) for x in rows["rank_first"]],
             "before": [f"{p:.3f}" for p in rows["prior"]],
+            "if put right": [
+                f"{v:.1f} of {n:.1f} stop" if n != round(n) else f"{v:.1f} of {n:.0f} stop"
+                for v, n in zip(rows["stops"], rows["features"], strict=True)
+            ],
         }
     )
 

@@ -1,0 +1,339 @@
+"""What putting one cause right would stop: counterfactual measures on twin networks.
+
+Ranking causes by posterior answers "what is likely present". A person with cramps asks "if I
+fixed this, would my cramps stop?". Richens, Lee and Johri ("Improving the accuracy of medical
+diagnosis with causal machine learning", Nature Communications 2020) answer with
+counterfactuals; for every abnormal cause state ``D = a`` (normal state ``n``), given the
+answers ``e`` and the *features* answered present ``S+`` (findings such as night cramps, in
+any state but their off state; a soft answer counts with its weight):
+
+- **expected disablement**: the expected number of present features that would be gone had
+  ``D`` been ``n``: ``sum over s in S+ of P(D = a, s present, s' off | e)`` under ``do(D = n)``
+  in the counterfactual world;
+- **p_all_stop**: ``P(D = a, every s' off | e)`` under the same intervention: the chance that
+  putting ``D`` right alone would have stopped everything this person reports;
+- **expected sufficiency**: the expected number of present features that would remain had
+  every *other* cause been normal: ``sum over s of P(D = a, s present, s' present | e)`` under
+  ``do(C = normal)`` for every cause ``C`` other than ``D``.
+
+Each is joint with ``D = a`` in fact, so for a yes/no cause it is exactly Richens et al.'s
+measure, and a three-state cause's measures add up over its abnormal states.
+
+How: the counterfactual world is a second copy of every node the intervention can change (the
+descendants of the intervened causes that lead to a feature), each coupled to its factual self
+through shared noise (:mod:`model.knowledge.twin`): noisy-OR nodes (nearly all of ``priors/``)
+through their links' activation variables, exactly as in the paper; deterministic nodes (the
+leg's side) with no noise; full tables through one shared uniform draw. The twin network is an
+ordinary Bayesian network, so the exact engine answers it; one is compiled per intervention
+and kept. Trials (findings with a "not tried" state) are responses to a trial, not features.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from graphlib import TopologicalSorter
+
+import numpy as np
+
+from model.errors import ImpossibleEvidenceError
+from model.inference.engine import Engine
+from model.inference.evidence import Evidence, SoftEvidence
+from model.knowledge.cpt import expand
+from model.knowledge.schema import DeterministicCPD, Node, NoisyOrCPD
+from model.knowledge.twin import twin_table
+
+YES_NO = ["yes", "no"]
+
+
+def other_world(node: str) -> str:
+    """A node's counterfactual copy in a twin network."""
+    return f"{node}'"
+
+
+def gone(feature: str) -> str:
+    """The twin network's yes/no node: the feature present in fact, off in the other world."""
+    return f"gone({feature})"
+
+
+def kept(feature: str) -> str:
+    """The twin network's yes/no node: the feature present in both worlds."""
+    return f"kept({feature})"
+
+
+@dataclass(frozen=True)
+class IfFixed:
+    """What putting one abnormal cause state right would do to the features present.
+
+    ``expected_disablement``: how many of them would be expected to stop; ``p_all_stop``: the
+    probability that all of them would; ``expected_sufficiency``: how many would be expected
+    to remain were this cause the only one left. ``features``: how many are present (soft
+    answers by their probability), what the first and last are counted out of.
+    """
+
+    expected_disablement: float
+    p_all_stop: float
+    expected_sufficiency: float
+    features: float
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+class Counterfactuals:
+    """Counterfactual measures over a network of priors ``nodes`` (any order).
+
+    Causes are the nodes of kind ``cause`` (each with its ``normal_state``); features are the
+    findings with an off state and no uninformative ("not tried") state. The twin networks
+    are compiled on first use, one per intervention, and kept (thread-safe).
+    """
+
+    def __init__(self, nodes: Mapping[str, Node], engine: Engine | None = None):
+        self.nodes = dict(nodes)
+        self.states = {n: list(spec.states) for n, spec in self.nodes.items()}
+        self.order = list(
+            TopologicalSorter({n: spec.parents for n, spec in self.nodes.items()}).static_order()
+        )
+        self.children: dict[str, list[str]] = {n: [] for n in self.nodes}
+        for n, spec in self.nodes.items():
+            for p in spec.parents:
+                self.children[p].append(n)
+        self.tables = {n: expand(spec, self.states) for n, spec in self.nodes.items()}
+        self.engine = engine or Engine(
+            self.states, {n: tuple(s.parents) for n, s in self.nodes.items()}, self.tables
+        )
+        self.causes = [n for n, spec in self.nodes.items() if spec.kind == "cause"]
+        self.features = [
+            n
+            for n, spec in self.nodes.items()
+            if spec.kind == "finding"
+            and self.off_state(n) is not None
+            and not (isinstance(spec.cpd, NoisyOrCPD) and spec.cpd.uninformative is not None)
+        ]
+        self._twins: dict[frozenset, Engine] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Counterfactuals({len(self.causes)} causes, {len(self.features)} features)"
+
+    def off_state(self, node: str) -> str | None:
+        """The state a node takes when nothing pushes it: a noisy-OR's ``off_state``, a
+        cause's normal state, a definition's value when its parents are all off; else None."""
+        spec = self.nodes[node]
+        if spec.normal_state is not None:
+            return spec.normal_state
+        if isinstance(spec.cpd, NoisyOrCPD):
+            return spec.cpd.off_state
+        if isinstance(spec.cpd, DeterministicCPD):
+            off = {p: self.off_state(p) for p in spec.parents}
+            for case in spec.cpd.cases:
+                if all(case.when[p] == off[p] for p in spec.parents):
+                    return case.state
+        return None
+
+    def abnormal_states(self) -> list[tuple[str, str]]:
+        """Every (cause, state) other than the cause's normal state, in node order."""
+        return [
+            (c, s) for c in self.causes for s in self.states[c] if s != self.nodes[c].normal_state
+        ]
+
+    # --- twin networks ----------------------------------------------------------------------
+
+    def twin(self, do: Mapping[str, str] | None = None, alone: str | None = None) -> Engine:
+        """The engine over a twin network: ``do`` sets causes in the counterfactual world;
+        ``alone`` names a cause whose activations are the only ones left there (every leak
+        and every link from anything not downstream of it switched off)."""
+        do = dict(do or {})
+        key = (frozenset(do.items()), alone)
+        with self._lock:
+            found = self._twins.get(key)
+        if found is None:
+            found = self._build_twin(do, alone)
+            with self._lock:
+                found = self._twins.setdefault(key, found)
+        return found
+
+    def _leads_to_feature(self) -> set[str]:
+        out: set[str] = set()
+        for n in reversed(self.order):
+            if n in self.features or any(c in out for c in self.children[n]):
+                out.add(n)
+        return out
+
+    def _build_twin(self, do: dict[str, str], alone: str | None) -> Engine:
+        needed = self._leads_to_feature()
+        sources = set(do) | ({alone} if alone else set())
+        changed: set[str] = set()  # nodes whose value may differ in the other world
+        for n in self.order:
+            parents = self.nodes[n].parents
+            if n not in do and n in needed and any(p in sources or p in changed for p in parents):
+                changed.add(n)
+        states = dict(self.states)
+        parents = {n: tuple(spec.parents) for n, spec in self.nodes.items()}
+        tables = dict(self.tables)
+        for n in (n for n in self.order if n in changed):
+            spec = self.nodes[n]
+            moved = [p for p in spec.parents if p in changed or p in do]
+            acting = None if alone is None else {alone} | (changed & set(spec.parents))
+            table = twin_table(spec, self.states, moved, acting)  # (x', x, *pa, *moved)
+            fixed = tuple(self.states[p].index(do[p]) if p in do else slice(None) for p in moved)
+            table = table[(Ellipsis, *fixed)] if moved else table
+            states[other_world(n)] = self.states[n]
+            parents[other_world(n)] = (
+                n,
+                *spec.parents,
+                *(other_world(p) for p in moved if p in changed),
+            )
+            tables[other_world(n)] = table
+        for f in self.features:
+            off = self.states[f].index(self.off_state(f))
+            present = np.arange(len(self.states[f])) != off
+            if f in changed:
+                pair = np.logical_and.outer(present, np.arange(len(self.states[f])) == off)
+                both = np.logical_and.outer(present, np.arange(len(self.states[f])) != off)
+                source: tuple[str, ...] = (f, other_world(f))
+            elif alone is None:  # nothing the intervention changes reaches it: the same
+                pair, both, source = np.zeros_like(present), present, (f,)
+            else:  # the cause left alone cannot reach it: off in the other world
+                pair, both, source = present, np.zeros_like(present), (f,)
+            for name, truth in ((gone(f), pair), (kept(f), both)):
+                states[name] = YES_NO
+                parents[name] = source
+                tables[name] = np.stack([truth, ~truth]).astype(float)
+        return Engine(states, parents, tables)
+
+    # --- measures ---------------------------------------------------------------------------
+
+    def if_fixed(
+        self,
+        evidence: Evidence,
+        soft: SoftEvidence | None = None,
+        do: Evidence | None = None,
+    ) -> dict[tuple[str, str], IfFixed]:
+        """Every abnormal cause state's :class:`IfFixed` given the answers and, with ``do``,
+        variables set by intervention in both worlds (checked: unknown variables or states
+        raise an ``EvidenceError``, impossible answers an ``ImpossibleEvidenceError``)."""
+        return self.if_fixed_many([(evidence, soft or {})], do)[0]
+
+    def if_fixed_many(
+        self, cases: list[tuple[Evidence, SoftEvidence]], do: Evidence | None = None
+    ) -> list[dict[tuple[str, str], IfFixed]]:
+        """:meth:`if_fixed` for many cases, each twin network queried once for all of them."""
+        do = dict(do or {})
+        rows = [{**hard, **soft} for hard, soft in cases]
+        _, log_z = self.engine.query([], rows, do) if rows else ({}, np.zeros(0))
+        for row, z in zip(rows, log_z, strict=True):
+            if not np.isfinite(z):
+                raise ImpossibleEvidenceError(self.engine.conflict(row, do))
+        present = [self._present(row) for row in rows]
+        shown = [f for f in self.features if any(f in p for p in present)]
+        weights, _ = self.engine.query(shown, rows, do) if shown else ({}, None)
+        counts = [
+            sum(
+                1.0 if isinstance(row[f], str) else float(weights[f][r][self._on(f)].sum())
+                for f in present[r]
+            )
+            for r, row in enumerate(rows)
+        ]
+        out: list[dict[tuple[str, str], IfFixed]] = [{} for _ in rows]
+        for cause in self.causes:
+            normal = self.nodes[cause].normal_state
+            abnormal = [s for s in self.states[cause] if s != normal]
+            if cause in do:  # set by intervention: what it was set to, certainly
+                rows_as = {a: [row if do[cause] == a else None for row in rows] for a in abnormal}
+            else:
+                rows_as = {a: [_and(row, cause, a) for row in rows] for a in abnormal}
+            stop = self._disable(self.twin({cause: normal}), rows_as, present, log_z, do)
+            stay = self._suffice(self.twin(alone=cause), rows_as, present, log_z, do)
+            for r in range(len(rows)):
+                for a in abnormal:
+                    expected, all_stop = stop[r][a]
+                    out[r][(cause, a)] = IfFixed(expected, all_stop, stay[r][a], counts[r])
+        return out
+
+    def _on(self, feature: str) -> np.ndarray:
+        return np.arange(len(self.states[feature])) != self.states[feature].index(
+            self.off_state(feature)
+        )
+
+    def _present(self, row: Mapping[str, object]) -> list[str]:
+        return [
+            f
+            for f in self.features
+            if f in row and (not isinstance(row[f], str) or row[f] != self.off_state(f))
+        ]
+
+    def _disable(self, twin: Engine, rows_as, present, log_z, do) -> list[dict]:
+        queries, where = [], []
+        for a, rows in rows_as.items():
+            for r, row in enumerate(rows):
+                all_off = row
+                for f in present[r]:
+                    name = other_world(f) if other_world(f) in twin.states else f
+                    all_off = _and(all_off, name, self.off_state(f))
+                where.append((r, a, len(queries)))
+                queries += [row, all_off]
+        return self._collect(twin, gone, queries, where, present, log_z, do, both=True)
+
+    def _suffice(self, twin: Engine, rows_as, present, log_z, do) -> list[dict]:
+        queries, where = [], []
+        for a, rows in rows_as.items():
+            for r, row in enumerate(rows):
+                where.append((r, a, len(queries)))
+                queries.append(row)
+        return self._collect(twin, kept, queries, where, present, log_z, do, both=False)
+
+    def _collect(self, twin, helper, queries, where, present, log_z, do, both) -> list[dict]:
+        """Run one batch on ``twin``; per case and state, the expected count of ``helper``
+        nodes at yes (and, with ``both``, the probability of the row after it). A variable
+        set by intervention is set in both worlds."""
+        out: list[dict] = [{} for _ in present]
+        usable = [q for q in queries if q is not None]
+        targets = sorted({helper(f) for p in present for f in p})
+        both_worlds = {
+            name: state
+            for v, state in do.items()
+            for name in (v, other_world(v))
+            if name in twin.states
+        }
+        marginals, z = twin.query(targets, usable, both_worlds) if usable else ({}, np.zeros(0))
+        index, k = {}, 0
+        for i, q in enumerate(queries):
+            if q is not None:
+                index[i] = k
+                k += 1
+
+        def share(i: int, r: int) -> tuple[float, int | None]:  # P(query i) / P(case r)
+            if i not in index or not np.isfinite(z[index[i]]):
+                return 0.0, None
+            return math.exp(float(z[index[i]] - log_z[r])), index[i]
+
+        for r, a, i in where:
+            p, row = share(i, r)
+            count = 0.0
+            if row is not None and present[r]:
+                count = p * sum(float(marginals[helper(f)][row][0]) for f in present[r])
+            all_stop = share(i + 1, r)[0] if both and present[r] else 0.0
+            out[r][a] = (count, all_stop) if both else count
+        return out
+
+
+def _and(row: Mapping[str, object] | None, variable: str, state: str) -> dict | None:
+    """``row`` with ``variable = state`` added to what it says of ``variable``; None when the
+    two cannot both hold."""
+    if row is None:
+        return None
+    given = row.get(variable)
+    out = dict(row)
+    if given is None:
+        out[variable] = state
+    elif isinstance(given, str):
+        if given != state:
+            return None
+    else:
+        out[variable] = {s: (float(v) if s == state else 0.0) for s, v in given.items()}
+        if not out[variable][state]:
+            return None
+    return out

@@ -1,0 +1,98 @@
+"""Answers that contradict each other: the conflict measure of Jensen, Chamberlain,
+Nordahl and Jensen (1990).
+
+``conf(e) = log(P(e_1) ... P(e_n) / P(e))``: the log of how much likelier the answers are one by
+one than together. Answers the model expects together (two features of one cause) make it
+negative; answers it thinks unrelated give zero; a positive value means the model finds them
+surprising together: a mistyped answer, or a case outside what the model knows. It is not
+impossibility (``P(e) = 0``), which stays an :class:`~model.errors.ImpossibleEvidenceError`.
+Natural logs; ``exp(value)`` is the factor by which the answers are less likely together.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from model.errors import ImpossibleEvidenceError
+from model.inference.engine import Engine
+
+TOLERANCE = 1e-9  # the engine is exact to about 1e-15: a conflict below this is rounding
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Jensen's conflict of all the answers (``value``), and the answers that conflict most:
+    the pair with the largest positive conflict, else (when ``value`` is positive) a smallest
+    set of answers whose conflict is positive, else none. ``answers_value`` is their
+    conflict (0 when there are none)."""
+
+    value: float
+    answers: tuple[str, ...] = ()
+    answers_value: float = 0.0
+
+    @property
+    def positive(self) -> bool:
+        """Whether some answers are less likely together than apart."""
+        return bool(self.answers)
+
+    def to_dict(self) -> dict:
+        return {
+            "value": self.value,
+            "answers": list(self.answers),
+            "answers_value": self.answers_value,
+        }
+
+
+def measure_conflict(
+    engine: Engine,
+    evidence: Mapping[str, str],
+    soft: Mapping[str, Mapping[str, float]] | None = None,
+    do: Mapping[str, str] | None = None,
+) -> Conflict:
+    """The :class:`Conflict` of one case's answers (in the network with ``do`` set by
+    intervention); every single answer and every pair in one batched query. Raise an
+    :class:`ImpossibleEvidenceError` if the answers are impossible."""
+    row = {**evidence, **(soft or {})}
+    names = list(row)
+    if len(names) < 2:
+        return Conflict(0.0)
+    pairs = list(itertools.combinations(range(len(names)), 2))
+    rows = [row] + [{v: row[v]} for v in names]
+    rows += [{names[i]: row[names[i]], names[j]: row[names[j]]} for i, j in pairs]
+    _, log_z = engine.query([], rows, do)
+    if not np.isfinite(log_z[0]):
+        raise ImpossibleEvidenceError(engine.conflict(row, do))
+    alone = log_z[1 : 1 + len(names)]
+    together = log_z[1 + len(names) :]
+    value = float(alone.sum() - log_z[0])
+    with np.errstate(invalid="ignore"):
+        by_pair = alone[[i for i, _ in pairs]] + alone[[j for _, j in pairs]] - together
+    best = int(np.argmax(by_pair))
+    if by_pair[best] > TOLERANCE:
+        i, j = pairs[best]
+        return Conflict(value, (names[i], names[j]), float(by_pair[best]))
+    if value <= TOLERANCE:
+        return Conflict(value)
+    keep, kept_value = _smallest(engine, row, dict(zip(names, alone, strict=True)), value, do)
+    return Conflict(value, keep, kept_value)
+
+
+def _smallest(
+    engine: Engine, row: dict, alone: dict[str, float], value: float, do
+) -> tuple[tuple[str, ...], float]:
+    """Drop each answer whose leaving keeps the conflict positive: what is left is a set of
+    answers each of which the conflict needs, and its conflict."""
+    keep = list(row)
+    for name in list(keep):
+        rest = [v for v in keep if v != name]
+        if len(rest) < 3:  # no pair conflicts, so no set of two can
+            continue
+        _, log_z = engine.query([], [{v: row[v] for v in rest}], do)
+        rest_value = float(sum(alone[v] for v in rest) - log_z[0])
+        if rest_value > TOLERANCE:
+            keep, value = rest, rest_value
+    return tuple(keep), value
