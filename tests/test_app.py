@@ -1403,3 +1403,72 @@ def test_a_trial_that_may_harm_is_never_suggested_without_its_caution(evidence, 
     assert [w.value for w in ask.warning] == [text]
     interview = open_tab(at, "Interview")
     assert [w.value for w in interview.warning] == [text]
+
+
+# --- what putting a cause right would stop, and answers that pull apart ---------------------------
+
+IF_FIXED_VIGNETTE = {  # the README's: two rankings that differ
+    "nocturnal_cramps": "yes",
+    "cramps_during_exercise": "yes",
+    "cramps_after_exercise": "yes",
+}
+PULLING_APART = {  # two pairs the model finds unlikely together: about 3 times in all
+    "bicarbonate_loading": "yes",
+    "stomach_cramps": "no",
+    "b_complex_excess": "no",
+    "burning_muscles": "yes",
+}
+
+
+def test_causes_view_ranks_by_what_putting_it_right_would_stop():
+    scenario = Scenario(evidence=IF_FIXED_VIGNETTE)
+    at = start(to_query(scenario))
+    tab = open_tab(at, "Causes")
+    radio = tab.radio(key="rank_by")
+    assert radio.value == "probability" and list(radio.options) == [
+        "how probable",
+        "what putting it right would stop",
+    ]
+    radio.set_value("if fixed")
+    rerun(at)
+    tab = at.tabs[TABS.index("Causes")]
+    shown = expected_view(scenario)
+    rows = cause_rows(MODEL, shown, "if fixed")
+    (table,) = [m for m in tab.markdown if m.value.startswith("| ")]
+    assert table.value == markdown_table(cause_table(rows))
+    header, body = parse_table(table.value)
+    order = shown.diagnosis.ranked_if_fixed()
+    assert [cells[0] for cells in body] == [f"{PRIORS.nodes[c].label}: {s}" for c, s in order]
+    assert order[0] == ("exercise_overload", "yes")  # not the most probable: calcium low
+    stop_at = header.index("if put right")
+    top = shown.diagnosis.if_fixed[order[0]]
+    assert body[0][stop_at] == f"{top.expected_disablement:.1f} of 3 stop"
+    _, data, _ = chart_data(tab.get("vega_lite_chart")[0])
+    assert list(data["stops"]) == pytest.approx(
+        [shown.diagnosis.if_fixed[cs].expected_disablement for cs in order]
+    )
+    # the choice survives a tab switch
+    open_tab(at, "Why")
+    assert open_tab(at, "Causes").radio(key="rank_by").value == "if fixed"
+
+
+def test_summary_says_what_putting_a_cause_right_would_stop():
+    scenario = Scenario(evidence=IF_FIXED_VIGNETTE)
+    at = start(to_query(scenario))
+    summary, _ = summary_element(at)
+    assert summary.value == escape_markdown(expected_summary(scenario).text)
+    text = summary.value.replace("\\", "")
+    assert "If 'Calcium status: low' were the only thing put right, about 0.5 of your 3" in text
+    assert "By what a fix would stop, 'Exercise overload: yes' comes first: about 0.7." in text
+
+
+def test_answers_that_pull_apart_get_a_notice_naming_them():
+    at = start(to_query(Scenario(evidence=PULLING_APART)))
+    conflict = diagnose(PULLING_APART, draws=2).conflict
+    assert set(conflict.answers) == set(PULLING_APART)
+    (notice,) = [w for w in at.warning if "double-check" in w.value.replace("\\", "")]
+    for variable, state in PULLING_APART.items():
+        assert escape_markdown(answer_label(PRIORS, variable, state)) in notice.value
+    quiet = start(to_query(Scenario(evidence=IF_FIXED_VIGNETTE)))
+    assert not [w for w in quiet.warning if "double" in w.value]
+    assert not [c for c in quiet.caption if "double" in c.value]
