@@ -46,6 +46,8 @@ from model.knowledge.schema import DeterministicCPD, Node, NoisyOrCPD
 from model.knowledge.twin import twin_table
 
 YES_NO = ["yes", "no"]
+TWIN_STRUCTURES_KEPT = 8  # compiled patterns kept per twin network (about 1 MB each)
+ONE_BY_ONE = 64  # twin queries up to this many rows go one at a time (see _collect)
 
 
 def other_world(node: str) -> str:
@@ -202,7 +204,7 @@ class Counterfactuals:
                 states[name] = YES_NO
                 parents[name] = source
                 tables[name] = np.stack([truth, ~truth]).astype(float)
-        return Engine(states, parents, tables)
+        return Engine(states, parents, tables, structures_kept=TWIN_STRUCTURES_KEPT)
 
     # --- measures ---------------------------------------------------------------------------
 
@@ -298,7 +300,17 @@ class Counterfactuals:
             for name in (v, other_world(v))
             if name in twin.states
         }
-        marginals, z = twin.query(targets, usable, both_worlds) if usable else ({}, np.zeros(0))
+        if not usable:
+            marginals, z = {}, np.zeros(0)
+        elif len(usable) <= ONE_BY_ONE and not both_worlds:
+            # a few rows: each on the calibrated whole-network tree, which compiles nothing
+            # per answer pattern (a batch would compile, and keep, a tree per pattern: about
+            # 1 MB each, on every twin network, for every new case)
+            each = [twin.query(targets, [q]) for q in usable]
+            marginals = {t: np.concatenate([m[t] for m, _ in each]) for t in targets}
+            z = np.concatenate([lz for _, lz in each])
+        else:
+            marginals, z = twin.query(targets, usable, both_worlds)
         index, k = {}, 0
         for i, q in enumerate(queries):
             if q is not None:

@@ -56,7 +56,9 @@ class Engine:
     parameter draws. Build it from tables, or with :meth:`from_network` from any pgmpy
     ``DiscreteBayesianNetwork``; the cramp model builds its own from the priors
     (:class:`model.diagnosis.crampmodel.CrampModel`). The engine knows variables, states and
-    tables only, never what they mean.
+    tables only, never what they mean. ``max_clique_bytes`` refuses trees that would not
+    fit; ``structures_kept`` bounds the compiled answer patterns kept (by default
+    :data:`STRUCTURES_KEPT`, or :data:`STRUCTURES_KEPT_DRAWN` over parameter draws).
     """
 
     def __init__(
@@ -66,10 +68,12 @@ class Engine:
         tables: Mapping[str, np.ndarray],
         *,
         max_clique_bytes: int = MAX_CLIQUE_BYTES,
+        structures_kept: int | None = None,
     ):
         # states are names: integer states (pgmpy's default) become '0', '1', ...
         self.states = {n: [str(x) for x in s] for n, s in states.items()}
         self.max_clique_bytes = max_clique_bytes
+        self._kept = structures_kept  # compiled patterns kept (None: by the tables' kind)
         self.card = {n: len(s) for n, s in self.states.items()}
         self.parents = {n: tuple(parents[n]) for n in self.states}
         self.tables = dict(tables)
@@ -113,7 +117,7 @@ class Engine:
             found = self._structures.get(key)
             if found is None:
                 found = self._structures[key] = self.compiler.compile(*key)
-                kept = STRUCTURES_KEPT_DRAWN if self.draws else STRUCTURES_KEPT
+                kept = self._kept or (STRUCTURES_KEPT_DRAWN if self.draws else STRUCTURES_KEPT)
                 while len(self._structures) > kept:
                     self._structures.popitem(last=False)
             else:
