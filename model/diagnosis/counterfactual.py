@@ -13,8 +13,11 @@ any state but their off state; a soft answer counts with its weight):
 - **p_all_stop**: ``P(D = a, every s' off | e)`` under the same intervention: the chance that
   putting ``D`` right alone would have stopped everything this person reports;
 - **expected sufficiency**: the expected number of present features that would remain had
-  every *other* cause been normal: ``sum over s of P(D = a, s present, s' present | e)`` under
-  ``do(C = normal)`` for every cause ``C`` other than ``D``.
+  every *other* cause been switched off, the leaks (causes outside the model) included, as in
+  the paper: ``sum over s of P(D = a, s present, s' present | e)`` where in the other world
+  only the activations that come from ``D`` (directly or through nodes downstream of it) act.
+  There, a noisy-OR node outside ``D``'s lineage is off, another cause normal, and context
+  answers and definitions follow their parents.
 
 Each is joint with ``D = a`` in fact, so for a yes/no cause it is exactly Richens et al.'s
 measure, and a three-state cause's measures add up over its abnormal states.
@@ -164,13 +167,39 @@ class Counterfactuals:
                 out.add(n)
         return out
 
+    def _lineage(self, cause: str) -> set[str]:
+        """Every node downstream of ``cause``."""
+        out: set[str] = set()
+        for n in self.order:
+            if any(p == cause or p in out for p in self.nodes[n].parents):
+                out.add(n)
+        return out
+
+    def _silenced(self, alone: str, needed: set[str]) -> dict[str, str]:
+        """With ``alone`` the only cause acting, what every node outside its lineage is in
+        the other world: a noisy-OR node off (nothing that acts reaches it), another cause
+        normal; context answers and definitions keep following their parents."""
+        lineage = self._lineage(alone)
+        out = {}
+        for n in needed - lineage - {alone}:
+            spec = self.nodes[n]
+            if isinstance(spec.cpd, NoisyOrCPD):
+                out[n] = self.off_state(n)
+            elif spec.kind == "cause":
+                out[n] = spec.normal_state
+        return out
+
     def _build_twin(self, do: dict[str, str], alone: str | None) -> Engine:
         needed = self._leads_to_feature()
+        if alone is not None:
+            do = {**self._silenced(alone, needed), **do}
         sources = set(do) | ({alone} if alone else set())
         changed: set[str] = set()  # nodes whose value may differ in the other world
         for n in self.order:
             parents = self.nodes[n].parents
-            if n not in do and n in needed and any(p in sources or p in changed for p in parents):
+            if n in do or n == alone or n not in needed:  # set, or kept as it is in fact
+                continue
+            if any(p in sources or p in changed for p in parents):
                 changed.add(n)
         states = dict(self.states)
         parents = {n: tuple(spec.parents) for n, spec in self.nodes.items()}

@@ -26,10 +26,10 @@ TOLERANCE = 1e-9  # the engine is exact to about 1e-15: a conflict below this is
 @dataclass(frozen=True)
 class Conflict:
     """Jensen's conflict of all the answers (``value``), and the answers that conflict most:
-    the pair with the largest positive conflict or, when all the answers together conflict
-    more than any pair, the set that backward elimination keeps (each of its answers needed
-    for a conflict at least as large as all of them have); none when nothing conflicts.
-    ``answers_value`` is their conflict (0 when there are none)."""
+    the pair with the largest positive conflict (a pair is what a person can check first),
+    else, when all of them conflict but no pair does, a smallest set whose conflict is
+    positive (no answer of it can be dropped), else none. ``answers_value`` is their
+    conflict (0 when there are none)."""
 
     value: float
     answers: tuple[str, ...] = ()
@@ -73,30 +73,27 @@ def measure_conflict(
     with np.errstate(invalid="ignore"):
         by_pair = alone[[i for i, _ in pairs]] + alone[[j for _, j in pairs]] - together
     best = int(np.argmax(by_pair))
-    pair_value = float(by_pair[best])
-    if value > max(pair_value, 0.0) + TOLERANCE:  # more than any pair: look for the set
-        alone_by = dict(zip(names, alone, strict=True))
-        keep, kept_value = _most(engine, row, alone_by, value, do)
-        return Conflict(value, keep, kept_value)
-    if pair_value > TOLERANCE:
+    if by_pair[best] > TOLERANCE:
         i, j = pairs[best]
-        return Conflict(value, (names[i], names[j]), pair_value)
-    return Conflict(value)
+        return Conflict(value, (names[i], names[j]), float(by_pair[best]))
+    if value <= TOLERANCE:
+        return Conflict(value)
+    keep, kept_value = _smallest(engine, row, dict(zip(names, alone, strict=True)), value, do)
+    return Conflict(value, keep, kept_value)
 
 
-def _most(
+def _smallest(
     engine: Engine, row: dict, alone: dict[str, float], value: float, do
 ) -> tuple[tuple[str, ...], float]:
-    """Backward elimination: drop the answer whose leaving raises the conflict most, while
-    some leaving does not lower it; what is left conflicts at least as much as all the
-    answers, and each of its answers is needed for that."""
+    """Drop each answer whose leaving keeps the conflict positive: what is left is a set of
+    answers each of which the conflict needs, and its conflict."""
     keep = list(row)
-    while len(keep) > 2:
-        rests = [[v for v in keep if v != name] for name in keep]
-        _, log_z = engine.query([], [{v: row[v] for v in rest} for rest in rests], do)
-        values = [sum(alone[v] for v in rest) - z for rest, z in zip(rests, log_z, strict=True)]
-        k = int(np.argmax(values))
-        if values[k] < value - TOLERANCE:
-            break
-        keep, value = rests[k], float(values[k])
+    for name in list(keep):
+        rest = [v for v in keep if v != name]
+        if len(rest) < 3:  # no pair conflicts, so no set of two can
+            continue
+        _, log_z = engine.query([], [{v: row[v] for v in rest}], do)
+        rest_value = float(sum(alone[v] for v in rest) - log_z[0])
+        if rest_value > TOLERANCE:
+            keep, value = rest, rest_value
     return tuple(keep), value

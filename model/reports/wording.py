@@ -33,7 +33,8 @@ SCALE: tuple[tuple[float, str], ...] = (
     (0.10, "unlikely"),
     (0.0, "very unlikely"),
 )
-CONFLICT_NOTICE = 2.0  # answers this many times less likely together than apart get a notice
+CONFLICT_NOTICE = 1.5  # answers this many times less likely together than apart get a notice
+# (the model's leaks keep every answer possible: the strongest pair of answers it has is 1.8)
 STOP_CHANGE = 0.05  # the interview stops when no answer could move the top cause by more
 CLOSE = 0.10  # a runner-up within this of the top cause is named beside it
 
@@ -385,7 +386,7 @@ def conflict_sentence(
         return None
     factor = math.exp(conflict.answers_value)
     said = " and ".join(f"'{answer_label(priors, v, answers[v])}'" for v in conflict.answers)
-    strength = "slightly" if factor < CONFLICT_NOTICE else "clearly" if factor < 10 else "far"
+    strength = "slightly" if factor < CONFLICT_NOTICE else "clearly" if factor < 5 else "far"
     return (
         f"Please double-check {said}: by the model's numbers these answers are {strength} less "
         f"likely together than one by one ({factor:.1f} times). One may be mistyped, or your "
