@@ -5,14 +5,18 @@ The JSON validates against ``docs/report.schema.json``; the HTML parses, keeps t
 section order and holds the numbers ``view`` / ``diagnose`` give, and loads nothing from the
 network; the PDF turns into non-blank PNG pages with pypdfium2 and numbers its pages; a
 unicode case and an empty case both render; a case table gives one report per usable row and
-an index that accounts for every row. With ``UPDATE_SCREENSHOTS=1`` it also
-writes ``docs/report-page.png`` for the README.
+an index that accounts for every row. Both rankings (by probability, and by what putting a
+cause right alone would stop) and the answers that pull apart hold ``diagnose``'s numbers and
+read in words, never ids. With ``UPDATE_SCREENSHOTS=1`` it also writes
+``docs/report-page.png`` for the README.
 """
 
 from __future__ import annotations
 
 import csv
+import html as htmllib
 import json
+import math
 import os
 import re
 import shutil
@@ -30,11 +34,20 @@ from model import EvidenceError, ImpossibleEvidenceError, default_model, diagnos
 from model.cli.crampnet import main
 from model.diagnosis.view import view
 from model.readwrite.casefile import read_case
-from model.reports.content import SECTIONS, build_report, report_json, scenario_of
+from model.reports.content import (
+    IF_FIXED_MIN,
+    IF_FIXED_SHOWN,
+    SECTION_TITLES,
+    SECTIONS,
+    build_report,
+    report_json,
+    scenario_of,
+)
 from model.reports.html import report_html
 from model.reports.pdf import report_pdf
 from model.reports.render import render
-from model.reports.text import ranks_first
+from model.reports.text import ranks_first, shown_sections
+from model.reports.wording import conflict_notice, conflict_sentence, if_fixed_sentence
 
 ROOT = Path(__file__).parent.parent
 SCHEMA = json.loads((ROOT / "docs" / "report.schema.json").read_text(encoding="utf-8"))
@@ -46,6 +59,32 @@ PRIORS = MODEL.priors
 DATE = "2026-03-14"
 UNICODE_ID = "Zoë Ωμέγα №7 ✓ <b>&"
 FLAGGED = {"neurological_condition": "yes", "leg_cramp_side": "left", "low_potassium_intake": "yes"}
+# two features, no answers pulling apart: low calcium would stop about 1.3 of the 2
+FEATURED = {"leg_cramp_side": "left", "nocturnal_cramps": "yes"}
+# three features: dehydration is about as probable as poor circulation but would stop little
+THREE = {
+    "leg_cramp_side": "both",
+    "nocturnal_cramps": "yes",
+    "toe_cramps": "yes",
+    "low_fluid_intake": "yes",
+}
+# Two answers that clearly pull apart (factor >= 2), whichever answers Jensen's measure names
+# (with two, the pair is all of them). No pair of sure answers reaches twice in the current
+# priors (the strongest, bicarbonate loading without stomach cramps, is 1.8 times), so the
+# case sets a cause by intervention: with dehydration set, cramps in the right leg and no
+# change on calcium are 2.4 times less likely together than one by one.
+PAIRED = {"leg_cramp_side": "right", "calcium_trial": "no_change"}
+PAIRED_DO = {"dehydration": "yes"}
+# Sure answers only: cramps in neither leg, yet calcium and magnesium trials that both helped
+# (no pair reaches twice; the three together are about 2.2 times less likely than apart).
+CONFLICTED = {
+    "leg_cramp_side": "none",
+    "nocturnal_cramps": "yes",
+    "calcium_trial": "improved",
+    "magnesium_trial": "improved",
+}
+# a slight conflict (1.4 times): named in a muted line, not a notice
+SLIGHT = {"leg_cramp_side": "none", "nocturnal_cramps": "yes"}
 
 
 def example_report(**kwargs) -> dict:
@@ -136,6 +175,7 @@ def test_generated_evidence_gives_valid_reports_with_the_api_numbers(drawn):
     assert sum(r["rank_first"] for r in rows) == pytest.approx(1.0, abs=1e-12)
     assert [f["id"] for f in report["red_flags"]] == [f.id for f in expected.red_flags]
     assert {a["variable"] for a in report["answers"]} == set(hard) | set(soft)
+    assert_if_fixed_and_conflict(report, expected)
 
 
 def test_report_holds_the_explorer_numbers_and_is_deterministic_for_a_date():
@@ -196,6 +236,172 @@ def test_bad_input_raises_named_errors():
         build_report(MODEL, {"leg_cramp_side": "none", "left_leg_cramps": "yes"}, date=DATE)
     with pytest.raises(Exception, match="YYYY-MM-DD"):
         build_report(MODEL, {}, date="14/03/2026")
+
+
+# --- the second ranking (what putting a cause right would stop) and answers that pull apart -----
+
+
+def assert_if_fixed_and_conflict(report: dict, expected) -> None:
+    """The report's counterfactual and conflict numbers are ``diagnose``'s, exactly."""
+    for row in report["causes"]["rows"]:
+        measure = expected.if_fixed[(row["cause"], row["state"])]
+        assert row["expected_disablement"] == measure.expected_disablement
+        assert row["p_all_stop"] == measure.p_all_stop
+        assert row["expected_sufficiency"] == measure.expected_sufficiency
+    section = report["if_fixed"]
+    order = [
+        cs
+        for cs in expected.ranked_if_fixed()
+        if expected.if_fixed[cs].expected_disablement > IF_FIXED_MIN
+    ][:IF_FIXED_SHOWN]
+    assert [(r["cause"], r["state"]) for r in section["rows"]] == order
+    assert [r["rank"] for r in section["rows"]] == list(range(1, len(order) + 1))
+    stops = [r["expected_disablement"] for r in section["rows"]]
+    assert stops == sorted(stops, reverse=True)
+    for row in section["rows"]:
+        measure = expected.if_fixed[(row["cause"], row["state"])]
+        assert row["expected_disablement"] == measure.expected_disablement
+        assert row["p_all_stop"] == measure.p_all_stop
+        assert row["expected_sufficiency"] == measure.expected_sufficiency
+        assert row["posterior"] == expected.posterior[row["cause"]][row["state"]]
+        assert row["label"] == f"{PRIORS.nodes[row['cause']].label}: {row['state']}"
+        assert row["sentence"] == if_fixed_sentence(PRIORS, row["cause"], row["state"], measure)
+    features = {m.features for m in expected.if_fixed.values()}
+    assert features == {section["features"]}
+    conflict = report["conflict"]
+    assert conflict["value"] == expected.conflict.value
+    assert [a["variable"] for a in conflict["answers"]] == list(expected.conflict.answers)
+    assert conflict["factor"] == (
+        math.exp(expected.conflict.answers_value) if expected.conflict.answers else 1.0
+    )
+    assert conflict["notice"] == conflict_notice(expected.conflict)
+    given = {**expected.evidence, **expected.soft_evidence}
+    assert conflict["sentence"] == conflict_sentence(PRIORS, given, expected.conflict)
+
+
+@pytest.mark.parametrize(
+    "evidence, soft, do",
+    [
+        ({}, None, None),
+        (FEATURED, None, None),
+        (THREE, None, None),
+        (CONFLICTED, None, None),
+        (PAIRED, None, PAIRED_DO),
+        (SLIGHT, {"cramps_during_exercise": {"yes": 4.0, "no": 1.0}}, None),
+        *[read_case(EXAMPLE)[:3]],
+    ],
+)
+def test_if_fixed_and_conflict_are_the_numbers_of_diagnose(evidence, soft, do):
+    report = build_report(MODEL, evidence, soft, do, date=DATE)
+    validate(report)
+    assert_if_fixed_and_conflict(report, diagnose(evidence, soft, do=do, model=MODEL))
+
+
+def test_if_fixed_ranks_by_what_a_fix_would_stop_not_by_probability():
+    report = build_report(MODEL, THREE, date=DATE)
+    section = report["if_fixed"]
+    assert section["features"] == 3.0 and section["rows"]
+    assert "not a diagnosis" in section["meaning"] and "counterfactual" in section["meaning"]
+    assert section["sentence"] == section["rows"][0]["sentence"]
+    # both rankings differ: a probable cause that would stop little is lower (or left out)
+    by_probability = [(r["cause"], r["state"]) for r in report["causes"]["rows"]]
+    by_fix = [(r["cause"], r["state"]) for r in section["rows"]]
+    assert by_fix != by_probability[: len(by_fix)]
+    assert ("dehydration", "yes") in by_probability[:3]
+    assert ("dehydration", "yes") not in by_fix[:3]
+    assert len(by_fix) <= IF_FIXED_SHOWN
+    assert all(r["expected_disablement"] > IF_FIXED_MIN for r in section["rows"])
+
+
+def section_text(doc: Collector, name: str) -> str:
+    return " ".join(" ".join(doc.text.get(name, [])).split())
+
+
+def flat_pdf(report: dict) -> str:
+    """The PDF's text on one line, with typographic apostrophes made plain."""
+    return " ".join(pdf_text(report_pdf(report)).split()).replace("\u2019", "'")
+
+
+def test_html_and_pdf_show_both_rankings_in_order():
+    report = build_report(MODEL, FEATURED, date=DATE)
+    section = report["if_fixed"]
+    top = section["rows"][0]
+    assert (top["cause"], top["state"]) == ("calcium", "low")
+    doc = parse(report_html(report))
+    assert doc.sections == shown_sections(report) == [s for s in SECTIONS if s != "conflict"]
+    text = section_text(doc, "if_fixed")
+    assert SECTION_TITLES["if_fixed"] in text
+    assert top["sentence"] in text and "not a diagnosis" in text
+    cells = doc.cells["if_fixed"]
+    assert len(cells) == len(section["rows"])
+    for row, got in zip(section["rows"], cells, strict=True):
+        assert got[0] == row["label"]
+        x = row["expected_disablement"]
+        assert got[1] == (f"{x:.2f} of 2" if x < 0.095 else f"{x:.1f} of 2")
+        assert re.fullmatch(r"\d+ in 100", got[2])
+        assert got[4] == f"{row['posterior']:.3f}"
+    assert cells[0][1:3] == ["1.3 of 2", "51 in 100"]
+    flat = flat_pdf(report)
+    order = [SECTION_TITLES[s] for s in shown_sections(report) if s != "notice"]
+    positions = [flat.index(title) for title in order]
+    assert positions == sorted(positions)
+    assert top["sentence"] in flat
+    assert "Calcium status: low 1.3 of 2 51 in 100" in flat
+    assert SECTION_TITLES["conflict"] not in flat and "double-check" not in flat
+
+
+def test_answers_that_pull_apart_are_named_in_words_in_every_format():
+    report = build_report(MODEL, PAIRED, do=PAIRED_DO, date=DATE)
+    conflict = report["conflict"]
+    assert conflict["factor"] >= 2 and conflict["notice"] is True
+    assert [a["variable"] for a in conflict["answers"]] == ["leg_cramp_side", "calcium_trial"]
+    assert [a["label"] for a in conflict["answers"]] == ["Which leg cramps", "Calcium trial"]
+    sentence = conflict["sentence"]
+    assert sentence.startswith("Please double-check")
+    assert "'Which leg cramps: right' and 'Calcium trial: no change'" in sentence
+    html = report_html(report)
+    doc = parse(html)
+    assert doc.sections == list(SECTIONS)
+    assert section_text(doc, "conflict") == f"{SECTION_TITLES['conflict']} {sentence}"
+    assert f'<p class="conflict">{htmllib.escape(sentence)}</p>' in html
+    flat = flat_pdf(report)
+    before = flat.index(SECTION_TITLES["red_flags"]) < flat.index(SECTION_TITLES["conflict"])
+    assert before and flat.index(SECTION_TITLES["conflict"]) < flat.index("Your answers question")
+    assert sentence in flat
+    # sure answers alone: every answer named is in the sentence, by its label
+    named = build_report(MODEL, CONFLICTED, date=DATE)["conflict"]
+    assert len(named["answers"]) >= 2
+    for a in named["answers"]:
+        said = f"'{a['label']}: {CONFLICTED[a['variable']].replace('_', ' ')}'"
+        assert said in named["sentence"]
+    # a slight conflict is a muted line; none at all, no section
+    slight = build_report(MODEL, SLIGHT, date=DATE)
+    assert 1 < slight["conflict"]["factor"] < 2 and slight["conflict"]["notice"] is False
+    assert f'<p class="muted">{htmllib.escape(slight["conflict"]["sentence"])}</p>' in (
+        report_html(slight)
+    )
+    calm = build_report(MODEL, FEATURED, date=DATE)
+    assert calm["conflict"]["answers"] == [] and calm["conflict"]["sentence"] is None
+    assert calm["conflict"]["factor"] == 1.0 and calm["conflict"]["notice"] is False
+    calm_html = report_html(calm)
+    assert 'id="conflict"' not in calm_html and "double-check" not in calm_html
+
+
+@pytest.mark.parametrize(
+    "evidence, do",
+    [(CONFLICTED, None), (PAIRED, PAIRED_DO), (THREE, None), (SLIGHT, None)],
+)
+def test_new_sections_read_labels_never_ids(evidence, do):
+    report = build_report(MODEL, evidence, do=do, date=DATE)
+    doc = parse(report_html(report))
+    ids = [n for n in PRIORS.nodes if "_" in n] + ["no_change", "not_tried"]
+    shown = [name for name in ("conflict", "if_fixed") if name in doc.sections]
+    assert shown == (["conflict", "if_fixed"] if report["conflict"]["answers"] else ["if_fixed"])
+    for name in shown:
+        text = section_text(doc, name)
+        assert text, name
+        assert not re.search(r"\w=\w", text), (name, text)  # like calcium=low
+        assert not [i for i in ids if i in text], (name, text)
 
 
 # --- HTML ----------------------------------------------------------------------------------------
@@ -306,9 +512,14 @@ def test_empty_case_renders_everywhere():
     validate(report)
     assert report["answers"] == [] and report["case"] == {"evidence": {}}
     doc = parse(report_html(report))
-    assert doc.sections == list(SECTIONS)
+    assert doc.sections == [s for s in SECTIONS if s != "conflict"]  # no answers, no conflict
     assert "No answers" in " ".join(doc.text["answers"])
     assert all(item["moves"] == [] for item in report["why"])
+    # no feature reported: nothing a fix could stop, said in words instead of a table
+    assert report["if_fixed"]["rows"] == [] and report["if_fixed"]["features"] == 0.0
+    assert "no cramp feature" in report["if_fixed"]["sentence"]
+    assert report["if_fixed"]["sentence"] in " ".join(doc.text["if_fixed"])
+    assert doc.cells["if_fixed"] == []
     assert render(report, "pdf").startswith(b"%PDF")
 
 

@@ -355,8 +355,9 @@ class Counterfactuals:
             p, row = share(i, r)
             count = 0.0
             if row is not None and present[r]:
-                count = p * sum(float(marginals[helper(f)][row][0]) for f in present[r])
-            all_stop = share(i + 1, r)[0] if both and present[r] else 0.0
+                # a probability times a sum of marginals: never below 0 but by rounding
+                count = max(0.0, p * sum(float(marginals[helper(f)][row][0]) for f in present[r]))
+            all_stop = min(1.0, share(i + 1, r)[0]) if both and present[r] else 0.0
             out[r][a] = (count, all_stop) if both else count
         return out
 

@@ -5,17 +5,20 @@
 it. Every number comes from :func:`model.diagnosis.view.view` and
 :func:`model.diagnosis.view.why`, so a report holds exactly what the explorer shows for the same
 answers. The sections, in the order every rendering keeps: title and date, model identity, the
-notice and what the source is, red flags, the answers in plain words, ranked causes with 90%
-intervals and how often each ranks first over the same draws, what moved each top cause and the
-claims behind it, the next questions that would tell the most (each trial with its cautions), the
-source's remedy claims for the top causes (labelled as the source's claims, not advice), and the
-exact case for reproduction.
+notice and what the source is, red flags, answers that pull apart (Jensen's conflict measure),
+the answers in plain words, ranked causes with 90% intervals and how often each ranks first over
+the same draws, the causes ranked by what putting each right alone would stop (Richens, Lee and
+Johri's counterfactual expected disablement), what moved each top cause and the claims behind it,
+the next questions that would tell the most (each trial with its cautions), the source's remedy
+claims for the top causes (labelled as the source's claims, not advice), and the exact case for
+reproduction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -26,6 +29,7 @@ from model.errors import UsageError
 from model.inference.uncertainty import LEVEL
 from model.knowledge.draws import DRAWS
 from model.reports.explorer import cause_rows
+from model.reports.wording import conflict_notice, conflict_sentence, if_fixed_sentence
 
 SCHEMA_ID = "crampnet-report/1"
 NEXT_QUESTIONS = 5
@@ -35,11 +39,28 @@ POSTERIOR_WORDS = (
     "the source's claims; not a diagnosis"
 )
 REMEDY_WORDS = "What the source claims about remedies, not advice: ask a doctor before acting."
+IF_FIXED_WORDS = (
+    "A second ranking, a counterfactual rather than a probability: had only this cause been "
+    "normal and nothing else changed, how many of the features you report would be expected to "
+    "stop (Richens, Lee and Johri's expected disablement); 'all stop' is how many times in 100 "
+    "every one of them would have stopped, and 'would remain alone' how many would be expected "
+    "to remain were this the only cause left. A cause that explains much of what you report "
+    "ranks high here even when it is rare. According to the source's claims; not a diagnosis, "
+    "and not advice to treat anything."
+)
+NOTHING_STOPS = (
+    "Putting any one cause right alone would be expected to stop almost none of the features "
+    "you report."
+)
+IF_FIXED_SHOWN = 8  # at most this many cause states in the if_fixed section
+IF_FIXED_MIN = 0.005  # and only those expected to stop more than this many features
 SECTIONS = (
     "notice",
     "red_flags",
+    "conflict",
     "answers",
     "causes",
+    "if_fixed",
     "why",
     "next_questions",
     "remedies",
@@ -48,8 +69,10 @@ SECTIONS = (
 SECTION_TITLES = {
     "notice": "Not medical advice",
     "red_flags": "Red flags (read these first)",
+    "conflict": "Answers that pull apart (worth a second look)",
     "answers": "Your answers",
     "causes": "Causes ranked by the model's posterior probability",
+    "if_fixed": "Causes ranked by what putting each right would stop",
     "why": "What moved the top causes, and the source's claims behind it",
     "next_questions": "Questions or trials that would tell the most",
     "remedies": "What the source says about remedies (its claims, not advice)",
@@ -120,7 +143,8 @@ def _answers(model: CrampModel, shown: View) -> list[dict]:
 
 
 def _causes(model: CrampModel, shown: View) -> list[dict]:
-    """The ranked cause states as the explorer's table has them, with rank, ids and label."""
+    """The ranked cause states as the explorer's table has them, with rank, ids and label, and
+    what putting each right alone would stop."""
     rows = []
     for rank, row in enumerate(cause_rows(model, shown).to_dict("records"), start=1):
         cause, state = row["id"].split("=")
@@ -128,8 +152,72 @@ def _causes(model: CrampModel, shown: View) -> list[dict]:
         rows.append(
             {"rank": rank, "cause": cause, "state": state, "label": row["cause"]}
             | {k: row[k] for k in keys}
+            | _if_fixed_numbers(shown, cause, state)
         )
     return rows
+
+
+def _if_fixed_numbers(shown: View, cause: str, state: str) -> dict[str, float]:
+    measure = shown.diagnosis.if_fixed[(cause, state)]
+    return {
+        "expected_disablement": measure.expected_disablement,
+        "p_all_stop": measure.p_all_stop,
+        "expected_sufficiency": measure.expected_sufficiency,
+    }
+
+
+def _if_fixed(model: CrampModel, shown: View) -> dict:
+    """The abnormal cause states by expected disablement (at most :data:`IF_FIXED_SHOWN`, each
+    expected to stop more than :data:`IF_FIXED_MIN` features), each with its sentence; the
+    section's sentence is the first row's, or says why there is no row."""
+    d = shown.diagnosis
+    order = d.ranked_if_fixed()
+    features = float(max((m.features for m in d.if_fixed.values()), default=0.0))
+    rows = []
+    kept = [cs for cs in order if d.if_fixed[cs].expected_disablement > IF_FIXED_MIN]
+    for rank, (cause, state) in enumerate(kept[:IF_FIXED_SHOWN], start=1):
+        rows.append(
+            {
+                "rank": rank,
+                "cause": cause,
+                "state": state,
+                "label": f"{model.priors.nodes[cause].label}: {state}",
+            }
+            | _if_fixed_numbers(shown, cause, state)
+            | {
+                "posterior": d.posterior[cause][state],
+                "sentence": if_fixed_sentence(model.priors, cause, state, d.if_fixed[cause, state]),
+            }
+        )
+    if rows:
+        sentence = rows[0]["sentence"]
+    elif features <= 0 and order:  # the wording's "no feature yet", the same for every cause
+        sentence = if_fixed_sentence(model.priors, *order[0], d.if_fixed[order[0]])
+    else:
+        sentence = NOTHING_STOPS
+    return {"meaning": IF_FIXED_WORDS, "features": features, "rows": rows, "sentence": sentence}
+
+
+def _conflict(model: CrampModel, shown: View) -> dict:
+    """The answers that pull apart most (Jensen's conflict), with labels and one sentence."""
+    d = shown.diagnosis
+    conflict = d.conflict
+    given = {**d.evidence, **d.soft_evidence}
+    how = {**{v: "sure" for v in d.evidence}, **{v: "soft" for v in d.soft_evidence}}
+    return {
+        "value": conflict.value,
+        "factor": math.exp(conflict.answers_value) if conflict.answers else 1.0,
+        "answers": [
+            {
+                "variable": v,
+                "label": model.priors.nodes[v].label,
+                "words": answer_words(model, v, given[v], how[v]),
+            }
+            for v in conflict.answers
+        ],
+        "sentence": conflict_sentence(model.priors, given, conflict),
+        "notice": conflict_notice(conflict),
+    }
 
 
 def _why(model: CrampModel, shown: View, cause: str, state: str) -> dict:
@@ -238,6 +326,7 @@ def report_from_view(
             }
             for f in d.red_flags
         ],
+        "conflict": _conflict(model, shown),
         "answers": _answers(model, shown),
         "causes": {
             "meaning": POSTERIOR_WORDS,
@@ -245,6 +334,7 @@ def report_from_view(
             "interval_draws": DRAWS,
             "rows": causes,
         },
+        "if_fixed": _if_fixed(model, shown),
         "why": [_why(model, shown, r["cause"], r["state"]) for r in top_rows],
         "next_questions": _next_questions(model, shown, questions),
         "remedies": {"label": REMEDY_WORDS, "causes": _remedies(model, top_causes)},

@@ -26,6 +26,9 @@ h3 { font-size: 1em; margin-bottom: 0.3em; }
 .flag small { font-weight: normal; display: block; margin-top: 0.3em; }
 .caution { background: #fff4e0; border-left: 5px solid #a15c00; padding: 0.3em 0.7em;
   margin: 0.3em 0; }
+.conflict { background: #fff0e0; border-left: 6px solid #d35400; padding: 0.6em 0.9em;
+  margin: 0.5em 0; font-weight: bold; }
+.muted { color: #666; font-size: 0.9em; }
 .noflag { background: #e6f4ea; border-left: 5px solid #2e7d32; padding: 0.5em 0.9em; }
 .source-claim { background: #f2f2f2; border-left: 4px solid #888; padding: 0.4em 0.8em; }
 table { border-collapse: collapse; width: 100%; font-size: 0.9em; margin: 0.4em 0; }
@@ -82,6 +85,13 @@ def _red_flags(report: Mapping) -> str:
     )
 
 
+def _conflict(report: Mapping) -> str:
+    """The answers to double-check: a highlighted box when they clearly pull apart, else a
+    muted line (the section is left out when none do)."""
+    cls = "conflict" if report["conflict"]["notice"] else "muted"
+    return f'<p class="{cls}">{_e(words.conflict_text(report))}</p>'
+
+
 def _answers(report: Mapping) -> str:
     if not report["answers"]:
         return f"<p>{_e(words.NO_ANSWERS)}</p>"
@@ -96,6 +106,22 @@ def _causes(report: Mapping, svg: str) -> str:
     rows = [[_e(c) for c in words.cause_cells(r)] for r in report["causes"]["rows"]]
     table = _table(words.cause_head(report), rows, {0, 2, 3, 4, 5, 6})
     return f"<p>{_e(words.interval_words(report))}</p>\n<figure>{svg}</figure>\n{table}"
+
+
+def _if_fixed(report: Mapping) -> str:
+    """The meaning, the first cause's sentence and the causes by what putting each right would
+    stop."""
+    section = report["if_fixed"]
+    parts = [
+        f"<p>{_e(words.if_fixed_words(report))}</p>",
+        f"<p><b>{_e(section['sentence'])}</b></p>",
+    ]
+    if section["rows"]:
+        rows = [
+            [_e(c) for c in words.if_fixed_cells(r, section["features"])] for r in section["rows"]
+        ]
+        parts.append(_table(words.if_fixed_head(), rows, {1, 2, 3, 4}))
+    return "\n".join(parts)
 
 
 def _why(report: Mapping) -> str:
@@ -150,17 +176,19 @@ def report_html(report: Mapping) -> str:
         f"<p><b>The source:</b> {_e(report['source'])}</p>"
     )
     case = f"<p>{_e(words.case_words())}</p>\n<pre>{_e(words.case_text(report))}</pre>"
-    body = [
-        head,
-        _section("notice", notice),
-        _section("red_flags", _red_flags(report)),
-        _section("answers", _answers(report)),
-        _section("causes", _causes(report, svg)),
-        _section("why", _why(report)),
-        _section("next_questions", _next(report)),
-        _section("remedies", _remedies(report)),
-        _section("case", case),
-    ]
+    sections = {
+        "notice": lambda: notice,
+        "red_flags": lambda: _red_flags(report),
+        "conflict": lambda: _conflict(report),
+        "answers": lambda: _answers(report),
+        "causes": lambda: _causes(report, svg),
+        "if_fixed": lambda: _if_fixed(report),
+        "why": lambda: _why(report),
+        "next_questions": lambda: _next(report),
+        "remedies": lambda: _remedies(report),
+        "case": lambda: case,
+    }
+    body = [head] + [_section(name, sections[name]()) for name in words.shown_sections(report)]
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'

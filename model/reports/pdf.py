@@ -26,6 +26,7 @@ from model.reports.figures import causes_figure, figure_png
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"),)
 CHART_HEIGHT = 235  # points: the chart shrinks to fit, so it mostly stays on page 1
 RED, AMBER, GREEN, GREY = "#c0392b", "#e0a800", "#2e7d32", "#888888"
+ORANGE = "#d35400"  # answers that pull apart
 
 
 def _font_dirs() -> list[Path]:
@@ -79,6 +80,9 @@ def _styles() -> dict:
         ),
         "h3": ParagraphStyle("h3", parent=base, fontName=f["bold"], fontSize=10, spaceBefore=6),
         "flag": ParagraphStyle("flag", parent=base, fontName=f["bold"]),
+        "muted": ParagraphStyle(
+            "muted", parent=base, fontSize=8.5, textColor=colors.HexColor("#666666")
+        ),
         "numhead": ParagraphStyle("numhead", parent=base, fontName=f["bold"], alignment=2),
         "cell": ParagraphStyle("cell", parent=base, fontSize=8.5, leading=10.5),
         "num": ParagraphStyle("num", parent=base, fontSize=8.5, leading=10.5, alignment=2),
@@ -147,28 +151,26 @@ def _claims(claims: list[Mapping], s, *, links: bool = False) -> list:
 def _story(report: Mapping, width: float) -> list:
     """Every section's flowables, in the order of the HTML report, each under its heading."""
     s = _styles()
-    h2 = {name: _p(words.title(name), s["h2"]) for name in words.SECTION_TITLES}
-    return [
+    sections = {
+        "notice": lambda: _notice(report, s),
+        "red_flags": lambda: _red_flags(report, s),
+        "conflict": lambda: _conflict(report, s),
+        "answers": lambda: _answers(report, s, width),
+        "causes": lambda: _causes(report, s, width),
+        "if_fixed": lambda: _if_fixed(report, s, width),
+        "why": lambda: _why(report, s, width),
+        "next_questions": lambda: _next_questions(report, s),
+        "remedies": lambda: _remedies(report, s),
+        "case": lambda: _case(report, s),
+    }
+    story = [
         _p(report["title"], s["title"]),
         _p(f"Date: {report['date']}", s["meta"]),
         _p(words.identity(report), s["meta"]),
-        h2["notice"],
-        *_notice(report, s),
-        h2["red_flags"],
-        *_red_flags(report, s),
-        h2["answers"],
-        *_answers(report, s, width),
-        h2["causes"],
-        *_causes(report, s, width),
-        h2["why"],
-        *_why(report, s, width),
-        h2["next_questions"],
-        *_next_questions(report, s),
-        h2["remedies"],
-        *_remedies(report, s),
-        h2["case"],
-        *_case(report, s),
     ]
+    for name in words.shown_sections(report):
+        story += [_p(words.title(name), s["h2"]), *sections[name]()]
+    return story
 
 
 def _notice(report: Mapping, s: dict) -> list:
@@ -196,6 +198,15 @@ def _red_flags(report: Mapping, s: dict) -> list:
     if not report["red_flags"]:
         out.append(_boxed(_p(words.NO_FLAGS, s["body"]), GREEN, "#e6f4ea"))
     return out
+
+
+def _conflict(report: Mapping, s: dict) -> list:
+    """The answers to double-check: in an orange box when they clearly pull apart, else a
+    muted line (the section is left out when none do)."""
+    line = words.conflict_text(report)
+    if report["conflict"]["notice"]:
+        return [_boxed(_p(line, s["flag"]), ORANGE, "#fff0e0")]
+    return [_p(line, s["muted"])]
 
 
 def _answers(report: Mapping, s: dict, width: float) -> list:
@@ -228,6 +239,26 @@ def _causes(report: Mapping, s: dict, width: float) -> list:
         _chart(report, width),
         _table(head, rows, [c * width for c in cols], {0, 2, 3, 4, 5, 6}, s),
     ]
+
+
+def _if_fixed(report: Mapping, s: dict, width: float) -> list:
+    """The meaning, the first cause's sentence, and the causes by what putting each right
+    alone would stop."""
+    from reportlab.platypus import Spacer
+
+    section = report["if_fixed"]
+    out = [
+        _p(words.if_fixed_words(report), s["body"]),
+        Spacer(1, 3),
+        _p(section["sentence"], s["flag"]),
+        Spacer(1, 3),
+    ]
+    if section["rows"]:
+        rows = [words.if_fixed_cells(r, section["features"]) for r in section["rows"]]
+        cols = [0.38, 0.15, 0.13, 0.19, 0.15]
+        head = words.if_fixed_head()
+        out.append(_table(head, rows, [c * width for c in cols], {1, 2, 3, 4}, s))
+    return out
 
 
 def _why(report: Mapping, s: dict, width: float) -> list:

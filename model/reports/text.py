@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from model.reports.content import SECTION_TITLES
-from model.reports.wording import ranks_first_in
+from model.reports.content import SECTION_TITLES, SECTIONS
+from model.reports.wording import per_hundred, ranks_first_in
 
 NO_FLAGS = (
     "No red flag is raised by these answers. That is not a clean bill of health: see a doctor "
@@ -61,6 +61,58 @@ def cause_cells(row: Mapping) -> list[str]:
 
 def title(section: str) -> str:
     return SECTION_TITLES[section]
+
+
+def shown_sections(report: Mapping) -> list[str]:
+    """The sections a rendering shows, in order: every one, but the conflict section only when
+    some answers pull apart."""
+    return [s for s in SECTIONS if s != "conflict" or report["conflict"]["sentence"]]
+
+
+def conflict_text(report: Mapping) -> str:
+    """The answers to double-check, in words (labels only): the conflict section's one line."""
+    return report["conflict"]["sentence"] or ""
+
+
+def count(n: float) -> str:
+    """A number of features: ``2``, or ``2.4`` when soft answers count partly."""
+    return str(round(n)) if abs(n - round(n)) < 0.05 else f"{n:.1f}"
+
+
+def of_features(x: float, features: float) -> str:
+    """``1.3 of 2``: an expected number of features out of those present (``0.04 of 2`` below
+    0.1, so that a listed cause never reads as stopping nothing)."""
+    x = max(x, 0.0)  # the engine's rounding can leave -1e-20
+    return f"{x:.2f} of {count(features)}" if x < 0.095 else f"{x:.1f} of {count(features)}"
+
+
+def if_fixed_head() -> list[str]:
+    """The headings of the if-fixed table, the same in the HTML and the PDF (no rank column:
+    the order is the rank)."""
+    return ["cause: state", "expected to stop", "all stop", "would remain alone", "probability"]
+
+
+def if_fixed_cells(row: Mapping, features: float) -> list[str]:
+    """One row of the if-fixed table as text, under :func:`if_fixed_head`."""
+    return [
+        row["label"],
+        of_features(row["expected_disablement"], features),
+        f"{per_hundred(row['p_all_stop'])} in 100",
+        of_features(row["expected_sufficiency"], features),
+        prob(row["posterior"]),
+    ]
+
+
+def if_fixed_words(report: Mapping) -> str:
+    """What the if-fixed numbers mean, and out of how many features they count."""
+    section = report["if_fixed"]
+    n = section["features"]
+    if n <= 0:
+        return section["meaning"]
+    said = f"Counted out of the {count(n)} feature{'' if count(n) == '1' else 's'} you report"
+    if abs(n - round(n)) >= 0.05:
+        said += " (soft answers count partly)"
+    return f"{section['meaning']} {said}."
 
 
 def identity(report: Mapping) -> str:
