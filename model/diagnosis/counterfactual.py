@@ -117,7 +117,8 @@ class Counterfactuals:
             and self.off_state(n) is not None
             and not (isinstance(spec.cpd, NoisyOrCPD) and spec.cpd.uninformative is not None)
         ]
-        self._twins: dict[frozenset, Engine] = {}
+        self._downstream = {c: self._lineage(c) for c in self.causes}
+        self._twins: dict[tuple, Engine] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -272,10 +273,18 @@ class Counterfactuals:
         for cause in self.causes:
             normal = self.nodes[cause].normal_state
             abnormal = [s for s in self.states[cause] if s != normal]
+            # a cause no present feature lies downstream of changes nothing: all three are 0
+            # (unless a soft answer leaves a feature off in fact, and so "stopped")
+            cases_as = [
+                row
+                if self._downstream[cause] & set(p) or any(not isinstance(row[f], str) for f in p)
+                else None
+                for row, p in zip(rows, present, strict=True)
+            ]
             if cause in do:  # set by intervention: what it was set to, certainly
-                rows_as = {a: [row if do[cause] == a else None for row in rows] for a in abnormal}
+                rows_as = {a: [r if do[cause] == a else None for r in cases_as] for a in abnormal}
             else:
-                rows_as = {a: [_and(row, cause, a) for row in rows] for a in abnormal}
+                rows_as = {a: [_and(r, cause, a) for r in cases_as] for a in abnormal}
             stop = self._disable(self.twin({cause: normal}), rows_as, present, log_z, do)
             stay = self._suffice(self.twin(alone=cause), rows_as, present, log_z, do)
             for r in range(len(rows)):
