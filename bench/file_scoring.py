@@ -11,7 +11,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -73,8 +73,9 @@ def write_case_file(model, path: Path, n: int, seed: int = SEED) -> None:
             writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
 
 
-def run_score(source: Path, output: Path) -> dict:
-    """One ``crampnet score`` in a child process: wall time, exit status, the child's peak RSS.
+def run_score(source: Path, output: Path, flags: Sequence[str] = ()) -> dict:
+    """One ``crampnet score`` (with ``flags``) in a child process: wall time, exit status, the
+    child's peak RSS.
 
     The peak is the child's own high-water mark (``VmHWM`` of ``/proc/PID/status``, read every
     20 ms until it exits): ``ru_maxrss`` from ``wait4`` would count the pages of this
@@ -82,7 +83,10 @@ def run_score(source: Path, output: Path) -> dict:
     command = [sys.executable, "-m", "model.cli", "score", str(source), "-o", str(output)]
     t = time.perf_counter()
     child = subprocess.Popen(
-        command + ["--no-progress"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [*command, *flags, "--no-progress"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     peak = [0.0]
     done = threading.Event()

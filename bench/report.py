@@ -44,6 +44,7 @@ ORDER = (
     "answers_per_set",
     "machine",
     "file_scoring",
+    "if_fixed",
     "browser",
     "networks",
     "total_s",

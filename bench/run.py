@@ -29,7 +29,16 @@ warnings.simplefilter("ignore", DeprecationWarning)
 
 from pgmpy import config as pgmpy_config  # noqa: E402
 
-from bench import app_rerun, batch, browser, file_scoring, networks, query, refresh  # noqa: E402
+from bench import (  # noqa: E402
+    app_rerun,
+    batch,
+    browser,
+    file_scoring,
+    if_fixed,
+    networks,
+    query,
+    refresh,
+)
 from bench.common import QUICK, Run, Settings  # noqa: E402
 from bench.report import assemble, read, whole_run, write  # noqa: E402
 from bench.table import print_table  # noqa: E402
@@ -50,6 +59,7 @@ SECTIONS = {  # in the order a whole run measures them
     "app-rerun": Section(app_rerun.section, "the explorer's server time per rerun (AppTest)"),
     "browser": Section(browser.section, "waits in headless chromium, against a bare page"),
     "file-scoring": Section(file_scoring.section, "`crampnet score` on Parquet, end to end"),
+    "if-fixed": Section(if_fixed.section, "counterfactual and conflict measures, and --if-fixed"),
     "networks": Section(networks.section, "7 bnlearn networks: new, seen, batch vs pyAgrum"),
 }
 
@@ -87,13 +97,19 @@ def parser() -> argparse.ArgumentParser:
 
 def plan(settings: Settings) -> str:
     s, subsample = settings, len(range(0, settings.n_sets, settings.pgmpy_refresh_every))
+    rows = if_fixed.SCORE_ROWS_QUICK if s.quick else if_fixed.SCORE_ROWS
     return (
         f"plan: {s.n_sets} evidence sets; query x3 engines, crampnet refresh x{s.n_sets} (+ a "
         f"component pass), pgmpy refresh on {subsample} sets ({s.pgmpy_draws} interval "
         f"draws scaled to {DRAWS}), batch of {s.n_sets} and {s.repeat_rows} rows, two "
-        f"one-thread diagnostics; {len(networks.NETWORKS)} bnlearn networks ({s.network_queries} "
+        f"one-thread diagnostics; if-fixed on {s.n_sets} new and {s.n_sets} seen cases and a "
+        f"file of {rows:,} rows; {len(networks.NETWORKS)} bnlearn networks ({s.network_queries} "
         f"new and {s.network_queries} seen queries, {s.network_rows} batch rows each). "
-        + ("Quick: counts shrunk." if s.quick else "About 3-4 min on 2 cores, plus the networks.")
+        + (
+            "Quick: counts shrunk."
+            if s.quick
+            else "About 3-4 min on 2 cores, plus the networks and if-fixed's file (~10 min)."
+        )
     )
 
 
