@@ -58,6 +58,7 @@ from model.reports.wording import (
     signed,
     state_word,
     summarise,
+    trial_tests,
 )
 
 NOT_ANSWERED = "not answered"
@@ -490,6 +491,9 @@ def results() -> None:
                             f"{detail.before:.2f} to {detail.after:.2f}"
                         )
                     st.caption(md(said + "."))
+                    tests = trial_tests(priors, q.variable, shown.diagnosis.if_fixed)
+                    if tests:
+                        st.caption(md(tests))
                     show_cautions(q.cautions)
                     with st.container(horizontal=True):
                         answer_buttons("ask", q.variable, node.states)

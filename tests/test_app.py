@@ -62,6 +62,7 @@ from model.reports.wording import (
     signed,
     state_word,
     summarise,
+    trial_tests,
 )
 
 APP = str(Path(__file__).parent.parent / "app.py")
@@ -714,7 +715,8 @@ def assert_ask_next(tab, scenario: Scenario, cost_weight: float = 0.0) -> list[R
     assert [b.label for b in tab.button] == [
         state_word(s) for q in expected[:5] for s in PRIORS.nodes[q.variable].states
     ]
-    for q, block_md, block_caption in zip(expected, tab.markdown, tab.caption, strict=False):
+    info = [c for c in tab.caption if c.value.startswith("Expected information")]
+    for q, block_md, block_caption in zip(expected, tab.markdown, info, strict=False):
         node = PRIORS.nodes[q.variable]
         assert (
             block_md.value == f"**{escape_markdown(node.label)}**: {escape_markdown(node.question)}"
@@ -735,6 +737,15 @@ def test_ask_next_lists_rank_questions_and_a_button_answers():
     scenario = Scenario(evidence={"leg_cramp_side": "left"})
     at = start(to_query(scenario))
     expected = assert_ask_next(open_tab(at, "Ask next"), scenario)
+    # each trial shown says what a change after it would point to, in words
+    if_fixed = expected_view(scenario).diagnosis.if_fixed
+    captions = [c.value for c in at.tabs[TABS.index("Ask next")].caption]
+    trials = [q for q in expected[:5] if PRIORS.nodes[q.variable].cost]  # 5: app.ASK_SHOWN
+    assert trials
+    for q in expected[:5]:
+        tests = trial_tests(PRIORS, q.variable, if_fixed)
+        assert (tests is not None) == bool(PRIORS.nodes[q.variable].cost)
+        assert tests is None or escape_markdown(tests) in captions
     top = expected[0]
     var, state = top.variable, PRIORS.nodes[top.variable].states[0]
     at.button(key=f"ask_{var}_{state}").click()

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model import default_model
+from model import default_model, diagnose
 from model.diagnosis.crampmodel import Contribution
 from model.diagnosis.questions import RankedQuestion, informative_states, rank_questions
 from model.diagnosis.scenario import Scenario
@@ -43,6 +43,7 @@ from model.reports.wording import (
     signed,
     state_word,
     summarise,
+    trial_tests,
 )
 
 # every hypothesis test here runs with database=None: tests write only to temporary folders
@@ -465,3 +466,24 @@ def test_question_table_lists_every_ranked_question_in_words():
         assert float(effort) == q.cost and float(score) == pytest.approx(q.score, abs=5e-4)
     assert not table[table["effort (days)"] != "0"].empty  # trials carry their days
     assert not [v for v in table["question or trial"] if "_" in v]  # labels, never ids
+
+
+def test_a_trial_says_which_causes_a_change_would_point_to_and_what_fixing_them_stops():
+    model = default_model()
+    d = diagnose({"leg_cramp_side": "left", "nocturnal_cramps": "yes"}, model=model, draws=2)
+    said = trial_tests(model.priors, "calcium_trial", d.if_fixed)
+    calcium = d.if_fixed[("calcium", "low")]
+    # calcium_trial's links come from calcium, dehydration and sodium: the two whose fixing
+    # would stop most are named, the larger first, with their numbers
+    linked = [("calcium", "low"), ("calcium", "high"), ("dehydration", "yes"), ("sodium", "low")]
+    second = sorted(linked, key=lambda cs: -d.if_fixed[cs].expected_disablement)[1]
+    assert said.startswith(
+        "A change after it would point to 'Calcium status: low' (putting it right alone would "
+        f"be expected to stop about {calcium.expected_disablement:.1f} of your 2 features)"
+    )
+    assert f"or to '{cause_label(model.priors, *second)}'" in said
+    assert "_" not in said  # labels, never ids
+    # a plain question is no trial; with no feature reported a trial says nothing of stopping
+    assert trial_tests(model.priors, "nocturnal_cramps", d.if_fixed) is None
+    none = diagnose({"blood_thinners": "yes"}, model=model, draws=2)
+    assert trial_tests(model.priors, "calcium_trial", none.if_fixed) is None

@@ -24,6 +24,7 @@ from model.diagnosis.view import PAGE_DRAWS
 from model.inference.conflict import Conflict
 from model.knowledge.draws import DRAWS
 from model.knowledge.priors import Priors
+from model.knowledge.schema import NoisyOrCPD
 
 # (lower bound, word): a probability p gets the first word whose bound it reaches.
 SCALE: tuple[tuple[float, str], ...] = (
@@ -376,6 +377,42 @@ def if_fixed_sentence(priors: Priors, cause: str, state: str, measure: IfFixed) 
         f"of your {features_word(measure.features)} would be expected to stop (all of them: "
         f"{per_hundred(measure.p_all_stop)} in 100)."
     )
+
+
+def trial_tests(
+    priors: Priors, trial: str, if_fixed: Mapping[tuple[str, str], IfFixed]
+) -> str | None:
+    """What a trial tells, in one sentence: the abnormal cause states whose links push it
+    away from "no change" (what a good or bad response would point to), with what putting
+    each right would stop; None for a question that is not a trial, or with no feature
+    reported."""
+    node = priors.nodes[trial]
+    cpd = node.cpd
+    if not node.cost or not isinstance(cpd, NoisyOrCPD):
+        return None
+    tested = [
+        (parent, state)
+        for parent, by_state in cpd.links.items()
+        for state in by_state
+        if (parent, state) in if_fixed
+    ]
+    if not tested or all(if_fixed[cs].features <= 0 for cs in tested):
+        return None
+    tested.sort(key=lambda cs: -if_fixed[cs].expected_disablement)
+    first, *rest = tested[:2]
+
+    def about(cs: tuple[str, str]) -> str:
+        v = if_fixed[cs].expected_disablement
+        return f"{v:.1f}" if v >= 0.1 else f"{v:.2f}"
+
+    said = (
+        f"A change after it would point to '{cause_label(priors, *first)}' (putting it right "
+        f"alone would be expected to stop about {about(first)} of your "
+        f"{features_word(if_fixed[first].features)})"
+    )
+    for cs in rest:
+        said += f" or to '{cause_label(priors, *cs)}' (about {about(cs)})"
+    return said + "."
 
 
 def conflict_sentence(
