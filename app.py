@@ -370,7 +370,7 @@ def results() -> None:
                     delta_arrow=arrow(row.change),
                     help=f"90% interval {row.low:.3f} to {row.high:.3f}",
                 )
-            st.markdown(markdown_table(cause_table(table)))
+            st.markdown(markdown_table(cause_table(table, by)))
 
     # --- interview ----------------------------------------------------------------------------
     with tabs["Interview"]:

@@ -58,6 +58,7 @@ from model.reports.wording import (
     likelihood_word,
     markdown_table,
     next_step,
+    per_hundred,
     question_table,
     signed,
     state_word,
@@ -1445,14 +1446,15 @@ def test_causes_view_ranks_by_what_putting_it_right_would_stop():
     shown = expected_view(scenario)
     rows = cause_rows(MODEL, shown, "if fixed")
     (table,) = [m for m in tab.markdown if m.value.startswith("| ")]
-    assert table.value == markdown_table(cause_table(rows))
+    assert table.value == markdown_table(cause_table(rows, "if fixed"))
     header, body = parse_table(table.value)
     order = shown.diagnosis.ranked_if_fixed()
     assert [cells[0] for cells in body] == [f"{PRIORS.nodes[c].label}: {s}" for c, s in order]
     assert order[0] == ("exercise_overload", "yes")  # not the most probable: calcium low
-    stop_at = header.index("if put right")
+    stop_at = header.index("fixing stops")
     top = shown.diagnosis.if_fixed[order[0]]
-    assert body[0][stop_at] == f"{top.expected_disablement:.1f} of 3 stop"
+    assert body[0][stop_at] == f"{top.expected_disablement:.1f} of 3"
+    assert body[0][header.index("all stop (in 100)")] == str(per_hundred(top.p_all_stop))
     _, data, _ = chart_data(tab.get("vega_lite_chart")[0])
     assert list(data["stops"]) == pytest.approx(
         [shown.diagnosis.if_fixed[cs].expected_disablement for cs in order]

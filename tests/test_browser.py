@@ -271,6 +271,15 @@ def test_a_phone_sized_page_is_usable(browser, server, shots):
     assert overflow <= 1, f"the main area is {overflow} px wider than the screen"
     assert_accessible(page, "Causes at 390 px")
     page.screenshot(path=str(shots / "explorer-phone.png"), full_page=False)
+    # the second ranking: what putting each cause right would stop, whole and on screen
+    page.get_by_text("what putting it right would stop").click()
+    order = shown(scenario).diagnosis.ranked_if_fixed()
+    first = cause_label(PRIORS, *order[0])
+    expect(main.locator("table tbody tr").first).to_contain_text(first)
+    assert_labels_whole(chart_texts(page), [cause_label(PRIORS, *cs) for cs in order])
+    overflow = main.evaluate("(el) => el.scrollWidth - el.clientWidth")
+    assert overflow <= 1, f"ranked by fixing, the main area is {overflow} px too wide"
+    assert_accessible(page, "Causes ranked by fixing at 390 px")
     # the interview answers inline, with buttons a thumb can hit
     open_view(page, "Interview")
     button = page.get_by_role("tabpanel", name="Interview").get_by_role("button").first

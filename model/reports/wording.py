@@ -448,12 +448,27 @@ def markdown_table(table: pd.DataFrame) -> str:
     return "\n".join([header, rule, *body])
 
 
-def cause_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """The Causes table in words: each cause state's probability with the answers, its 90%
-    interval, how often it ranks first over the plausible versions of the model, before any
-    answer, and how many of the features present putting it right alone would be expected to
-    stop. Narrow enough for a phone: the words of the verbal scale are in the summary and the
-    glossary, the changes in the metrics and the Why tab."""
+def cause_table(rows: pd.DataFrame, by: str = "probability") -> pd.DataFrame:
+    """The Causes table in words, for the ranking ``by`` (``"probability"`` or ``"if fixed"``).
+
+    By probability: each cause state's probability with the answers and its 90% interval, how
+    often it ranks first over the plausible versions of the model, and before any answer. If
+    fixed: how many of the features present putting it right alone would be expected to stop,
+    the chance that all would, and its probability. Narrow enough for a phone either way: the
+    words of the verbal scale are in the summary and the glossary, the changes in the metrics
+    and the Why tab."""
+    if by == "if fixed":
+        return pd.DataFrame(
+            {
+                "cause": rows["cause"],
+                "fixing stops": [
+                    f"{v:.1f} of {n:.1f}" if n != round(n) else f"{v:.1f} of {n:.0f}"
+                    for v, n in zip(rows["stops"], rows["features"], strict=True)
+                ],
+                "all stop (in 100)": [str(per_hundred(x)) for x in rows["all_stop"]],
+                "now": [f"{p:.3f}" for p in rows["posterior"]],
+            }
+        )
     return pd.DataFrame(
         {
             "cause": rows["cause"],
@@ -463,10 +478,6 @@ def cause_table(rows: pd.DataFrame) -> pd.DataFrame:
             ],
             "first in 100": [str(per_hundred(x)) for x in rows["rank_first"]],
             "before": [f"{p:.3f}" for p in rows["prior"]],
-            "if put right": [
-                f"{v:.1f} of {n:.1f} stop" if n != round(n) else f"{v:.1f} of {n:.0f} stop"
-                for v, n in zip(rows["stops"], rows["features"], strict=True)
-            ],
         }
     )
 
