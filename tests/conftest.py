@@ -11,6 +11,7 @@ import os
 import sys
 import tempfile
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 # hypothesis keeps its example database and constants under this folder (default: .hypothesis
@@ -27,10 +28,13 @@ from hypothesis import strategies as st  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `bench`, `tests.oracles`
 
 from model import CrampModel, load_model  # noqa: E402
+from model.inference.engine import Engine  # noqa: E402
+from model.knowledge.cpt import expand  # noqa: E402
+from model.knowledge.schema import Node  # noqa: E402
 from tests.oracles.reference import fill_pyagrum_cpt, to_pyagrum  # noqa: E402
 
 # shared with the tests that import them from here
-__all__ = ["DIAGNOSIS_KEYS", "examples", "fill_pyagrum_cpt", "subsets", "to_pyagrum"]
+__all__ = ["DIAGNOSIS_KEYS", "engine_of", "examples", "fill_pyagrum_cpt", "subsets", "to_pyagrum"]
 
 # the keys of a diagnosis as JSON (``diagnose(...).to_dict()``, ``crampnet diagnose --json``),
 # in the order they are written
@@ -57,6 +61,16 @@ def examples(n: int) -> int:
     """``n`` examples under the default profile (40 examples), scaled with the loaded profile
     (so the "ci" profile's 200 runs five times as many)."""
     return max(1, n * settings().max_examples // 40)
+
+
+def engine_of(nodes: Mapping[str, Node]) -> Engine:
+    """The exact engine over the tables ``cpt.expand`` makes of priors ``nodes``."""
+    states = {n: spec.states for n, spec in nodes.items()}
+    return Engine(
+        states,
+        {n: tuple(spec.parents) for n, spec in nodes.items()},
+        {n: expand(spec, states) for n, spec in nodes.items()},
+    )
 
 
 @st.composite

@@ -15,9 +15,7 @@ from hypothesis import strategies as st
 
 from model.inference.conflict import measure_conflict
 from model.inference.engine import Engine
-from model.knowledge.cpt import expand
-from model.knowledge.schema import Node
-from tests.conftest import examples
+from tests.conftest import engine_of, examples
 from tests.oracles.counterfactual import Oracle, answers, networks
 
 YES_NO = ["yes", "no"]
@@ -225,15 +223,6 @@ def test_uninformative_answers_add_nothing() -> None:
 
 
 # --- random networks against the oracle ------------------------------------------------------
-
-
-def engine_of(nodes: Mapping[str, Node]) -> Engine:
-    states = {n: spec.states for n, spec in nodes.items()}
-    return Engine(
-        states,
-        {n: tuple(spec.parents) for n, spec in nodes.items()},
-        {n: expand(spec, states) for n, spec in nodes.items()},
-    )
 
 
 MARGIN = 1e-8  # conflicts this close to 0 (or to each other) are left to rounding

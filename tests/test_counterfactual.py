@@ -18,34 +18,21 @@ from hypothesis import strategies as st
 
 from model import CrampModel, diagnose
 from model.diagnosis.counterfactual import Counterfactuals, IfFixed
-from model.inference.engine import Engine
-from model.knowledge.cpt import expand
 from model.knowledge.schema import Node
-from tests.conftest import examples
+from tests.conftest import engine_of, examples
 from tests.oracles.counterfactual import (
-    SIDES,
     YES_NO,
     Oracle,
     answers,
-    deterministic_node,
     networks,
     noisy_or_node,
+    side_node,
     table_node,
 )
 
 TOLERANCE = 1e-9
 MEASURES = ("expected_disablement", "p_all_stop", "expected_sufficiency")
 CASES = Path(__file__).resolve().parent / "data" / "cases.json"  # the shared vignettes, copied
-
-
-def engine_of(nodes: Mapping[str, Node]) -> Engine:
-    """The exact engine over the tables ``cpt.expand`` makes of ``nodes``."""
-    states = {n: spec.states for n, spec in nodes.items()}
-    return Engine(
-        states,
-        {n: tuple(spec.parents) for n, spec in nodes.items()},
-        {n: expand(spec, states) for n, spec in nodes.items()},
-    )
 
 
 def vignettes() -> list[tuple[str, dict[str, str]]]:
@@ -201,17 +188,7 @@ def test_sufficiency_of_a_cause_on_the_other_side() -> None:
         "right": noisy_or_node(
             "intermediate", YES_NO, ["c2"], "no", {"yes": 0.05}, {"c2": {"yes": {"yes": 0.7}}}
         ),
-        "side": deterministic_node(
-            "finding",
-            SIDES,
-            ["left", "right"],
-            {
-                ("no", "no"): "none",
-                ("yes", "no"): "left",
-                ("no", "yes"): "right",
-                ("yes", "yes"): "both",
-            },
-        ),
+        "side": side_node(),
     }
     p_ctx = {"yes": 0.3, "no": 0.7}
     p_c1 = {"yes": 1 - 0.9 * 0.5, "no": 0.1}  # P(c1 = yes | ctx)

@@ -207,16 +207,15 @@ class Counterfactuals:
         tables = dict(self.tables)
         for n in (n for n in self.order if n in changed):
             spec = self.nodes[n]
-            moved = [p for p in spec.parents if p in changed or p in do]
+            moved = [p for p in spec.parents if p in changed]
             acting = None if alone is None else {alone} | (changed & set(spec.parents))
-            table = twin_table(spec, self.states, moved, acting)  # (x', x, *pa, *moved)
-            fixed = tuple(self.states[p].index(do[p]) if p in do else slice(None) for p in moved)
-            table = table[(Ellipsis, *fixed)] if moved else table
+            fixed = {p: do[p] for p in spec.parents if p in do}
+            table = twin_table(spec, self.states, moved, acting, fixed)  # (x', x, *pa, *moved)
             states[other_world(n)] = self.states[n]
             parents[other_world(n)] = (
                 n,
                 *spec.parents,
-                *(other_world(p) for p in moved if p in changed),
+                *(other_world(p) for p in moved),
             )
             tables[other_world(n)] = table
         for f in self.features:

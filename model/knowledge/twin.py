@@ -41,15 +41,17 @@ def joint(
     parent_states: Mapping[str, list[str]],
     changed: list[str],
     acting: set[str] | None = None,
+    fixed: Mapping[str, str] | None = None,
 ) -> np.ndarray:
     """``P(X = x, X' = x' | pa, pa')``, shape ``(n, n, *parent cards, *changed cards)``.
 
     ``changed`` lists the parents whose counterfactual value may differ from the factual one
-    (each gets a second axis, in that order, after the factual parents); every other parent
-    has the same value in both worlds. ``acting``, when given, silences the rest in the other
-    world: the leak and the links (and interactions) of every parent not in ``acting`` never
-    fire there, as if every other cause had been switched off. It does not change what a
-    definition or a full table computes.
+    (each gets a second axis, in that order, after the factual parents); ``fixed`` gives the
+    parents whose counterfactual value is set (no axis: the table of a set parent would be
+    all but one of its columns wasted); every other parent has the same value in both worlds.
+    ``acting``, when given, silences the rest in the other world: the leak and the links (and
+    interactions) of every parent not in ``acting`` never fire there, as if every other cause
+    had been switched off. It does not change what a definition or a full table computes.
     """
     cards = [len(parent_states[p]) for p in node.parents]
     extra = [len(parent_states[p]) for p in changed]
@@ -58,6 +60,8 @@ def joint(
     axes = {p: (i, i) for i, p in enumerate(node.parents)}
     for j, p in enumerate(changed):
         axes[p] = (axes[p][0], len(cards) + j)
+    for p, state in (fixed or {}).items():  # a set value: a negative "axis", -(index + 1)
+        axes[p] = (axes[p][0], -1 - list(parent_states[p]).index(state))
     cpd = node.cpd
     if isinstance(cpd, NoisyOrCPD):
         return _noisy_or(node, cpd, parent_states, grid, axes, acting)
@@ -71,11 +75,12 @@ def twin_table(
     parent_states: Mapping[str, list[str]],
     changed: list[str],
     acting: set[str] | None = None,
+    fixed: Mapping[str, str] | None = None,
 ) -> np.ndarray:
     """The counterfactual node's table ``P(X' | X, pa, pa')``: shape ``(n, n, *parent cards,
     *changed cards)``, parents in that order (its factual self first). Where the factual value
     is impossible under ``pa`` the column is the identity (never reached, but a valid table)."""
-    both = joint(node, parent_states, changed, acting)
+    both = joint(node, parent_states, changed, acting, fixed)
     factual = both.sum(axis=1, keepdims=True)
     n = len(node.states)
     identity = np.eye(n).reshape(n, n, *([1] * (both.ndim - 2)))
@@ -91,8 +96,11 @@ def _on(vector: np.ndarray, axis: int, n_axes: int) -> np.ndarray:
 
 
 def _worlds(values: np.ndarray, parent: str, axes, n_axes: int) -> tuple[np.ndarray, np.ndarray]:
-    """A per-state vector of ``parent`` laid on its factual and its counterfactual axis."""
+    """A per-state vector of ``parent`` laid on its factual and its counterfactual axis (or,
+    for a set counterfactual value, that value's entry)."""
     fact, other = axes[parent]
+    if other < 0:
+        return _on(values, fact, n_axes), np.asarray(values[-1 - other]).reshape([1] * n_axes)
     return _on(values, fact, n_axes), _on(values, other, n_axes)
 
 
@@ -200,7 +208,10 @@ def _comonotone(node: Node, parent_states, grid, axes) -> np.ndarray:
     index = np.indices(grid) if grid else np.zeros((0,), dtype=int)
 
     def read(world: int) -> np.ndarray:  # the table on one world's parent axes: (n, *grid)
-        picked = tuple(index[axes[p][world]] for p in node.parents)
+        picked = tuple(
+            index[axes[p][world]] if axes[p][world] >= 0 else np.full(grid, -1 - axes[p][world])
+            for p in node.parents
+        )
         return table[(slice(None), *picked)] if picked else table.reshape(-1, *[1] * len(grid))
 
     below_fact = np.cumsum(np.broadcast_to(read(0), (len(node.states), *grid)), axis=0)

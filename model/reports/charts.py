@@ -61,13 +61,40 @@ def _wrapped(table: pd.DataFrame, field: str) -> pd.DataFrame:
     return out
 
 
+def _cause_bars(
+    table: pd.DataFrame, x: dict, colour: str, shown: list[str], tooltip: list[dict], at: str
+) -> tuple[dict, dict]:
+    """A bar per cause state in the table's order with its number beside it (text at field
+    ``at``), and the y encoding for more layers."""
+    data = _wrapped(table, "cause")
+    data["shown"] = shown
+    data["rank"] = range(len(data))
+    y = _label_axis("cause", "rank")
+    spec = {
+        "data": {"values": _records(data)},
+        "height": {"step": ROW},
+        "config": CONFIG,
+        "layer": [
+            {
+                "mark": {"type": "bar", "color": colour},
+                "encoding": {"y": y, "x": x, "tooltip": tooltip},
+            },
+            {
+                "mark": {"type": "text", "align": "left", "dx": 4, "color": "#000000"},
+                "encoding": {
+                    "y": y,
+                    "x": {"field": at, "type": "quantitative"},
+                    "text": {"field": "shown"},
+                },
+            },
+        ],
+    }
+    return spec, y
+
+
 def causes_chart(table: pd.DataFrame) -> dict:
     """Posterior of each abnormal cause state as a bar with its number, the 90% interval as a
     whisker, the prior as a black tick; in the table's order (most probable first)."""
-    data = _wrapped(table, "cause")
-    data["shown"] = [f"{p:.2f}" for p in table["posterior"]]
-    data["rank"] = range(len(data))
-    y = _label_axis("cause", "rank")
     x = {
         "field": "posterior",
         "type": "quantitative",
@@ -75,59 +102,36 @@ def causes_chart(table: pd.DataFrame) -> dict:
         "axis": {"values": [0, 0.25, 0.5, 0.75, 1]},
         "title": "probability",
     }
-    return {
-        "data": {"values": _records(data)},
-        "height": {"step": ROW},
-        "config": CONFIG,
-        "layer": [
-            {
-                "mark": {"type": "bar", "color": RED},
-                "encoding": {
-                    "y": y,
-                    "x": x,
-                    "tooltip": [
-                        {"field": "cause", "title": "cause"},
-                        {"field": "posterior", "format": ".3f", "title": "with your answers"},
-                        {"field": "low", "format": ".3f", "title": "90% interval from"},
-                        {"field": "high", "format": ".3f", "title": "90% interval to"},
-                        {"field": "prior", "format": ".3f", "title": "before any answer"},
-                    ],
-                },
+    tooltip = [
+        {"field": "cause", "title": "cause"},
+        {"field": "posterior", "format": ".3f", "title": "with your answers"},
+        {"field": "low", "format": ".3f", "title": "90% interval from"},
+        {"field": "high", "format": ".3f", "title": "90% interval to"},
+        {"field": "prior", "format": ".3f", "title": "before any answer"},
+    ]
+    shown = [f"{p:.2f}" for p in table["posterior"]]
+    spec, y = _cause_bars(table, x, RED, shown, tooltip, at="high")
+    spec["layer"][1:1] = [
+        {
+            "mark": {"type": "rule", "color": "#000000"},
+            "encoding": {
+                "y": y,
+                "x": {"field": "low", "type": "quantitative"},
+                "x2": {"field": "high"},
             },
-            {
-                "mark": {"type": "rule", "color": "#000000"},
-                "encoding": {
-                    "y": y,
-                    "x": {"field": "low", "type": "quantitative"},
-                    "x2": {"field": "high"},
-                },
-            },
-            {
-                "mark": {"type": "tick", "color": "black", "thickness": 3, "size": 20},
-                "encoding": {"y": y, "x": {"field": "prior", "type": "quantitative"}},
-            },
-            {
-                "mark": {"type": "text", "align": "left", "dx": 4, "color": "#000000"},
-                "encoding": {
-                    "y": y,
-                    "x": {"field": "high", "type": "quantitative"},
-                    "text": {"field": "shown"},
-                },
-            },
-        ],
-    }
+        },
+        {
+            "mark": {"type": "tick", "color": "black", "thickness": 3, "size": 20},
+            "encoding": {"y": y, "x": {"field": "prior", "type": "quantitative"}},
+        },
+    ]
+    return spec
 
 
 def if_fixed_chart(table: pd.DataFrame) -> dict:
     """What putting each abnormal cause state right alone would stop: the expected number of
     the present features as a bar with its number, out of how many are present; in the
     table's order."""
-    data = _wrapped(table, "cause")
-    data["shown"] = [
-        f"{v:.1f} of {n:g}" for v, n in zip(table["stops"], table["features"], strict=True)
-    ]
-    data["rank"] = range(len(data))
-    y = _label_axis("cause", "rank")
     most = float(table["features"].max()) if len(table) else 1.0
     x = {
         "field": "stops",
@@ -135,34 +139,14 @@ def if_fixed_chart(table: pd.DataFrame) -> dict:
         "scale": {"domain": [0, max(most, 1.0) * 1.25]},
         "title": "features expected to stop if only this were put right",
     }
-    return {
-        "data": {"values": _records(data)},
-        "height": {"step": ROW},
-        "config": CONFIG,
-        "layer": [
-            {
-                "mark": {"type": "bar", "color": PURPLE},
-                "encoding": {
-                    "y": y,
-                    "x": x,
-                    "tooltip": [
-                        {"field": "cause", "title": "cause"},
-                        {"field": "stops", "format": ".2f", "title": "expected to stop"},
-                        {"field": "all_stop", "format": ".2f", "title": "all of them stop"},
-                        {"field": "posterior", "format": ".3f", "title": "probability"},
-                    ],
-                },
-            },
-            {
-                "mark": {"type": "text", "align": "left", "dx": 4, "color": "#000000"},
-                "encoding": {
-                    "y": y,
-                    "x": {"field": "stops", "type": "quantitative"},
-                    "text": {"field": "shown"},
-                },
-            },
-        ],
-    }
+    tooltip = [
+        {"field": "cause", "title": "cause"},
+        {"field": "stops", "format": ".2f", "title": "expected to stop"},
+        {"field": "all_stop", "format": ".2f", "title": "all of them stop"},
+        {"field": "posterior", "format": ".3f", "title": "probability"},
+    ]
+    shown = [f"{v:.1f} of {n:g}" for v, n in zip(table["stops"], table["features"], strict=True)]
+    return _cause_bars(table, x, PURPLE, shown, tooltip, at="stops")[0]
 
 
 def signed_bars(table: pd.DataFrame, value: str, label: str, title: str) -> dict:

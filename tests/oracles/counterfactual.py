@@ -524,6 +524,21 @@ def deterministic_node(
     )
 
 
+def side_node() -> Node:
+    """Like ``leg_cramp_side``: a finding defined by two hidden yes/no nodes ``left``, ``right``."""
+    return deterministic_node(
+        "finding",
+        SIDES,
+        ["left", "right"],
+        {
+            ("no", "no"): "none",
+            ("yes", "no"): "left",
+            ("no", "yes"): "right",
+            ("yes", "yes"): "both",
+        },
+    )
+
+
 def _clipped(low: float, high: float) -> st.SearchStrategy[float]:
     """Floats in [0, 1] that are exactly 0 or 1 now and then (those beyond the ends, clipped)."""
     return st.floats(low, high).map(lambda x: min(1.0, max(0.0, x)))
@@ -614,17 +629,7 @@ def networks(draw: st.DrawFn) -> dict[str, Node]:
 
     for side in ("left", "right"):
         nodes[side] = binary("intermediate", draw(subsets_of(causes, 1, 2)))
-    nodes["side"] = deterministic_node(
-        "finding",
-        SIDES,
-        ["left", "right"],
-        {
-            ("no", "no"): "none",
-            ("yes", "no"): "left",
-            ("no", "yes"): "right",
-            ("yes", "yes"): "both",
-        },
-    )
+    nodes["side"] = side_node()
     nodes["f1"] = binary("finding", draw(subsets_of(causes, 1, 3)))
     if draw(st.booleans()):
         parents = draw(subsets_of(causes, 1, 2))
