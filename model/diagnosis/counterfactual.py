@@ -105,10 +105,13 @@ class Counterfactuals:
         for n, spec in self.nodes.items():
             for p in spec.parents:
                 self.children[p].append(n)
-        self.tables = {n: expand(spec, self.states) for n, spec in self.nodes.items()}
-        self.engine = engine or Engine(
-            self.states, {n: tuple(s.parents) for n, s in self.nodes.items()}, self.tables
-        )
+        if engine is None:  # the priors' point tables (a given engine's are those already)
+            tables = {n: expand(spec, self.states) for n, spec in self.nodes.items()}
+            engine = Engine(
+                self.states, {n: tuple(s.parents) for n, s in self.nodes.items()}, tables
+            )
+        self.engine = engine
+        self.tables = engine.tables
         self.causes = [n for n, spec in self.nodes.items() if spec.kind == "cause"]
         self.features = [
             n
