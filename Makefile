@@ -26,13 +26,14 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) --server.headless true
 
-# The one system package the tests need that no Python registry carries: Debian's chromium for
+# The system packages the tests need that no Python registry carries: Debian's chromium for
 # the real-browser tests (playwright cannot download a browser here; PDF pages are rendered by
-# pypdfium2, a pip package). Installed with apt-get as root or through passwordless sudo;
+# pypdfium2, a pip package) and PostgreSQL for the case book's tests (each run starts a
+# throwaway server of its own). Installed with apt-get as root or through passwordless sudo;
 # otherwise one line says what to run.
-SYSTEM_PACKAGES := chromium fonts-dejavu-core
+SYSTEM_PACKAGES := chromium fonts-dejavu-core postgresql
 system:
-	@if [ -x /usr/bin/chromium ]; then exit 0; fi; \
+	@if [ -x /usr/bin/chromium ] && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then SUDO=; \
 	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO=sudo; \
 	else echo "make: the tests need Debian packages: run 'sudo apt-get install $(SYSTEM_PACKAGES)' once, then make test again" >&2; exit 1; fi; \

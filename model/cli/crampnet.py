@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from model import __version__
-from model.cli import evaluate, learn, report, score, sensitivity
+from model.cli import cases, evaluate, learn, report, score, sensitivity
 from model.cli.options import count
 from model.diagnosis.crampmodel import CrampModel, diagnose, load_model
 from model.errors import CrampnetError, EvidenceError, PriorsError, UsageError
@@ -35,6 +35,7 @@ EXAMPLES = """examples:
   crampnet score cases.csv -o scored.parquet   # exit 3 if some rows failed
   crampnet report case.json -o report.pdf   # or .html, .json
   crampnet report cases.csv -o reports/   # one report per row and an index.html
+  crampnet cases add case.json --label "night cramps"   # then: cases list, show, update
 """
 
 
@@ -186,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_command(command)
     evaluate.add_command(command)
     learn.add_command(command)
+    cases.add_command(command)
     return parser
 
 

@@ -127,8 +127,8 @@ def format_evaluation(evaluation: Evaluation, heading: str) -> str:
 
 
 def _evaluate(args: argparse.Namespace, model: CrampModel) -> int:
-    if (args.cases is None) == (args.simulate is None):
-        raise UsageError("give a CASES file or --simulate N (one of them)")
+    if sum(x is not None for x in (args.cases, args.simulate, args.cases_db)) != 1:
+        raise UsageError("give a CASES file, --simulate N or --cases-db (one of them)")
     if args.bins < 1:
         raise UsageError(f"--bins must be at least 1, got {args.bins}")
     if args.simulate is not None:
@@ -142,6 +142,16 @@ def _evaluate(args: argparse.Namespace, model: CrampModel) -> int:
             f"Simulated cohort: {args.simulate:,} cases sampled from the model (seed "
             f"{args.seed}), each answer revealed with probability {args.reveal:g}. The truth "
             "is the model itself: this measures self-consistency, not clinical accuracy."
+        )
+    elif args.cases_db is not None:
+        from model.analysis.casebook import evaluate_casebook
+        from model.readwrite.casebook import CaseBook
+
+        book = CaseBook(args.cases_db or None)
+        evaluation = evaluate_casebook(model, book.cases(), n_bins=args.bins)
+        heading = (
+            f"Case book {book!r}: the posterior shown before each case's first outcome, against "
+            "the causes its outcomes confirmed or ruled out"
         )
     else:
         evaluation = evaluate_file(model, args.cases, fmt=args.format, n_bins=args.bins)
@@ -180,6 +190,14 @@ def add_command(command) -> None:
         default=1.0,
         metavar="Q",
         help="with --simulate: each answer revealed with probability Q (1: all)",
+    )
+    sub.add_argument(
+        "--cases-db",
+        nargs="?",
+        const="",
+        metavar="URL",
+        help="evaluate the posteriors a case book showed against the outcomes recorded later "
+        "(URL: default $CRAMPNET_DB, else the one in your data folder)",
     )
     sub.add_argument("--bins", type=int, default=N_BINS, metavar="B", help="ECE bins (10)")
     sub.add_argument("--plots", metavar="DIR", help="write DIR/reliability.png")

@@ -1,0 +1,380 @@
+"""``crampnet cases``: the case book from the command line (:mod:`model.readwrite.casebook`).
+
+``add`` keeps a case file's answers as a new case, with the posterior shown and the model that
+computed it; ``update`` appends changes of answers, follow-up outcomes and notes (nothing
+already written changes); ``show`` prints the timeline with the posterior at each step,
+recomputed with the current model and, where it differs, the one stored; ``export`` writes the
+latest answers and outcomes per case in the table format ``crampnet score``, ``evaluate`` and
+``learn`` read (or, with ``--timeline``, every entry as JSON Lines, which ``import`` reads
+back); ``delete`` removes a case for good. Every command takes ``--db URL`` (default:
+``$CRAMPNET_DB``, else an SQLite file in the user's data folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from model.diagnosis.crampmodel import CrampModel
+from model.errors import EvidenceError, UsageError
+from model.readwrite.casebook import Case, CaseBook, read_dump
+from model.readwrite.casefile import FORMATS, file_format, read_case
+from model.reports.wording import cause_label
+
+HELP = "keep cases in a case book: add, list, show, update, export, import, delete"
+SHOWN_CAUSES = 3  # cause states a timeline step names
+SAME = 1e-9  # a stored posterior this close to the recomputed one is the same
+EXPORT_BATCH = 1000  # cases read and written at a time: flat memory however big the book
+
+
+def _book(args: argparse.Namespace) -> CaseBook:
+    return CaseBook(args.db)
+
+
+def _parse_pairs(items: list[str], flag: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, state = item.partition("=")
+        if not sep or not name.strip() or not state.strip():
+            raise UsageError(f"{flag} expects id=state, got {item!r}")
+        out[name.strip()] = state.strip()
+    return out
+
+
+def posterior_of(model: CrampModel, answers: Mapping[str, object]) -> dict[str, float]:
+    """Every abnormal cause state's posterior for a case-file form of answers, by
+    ``"cause=state"``: what a case book keeps beside each step."""
+    hard, soft, do = model.check_case(
+        answers.get("evidence"), answers.get("soft_evidence"), answers.get("do")
+    )
+    posterior = model.engine.posteriors(model.causes, hard, soft, do)
+    return {f"{c}={s}": posterior[c][s] for c, s in model.abnormal_states()}
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+
+def _add(args: argparse.Namespace, model: CrampModel) -> int:
+    evidence, soft, do, text = read_case(args.case)
+    answers = {"evidence": evidence, "soft_evidence": soft, "do": do}
+    try:
+        posterior = posterior_of(model, answers)
+    except EvidenceError as exc:
+        raise EvidenceError(f"{args.case}: {exc}") from None
+    label = args.label or Path(args.case).stem
+    case_id = _book(args).add(label, answers, model=model.identity, posterior=posterior)
+    print(case_id)
+    print(f"crampnet: added case {case_id} ({label!r})", file=sys.stderr)
+    return 0
+
+
+def _list(args: argparse.Namespace, model: CrampModel) -> int:
+    book = _book(args)
+    rows = book.list(None if args.all else args.limit)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in rows], indent=2, ensure_ascii=False))
+        return 0
+    print(f"{'id':>6}  {'updated':<16}  {'entries':>7}  label")
+    for r in rows:
+        print(f"{r.id:>6}  {r.updated:%Y-%m-%d %H:%M}  {r.entries:>7}  {r.label}")
+    total = book.count()
+    if len(rows) < total:
+        print(
+            f"crampnet: {len(rows)} of {total} cases shown (--all for every one)", file=sys.stderr
+        )
+    return 0
+
+
+def timeline(model: CrampModel, case: Case) -> list[dict]:
+    """Each entry of a case with the answers after it and, for a change of answers, the
+    posterior recomputed now and the one stored then (when it differs or the model did)."""
+    steps = []
+    for k, entry in enumerate(case.entries, start=1):
+        step = entry.to_dict()
+        if entry.kind in ("answers", "set"):
+            answers = case.answers(k).to_case()
+            step["answers"] = answers
+            now = posterior_of(model, answers)
+            step["posterior_now"] = now
+            stored = entry.posterior
+            same_model = entry.model == model.identity
+            differs = stored is not None and (
+                not same_model
+                or set(stored) != set(now)
+                or any(abs(stored[k] - now[k]) > SAME for k in now)
+            )
+            step["posterior_then_differs"] = differs
+        steps.append(step)
+    return steps
+
+
+def _show(args: argparse.Namespace, model: CrampModel) -> int:
+    case = _book(args).get(args.id)
+    steps = timeline(model, case)
+    if args.json:
+        print(
+            json.dumps(
+                {"id": case.id, "label": case.label, "model": model.identity, "timeline": steps},
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+        return 0
+    print(f"case {case.id}: {case.label} (created {case.created:%Y-%m-%d %H:%M} UTC)")
+    print(f"NOTICE: {model.priors.meta.notice}")
+    for step in steps:
+        print(f"\n{step['at'][:16].replace('T', ' ')}  {_step_words(model, step)}")
+        if "posterior_now" in step:
+            print("  now:  " + _top(model, step["posterior_now"]))
+            if step["posterior_then_differs"]:
+                shown = step.get("model", {})
+                print(
+                    f"  then: {_top(model, step['posterior'])} (model {shown.get('version')}, "
+                    f"priors {str(shown.get('sha256'))[:12]})"
+                )
+    return 0
+
+
+def _step_words(model: CrampModel, step: Mapping) -> str:
+    data = step["data"]
+    if step["kind"] == "answers":
+        answers = {**data.get("evidence", {}), **data.get("soft_evidence", {})}
+        said = ", ".join(f"{k}={v}" for k, v in answers.items()) or "no answers"
+        return f"answers: {said}" + (f"; set: {data['do']}" if data.get("do") else "")
+    if step["kind"] == "set":
+        changes = ", ".join(
+            f"{k}={v}" if v is not None else f"{k} taken back" for k, v in data["set"].items()
+        )
+        return f"changed: {changes}"
+    if step["kind"] == "outcome":
+        if data["outcome"] == "cramps_gone":
+            return "outcome: the cramps are gone"
+        words = "confirmed" if data["outcome"] == "confirmed" else "ruled out"
+        return f"outcome: {cause_label(model.priors, data['variable'], data['state'])} {words}"
+    return f"note: {data['text']}"
+
+
+def _top(model: CrampModel, posterior: Mapping[str, float]) -> str:
+    ranked = sorted(posterior.items(), key=lambda kv: -kv[1])[:SHOWN_CAUSES]
+    return "; ".join(
+        f"{cause_label(model.priors, *key.split('=', 1))} {p:.2f}" for key, p in ranked
+    )
+
+
+def _update(args: argparse.Namespace, model: CrampModel) -> int:
+    book = _book(args)
+    case = book.get(args.id)
+    changes: dict[str, str | None] = dict(_parse_pairs(args.set, "--set"))
+    changes.update(dict.fromkeys(args.unset))
+    outcomes = []
+    for flag, kind in ((args.confirmed, "confirmed"), (args.ruled_out, "ruled_out")):
+        for cause, state in _parse_pairs(flag, f"--{kind.replace('_', '-')}").items():
+            if cause not in model.causes:
+                raise UsageError(f"--{kind.replace('_', '-')}: {cause!r} is not a cause")
+            model.check_case({cause: state})
+            outcomes.append({"outcome": kind, "variable": cause, "state": state})
+    if args.cramps_gone:
+        outcomes.append({"outcome": "cramps_gone"})
+    if not (changes or outcomes or args.note):
+        raise UsageError("nothing to add: give --set, --unset, an outcome or --note")
+    posterior = None
+    if changes:
+        answers = case.answers().to_case()
+        evidence = {**answers["evidence"]}
+        for variable, state in changes.items():
+            evidence.pop(variable, None)
+            if state is not None:
+                evidence[variable] = state
+        answers["evidence"] = evidence
+        posterior = posterior_of(model, answers)  # checks the new answers first
+    entries = book.update(
+        args.id,
+        changes,
+        note=args.note,
+        outcomes=outcomes,
+        model=model.identity if changes else None,
+        posterior=posterior,
+    )
+    added = f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}"
+    print(f"crampnet: case {args.id}: {added} added", file=sys.stderr)
+    return 0
+
+
+def _delete(args: argparse.Namespace, model: CrampModel) -> int:
+    _book(args).delete(args.id)
+    print(f"crampnet: case {args.id} deleted", file=sys.stderr)
+    return 0
+
+
+def export_columns(model: CrampModel) -> list[str]:
+    """The table an export writes: ``id``, ``_label``, ``_updated``, every answerable node and
+    every cause (a confirmed cause is a known answer: ``evaluate`` reads it as the truth),
+    ``_cramps_gone``."""
+    nodes = [n for n, spec in model.priors.nodes.items() if spec.kind != "intermediate"]
+    return ["id", "_label", "_updated", *nodes, "_cramps_gone"]
+
+
+def export_row(model: CrampModel, case: Case) -> dict[str, object]:
+    """A case's latest answers and outcomes as one row of :func:`export_columns`."""
+    answers = case.answers()
+    row: dict[str, object] = {"id": str(case.id), "_label": case.label}
+    row["_updated"] = case.entries[-1].at.isoformat() if case.entries else ""
+    row.update(answers.evidence)
+    for outcome in case.outcomes():
+        data = outcome.data
+        if data["outcome"] == "confirmed":
+            row[data["variable"]] = data["state"]
+        elif data["outcome"] == "ruled_out":
+            spec = model.priors.nodes[data["variable"]]
+            if len(spec.states) == 2 and data["state"] != spec.normal_state:
+                row[data["variable"]] = spec.normal_state
+        elif data["outcome"] == "cramps_gone":
+            row["_cramps_gone"] = outcome.at.isoformat()
+    return row
+
+
+def _frames(model: CrampModel, book: CaseBook) -> Iterator[pd.DataFrame]:
+    columns = export_columns(model)
+    batch = []
+    for case in book.cases(EXPORT_BATCH):
+        batch.append(export_row(model, case))
+        if len(batch) == EXPORT_BATCH:
+            yield pd.DataFrame(batch, columns=columns, dtype="string")
+            batch = []
+    if batch or not columns:
+        yield pd.DataFrame(batch, columns=columns, dtype="string")
+
+
+def _export(args: argparse.Namespace, model: CrampModel) -> int:
+    book = _book(args)
+    output = Path(args.output)
+    fmt = file_format(output, args.format)
+    tmp = output.with_name(f".{output.name}.partial")
+    n = 0
+    try:
+        if args.timeline:
+            if fmt != "jsonl":
+                raise UsageError("--timeline writes JSON Lines: name the output .jsonl")
+            with open(tmp, "w", encoding="utf-8") as handle:
+                for case in book.dump():
+                    handle.write(json.dumps(case, ensure_ascii=False) + "\n")
+                    n += 1
+        else:
+            n = _write_table(_frames(model, book), tmp, fmt)
+        tmp.replace(output)
+    finally:
+        tmp.unlink(missing_ok=True)
+    print(f"crampnet: wrote {n} case(s) to {output} ({fmt})", file=sys.stderr)
+    return 0
+
+
+def _write_table(frames: Iterator[pd.DataFrame], path: Path, fmt: str) -> int:
+    """Write the frames one after another (the header once); returns the rows written."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n, writer = 0, None
+    with open(path, "w", encoding="utf-8", newline="") if fmt != "parquet" else _null() as handle:
+        for frame in frames:
+            if fmt == "csv":
+                frame.to_csv(handle, index=False, header=n == 0 and writer is None)
+                writer = True
+            elif fmt == "jsonl":
+                for record in frame.to_dict("records"):
+                    clean = {k: v for k, v in record.items() if not pd.isna(v)}
+                    handle.write(json.dumps(clean, ensure_ascii=False) + "\n")
+            else:
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(path, table.schema)
+                writer.write_table(table)
+            n += len(frame)
+    if fmt == "parquet" and writer is not None:
+        writer.close()
+    return n
+
+
+class _null:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _import(args: argparse.Namespace, model: CrampModel) -> int:
+    n = _book(args).load(read_dump(args.input))
+    print(f"crampnet: imported {n} case(s) from {args.input}", file=sys.stderr)
+    return 0
+
+
+# --- the parser ------------------------------------------------------------------------------
+
+
+def add_command(command) -> None:
+    """Register ``crampnet cases ...`` through ``cli.build_parser``'s ``command`` helper."""
+    parent = command("cases", lambda args, model: 2, HELP)
+    actions = parent.add_subparsers(dest="action", required=True, parser_class=type(parent))
+
+    def action(name: str, handler, help_text: str) -> argparse.ArgumentParser:
+        sub = actions.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument(
+            "--db",
+            metavar="URL",
+            help="database URL (default: $CRAMPNET_DB, else a file in your data folder)",
+        )
+        sub.add_argument("--priors", metavar="DIR", help="priors directory (default: built-in)")
+        sub.set_defaults(handler=handler)
+        return sub
+
+    sub = action("add", _add, "keep a case file's answers as a new case")
+    sub.add_argument("case", metavar="CASE.json")
+    sub.add_argument("--label", help="a label of your choosing (default: the file's name)")
+    sub = action("list", _list, "the most recently updated cases")
+    sub.add_argument("--json", action="store_true")
+    sub.add_argument("--limit", type=int, default=50, metavar="N", help="how many (50)")
+    sub.add_argument("--all", action="store_true", help="every case")
+    sub = action("show", _show, "a case's timeline, with the posterior at each step")
+    sub.add_argument("id", type=int)
+    sub.add_argument("--json", action="store_true")
+    sub = action("update", _update, "add changes of answers, outcomes or a note to a case")
+    sub.add_argument("id", type=int)
+    sub.add_argument("--set", action="append", default=[], metavar="ID=STATE")
+    sub.add_argument(
+        "--unset", action="append", default=[], metavar="ID", help="take an answer back"
+    )
+    sub.add_argument(
+        "--confirmed",
+        action="append",
+        default=[],
+        metavar="CAUSE=STATE",
+        help="a cause a test confirmed",
+    )
+    sub.add_argument(
+        "--ruled-out",
+        action="append",
+        default=[],
+        metavar="CAUSE=STATE",
+        help="a cause a test ruled out",
+    )
+    sub.add_argument("--cramps-gone", action="store_true", help="the cramps have stopped")
+    sub.add_argument("--note", help="free text")
+    sub = action("export", _export, "write every case's latest answers and outcomes")
+    sub.add_argument(
+        "-o", "--output", required=True, metavar="FILE", help=".csv, .jsonl or .parquet"
+    )
+    sub.add_argument("--format", choices=FORMATS)
+    sub.add_argument(
+        "--timeline",
+        action="store_true",
+        help="every entry of every case, as JSON Lines (import reads it)",
+    )
+    sub = action("import", _import, "add the cases of an export --timeline file")
+    sub.add_argument("input", metavar="FILE.jsonl")
+    sub = action("delete", _delete, "remove a case and its whole timeline for good")
+    sub.add_argument("id", type=int)
