@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from model.diagnosis.casebook import follow_up, save_case, timeline
 from model.diagnosis.crampmodel import CrampModel
 from model.errors import EvidenceError, UsageError
 from model.readwrite.casebook import Case, CaseBook, read_dump
@@ -28,7 +29,6 @@ from model.reports.wording import cause_label
 
 HELP = "keep cases in a case book: add, list, show, update, export, import, delete"
 SHOWN_CAUSES = 3  # cause states a timeline step names
-SAME = 1e-9  # a stored posterior this close to the recomputed one is the same
 EXPORT_BATCH = 1000  # cases read and written at a time: flat memory however big the book
 
 
@@ -46,28 +46,17 @@ def _parse_pairs(items: list[str], flag: str) -> dict[str, str]:
     return out
 
 
-def posterior_of(model: CrampModel, answers: Mapping[str, object]) -> dict[str, float]:
-    """Every abnormal cause state's posterior for a case-file form of answers, by
-    ``"cause=state"``: what a case book keeps beside each step."""
-    hard, soft, do = model.check_case(
-        answers.get("evidence"), answers.get("soft_evidence"), answers.get("do")
-    )
-    posterior = model.engine.posteriors(model.causes, hard, soft, do)
-    return {f"{c}={s}": posterior[c][s] for c, s in model.abnormal_states()}
-
-
 # --- commands ------------------------------------------------------------------------------------
 
 
 def _add(args: argparse.Namespace, model: CrampModel) -> int:
     evidence, soft, do, text = read_case(args.case)
     answers = {"evidence": evidence, "soft_evidence": soft, "do": do}
-    try:
-        posterior = posterior_of(model, answers)
-    except EvidenceError as exc:
-        raise EvidenceError(f"{args.case}: {exc}") from None
     label = args.label or Path(args.case).stem
-    case_id = _book(args).add(label, answers, model=model.identity, posterior=posterior)
+    try:
+        case_id = save_case(model, _book(args), label, answers)
+    except EvidenceError as exc:  # nothing written: the answers are checked first
+        raise EvidenceError(f"{args.case}: {exc}") from None
     print(case_id)
     print(f"crampnet: added case {case_id} ({label!r})", file=sys.stderr)
     return 0
@@ -88,29 +77,6 @@ def _list(args: argparse.Namespace, model: CrampModel) -> int:
             f"crampnet: {len(rows)} of {total} cases shown (--all for every one)", file=sys.stderr
         )
     return 0
-
-
-def timeline(model: CrampModel, case: Case) -> list[dict]:
-    """Each entry of a case with the answers after it and, for a change of answers, the
-    posterior recomputed now and the one stored then (when it differs or the model did)."""
-    steps = []
-    for k, entry in enumerate(case.entries, start=1):
-        step = entry.to_dict()
-        if entry.kind in ("answers", "set"):
-            answers = case.answers(k).to_case()
-            step["answers"] = answers
-            now = posterior_of(model, answers)
-            step["posterior_now"] = now
-            stored = entry.posterior
-            same_model = entry.model == model.identity
-            differs = stored is not None and (
-                not same_model
-                or set(stored) != set(now)
-                or any(abs(stored[k] - now[k]) > SAME for k in now)
-            )
-            step["posterior_then_differs"] = differs
-        steps.append(step)
-    return steps
 
 
 def _show(args: argparse.Namespace, model: CrampModel) -> int:
@@ -168,7 +134,6 @@ def _top(model: CrampModel, posterior: Mapping[str, float]) -> str:
 
 def _update(args: argparse.Namespace, model: CrampModel) -> int:
     book = _book(args)
-    case = book.get(args.id)
     changes: dict[str, str | None] = dict(_parse_pairs(args.set, "--set"))
     changes.update(dict.fromkeys(args.unset))
     outcomes = []
@@ -182,24 +147,7 @@ def _update(args: argparse.Namespace, model: CrampModel) -> int:
         outcomes.append({"outcome": "cramps_gone"})
     if not (changes or outcomes or args.note):
         raise UsageError("nothing to add: give --set, --unset, an outcome or --note")
-    posterior = None
-    if changes:
-        answers = case.answers().to_case()
-        evidence = {**answers["evidence"]}
-        for variable, state in changes.items():
-            evidence.pop(variable, None)
-            if state is not None:
-                evidence[variable] = state
-        answers["evidence"] = evidence
-        posterior = posterior_of(model, answers)  # checks the new answers first
-    entries = book.update(
-        args.id,
-        changes,
-        note=args.note,
-        outcomes=outcomes,
-        model=model.identity if changes else None,
-        posterior=posterior,
-    )
+    entries = follow_up(model, book, args.id, changes=changes, outcomes=outcomes, note=args.note)
     added = f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}"
     print(f"crampnet: case {args.id}: {added} added", file=sys.stderr)
     return 0
