@@ -21,14 +21,17 @@ import pandas as pd
 import streamlit as st
 
 from model import CrampnetError, default_model, diagnose
+from model.diagnosis.casebook import follow_up, save_case, timeline, top_over_time
 from model.diagnosis.scenario import B_PREFIX, Scenario, from_query, to_query
 from model.diagnosis.view import PAGE_DRAWS, view, why
+from model.readwrite.casebook import CaseBook, default_url
 from model.reports.charts import (
     causes_chart,
     if_fixed_chart,
     neighbourhood_chart,
     side_by_side,
     signed_bars,
+    timeline_chart,
 )
 from model.reports.content import build_report
 from model.reports.explorer import (
@@ -57,6 +60,7 @@ from model.reports.wording import (
     question_table,
     signed,
     state_word,
+    step_words,
     summarise,
     trial_tests,
 )
@@ -66,7 +70,7 @@ PROBABLY_WORD = "probably "  # the prefix of a soft answer in the sidebar's opti
 TOP = "top"  # the Why tab's "follow the current top cause" choice
 FULL_RERUN = "full_rerun"  # set by a callback inside the tabs: rerun the whole page
 ASK_SHOWN = 5  # questions drawn with answer buttons in Ask next; the table lists them all
-TABS = ["Causes", "Interview", "Why", "Ask next", "What-if", "Network", "Download"]
+TABS = ["Causes", "Interview", "Why", "Ask next", "What-if", "Network", "Case book", "Download"]
 
 st.set_page_config(page_title="crampnet: cramp causes explorer", layout="wide")
 
@@ -74,6 +78,13 @@ st.set_page_config(page_title="crampnet: cramp causes explorer", layout="wide")
 @st.cache_resource
 def get_model():
     return default_model()
+
+
+@st.cache_resource
+def get_book(url: str) -> CaseBook:
+    """The case book at ``url`` (``$CRAMPNET_DB``, else a file in the user's data folder),
+    opened (and its schema brought up to date) once per process."""
+    return CaseBook(url)
 
 
 @st.cache_resource(max_entries=64)
@@ -543,6 +554,7 @@ def results() -> None:
                     overrides, node_id, choice, how="do" if intervene else "sure"
                 )
             scenario_b = scenario_a
+            st.session_state.pop("scenario_b_case", None)
             for node_id in changed:
                 how = (
                     "do"
@@ -554,6 +566,8 @@ def results() -> None:
                 state = {**overrides.evidence, **overrides.probably, **overrides.do}.get(node_id)
                 scenario_b = scenario_b.with_answer(node_id, state, how=how)
             st.query_params.from_dict({**to_query(scenario_a), **to_query(overrides, B_PREFIX)})
+            if scenario_b != scenario_a:  # the Case book tab can keep B as a case too
+                st.session_state["scenario_b_case"] = scenario_b.to_case(priors)
             try:
                 shown_b = diagnose(
                     scenario_b.evidence,
@@ -637,6 +651,10 @@ def results() -> None:
             )
 
     # --- download ------------------------------------------------------------------------------
+    with tabs["Case book"]:
+        if tabs["Case book"].open:
+            case_book_tab(shown.scenario.to_case(priors))
+
     with tabs["Download"]:
         if tabs["Download"].open:
             st.download_button(
@@ -663,6 +681,120 @@ def results() -> None:
                 "moved them and the source's claims, the next questions, the source's remedy "
                 "claims (not advice) and the case itself."
             )
+
+
+def case_book_tab(case_a: dict) -> None:
+    """Keep cases and come back to them: save A (and B), open a saved case into the sidebar,
+    add a follow-up, see its timeline, compare two saved cases."""
+    try:
+        book = get_book(default_url())
+    except CrampnetError as exc:
+        st.error(f"The case book cannot be opened: {md(str(exc))}")
+        return
+    st.caption(
+        f"Cases are kept in {md(book.url.split('://', 1)[0])} on this machine (set "
+        "CRAMPNET_DB to use another). The page listens on this computer only: sharing it "
+        "beyond needs an authenticating proxy in front."
+    )
+    label = st.text_input("A label for these answers (no name needed)", key="cb_label")
+    with st.container(horizontal=True):
+        if st.button("Save these answers as a case", key="cb_save", disabled=not label.strip()):
+            case_id = save_case(model, book, label, case_a)
+            st.success(f"Saved as case {case_id}.")
+        case_b = st.session_state.get("scenario_b_case")
+        if case_b and st.button(
+            "Save scenario B as a case", key="cb_save_b", disabled=not label.strip()
+        ):
+            case_id = save_case(model, book, f"{label.strip()} (B)", case_b)
+            st.success(f"Scenario B saved as case {case_id}.")
+    saved = book.list(50)
+    if not saved:
+        st.info("No saved case yet.")
+        return
+    names = {c.id: f"#{c.id} {c.label} (updated {c.updated:%Y-%m-%d %H:%M})" for c in saved}
+    chosen = st.selectbox("A saved case", list(names), format_func=names.get, key="cb_case")
+    case = book.get(chosen)
+    with st.container(horizontal=True):
+        st.button(
+            "Open it in the sidebar",
+            key="cb_open",
+            on_click=open_case,
+            args=(case.answers().to_case(),),
+        )
+        if st.button("Add the answers now as a follow-up", key="cb_follow"):
+            added = follow_up(model, book, chosen, answers=case_a)
+            st.success(
+                f"{len(added)} entr{'y' if len(added) == 1 else 'ies'} added."
+                if added
+                else "Nothing changed since the last entry."
+            )
+            case = book.get(chosen)
+    with st.expander("Record an outcome or a note"):
+        causes = model.abnormal_states()
+        cause_state = st.selectbox(
+            "Cause", causes, format_func=lambda cs: cause_label(priors, *cs), key="cb_cause"
+        )
+        verdict = st.radio(
+            "A test or trial",
+            ["confirmed", "ruled_out"],
+            format_func=state_word,
+            horizontal=True,
+            key="cb_verdict",
+        )
+        if st.button("Record it", key="cb_outcome"):
+            follow_up(
+                model,
+                book,
+                chosen,
+                outcomes=[
+                    {"outcome": verdict, "variable": cause_state[0], "state": cause_state[1]}
+                ],
+            )
+            case = book.get(chosen)
+        if st.button("The cramps are gone", key="cb_gone"):
+            follow_up(model, book, chosen, outcomes=[{"outcome": "cramps_gone"}])
+            case = book.get(chosen)
+        note = st.text_area("Note", key="cb_note")
+        if st.button("Add the note", key="cb_add_note", disabled=not note.strip()):
+            follow_up(model, book, chosen, note=note)
+            case = book.get(chosen)
+    steps = timeline(model, case)
+    st.markdown(f"**Timeline of {md(case.label)}** (probabilities by the model now)")
+    table = top_over_time(model, steps)
+    if table["step"].nunique() > 1:
+        st.vega_lite_chart(timeline_chart(table), width="stretch")
+    for step in steps:
+        st.text(f"{step['at'][:16].replace('T', ' ')}  {step_words(priors, step)}")
+    others = [i for i in names if i != chosen]
+    if others:
+        other = st.selectbox("Compare with", others, format_func=names.get, key="cb_compare")
+        a = diagnose(**_case_args(case.answers().to_case()), model=model, draws=PAGE_DRAWS)
+        b = diagnose(
+            **_case_args(book.get(other).answers().to_case()), model=model, draws=PAGE_DRAWS
+        )
+        table = compare(model, a, b)
+        st.vega_lite_chart(side_by_side(table, (names[chosen], names[other])), width="stretch")
+
+
+def _case_args(case: dict) -> dict:
+    return {
+        "evidence": case["evidence"],
+        "soft_evidence": case.get("soft_evidence"),
+        "do": case.get("do"),
+    }
+
+
+def open_case(case: dict) -> None:
+    """Callback: the saved case's answers become scenario A (every other answer cleared)."""
+    for node_id in questions_a:
+        st.session_state[f"q_{node_id}"] = NOT_ANSWERED
+    for node_id, state in case.get("evidence", {}).items():
+        if node_id in questions_a:
+            st.session_state[f"q_{node_id}"] = state
+    for node_id, likelihood in case.get("soft_evidence", {}).items():
+        if node_id in questions_a:
+            st.session_state[f"q_{node_id}"] = PROBABLY_WORD + max(likelihood, key=likelihood.get)
+    st.session_state[FULL_RERUN] = True
 
 
 results()

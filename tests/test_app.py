@@ -71,7 +71,7 @@ MODEL = default_model()
 PRIORS = MODEL.priors
 QUESTIONS = [n for ids in PRIORS.questions().values() for n in ids]
 SETTABLE_B = QUESTIONS + MODEL.causes
-TABS = ["Causes", "Interview", "Why", "Ask next", "What-if", "Network", "Download"]
+TABS = ["Causes", "Interview", "Why", "Ask next", "What-if", "Network", "Case book", "Download"]
 DIRECTION = {
     "off": MetricProto.MetricDirection.NONE,
     "up": MetricProto.MetricDirection.UP,
@@ -82,6 +82,14 @@ TIMING = "server time for this rerun"
 
 
 # --- driving the page ----------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def case_book_in_tmp(tmp_path, monkeypatch) -> Path:
+    """Every page's case book is a fresh SQLite file of the test's own (never the user's)."""
+    path = tmp_path / "cases.sqlite3"
+    monkeypatch.setenv("CRAMPNET_DB", f"sqlite:///{path}")
+    return path
 
 
 def start(params: dict[str, str] | None = None, **more: str) -> AppTest:
@@ -1486,3 +1494,66 @@ def test_answers_that_pull_apart_get_a_notice_naming_them():
     quiet = start(to_query(Scenario(evidence=IF_FIXED_VIGNETTE)))
     assert not [w for w in quiet.warning if "double" in w.value]
     assert not [c for c in quiet.caption if "double" in c.value]
+
+
+# --- the case book ------------------------------------------------------------------------------
+
+
+def test_case_book_saves_opens_follows_up_and_compares(case_book_in_tmp):
+    from model.diagnosis.casebook import timeline, top_over_time
+    from model.readwrite.casebook import CaseBook
+    from model.reports.charts import timeline_chart
+    from model.reports.wording import step_words
+
+    scenario = Scenario(evidence={"leg_cramp_side": "left", "nocturnal_cramps": "yes"})
+    at = start(to_query(scenario))
+    open_tab(at, "Case book")
+    assert at.button(key="cb_save").disabled  # a label first
+    at.text_input(key="cb_label").input("night cramps")
+    rerun(at)
+    at.button(key="cb_save").click()
+    rerun(at)
+    book = CaseBook(f"sqlite:///{case_book_in_tmp}")
+    (saved,) = book.list()
+    case = book.get(saved.id)
+    assert case.label == "night cramps"
+    assert case.answers().to_case() == {"evidence": scenario.evidence}
+    assert case.entries[0].model == MODEL.identity
+    expected_posterior = diagnose(scenario.evidence, draws=2).posterior
+    for key, p in case.entries[0].posterior.items():
+        cause, state = key.split("=")
+        assert p == pytest.approx(expected_posterior[cause][state], abs=1e-12)
+    # a follow-up: a new answer in the sidebar, kept as a change of answers
+    answer(at, "toe_cramps", "yes")
+    rerun(at)
+    at.button(key="cb_follow").click()
+    rerun(at)
+    at.button(key="cb_gone").click()
+    rerun(at)
+    case = book.get(saved.id)
+    assert [e.kind for e in case.entries] == ["answers", "set", "outcome"]
+    assert case.entries[1].data == {"set": {"toe_cramps": "yes"}}
+    tab = at.tabs[TABS.index("Case book")]
+    steps = timeline(MODEL, case)
+    assert [t.value[18:] for t in tab.text] == [step_words(PRIORS, s) for s in steps]
+    assert "_" not in " ".join(t.value for t in tab.text)  # labels, never ids
+    (chart,) = tab.get("vega_lite_chart")
+    assert (
+        json.loads(chart.proto.spec)["layer"]
+        == timeline_chart(top_over_time(MODEL, steps))["layer"]
+    )
+    # opening it puts its answers in the sidebar; a second case compares side by side
+    reset_at = start()
+    open_tab(reset_at, "Case book")
+    reset_at.button(key="cb_open").click()
+    rerun(reset_at)
+    assert reset_at.sidebar.selectbox(key="q_toe_cramps").value == "yes"
+    assert reset_at.sidebar.selectbox(key="q_leg_cramp_side").value == "left"
+    reset_at.text_input(key="cb_label").input("second")
+    rerun(reset_at)
+    open_tab(reset_at, "Case book")
+    reset_at.button(key="cb_save").click()
+    rerun(reset_at)
+    tab = open_tab(reset_at, "Case book")
+    assert len(tab.get("vega_lite_chart")) >= 1
+    assert reset_at.selectbox(key="cb_compare").options

@@ -31,7 +31,7 @@ from model.reports.explorer import cause_rows
 from model.reports.wording import answer_label, cause_label, state_word
 
 TIMEOUT_MS = 30_000
-VIEWS = ["Causes", "Interview", "Why", "Ask next", "What-if", "Network", "Download"]
+VIEWS = ["Causes", "Interview", "Why", "Ask next", "What-if", "Network", "Case book", "Download"]
 MODEL = default_model()
 PRIORS = MODEL.priors
 # the internal ids a person must never read: node ids and states with an underscore
@@ -42,8 +42,18 @@ IDS = {n for n in PRIORS.nodes if "_" in n} | {
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory) -> Iterator[str]:
-    with streamlit_server(ROOT / "app.py", tmp_path_factory.mktemp("streamlit") / "log") as url:
-        yield url
+    """The explorer, its case book a file of this session's temporary folder."""
+    book = tmp_path_factory.mktemp("casebook") / "cases.sqlite3"
+    before = os.environ.get("CRAMPNET_DB")
+    os.environ["CRAMPNET_DB"] = f"sqlite:///{book}"
+    try:
+        with streamlit_server(ROOT / "app.py", tmp_path_factory.mktemp("streamlit") / "log") as url:
+            yield url
+    finally:
+        if before is None:
+            os.environ.pop("CRAMPNET_DB", None)
+        else:
+            os.environ["CRAMPNET_DB"] = before
 
 
 @pytest.fixture(scope="session")
@@ -324,4 +334,40 @@ def test_a_pinned_cause_survives_tab_switches(browser, server):
         open_view(page, name)
     expect(panel.locator('[data-testid="stMetricLabel"]').first).to_have_text(pinned)
     expect(page.get_by_role("combobox", name="Explain which cause?")).to_have_value(pinned)
+    page.context.close()
+
+
+def test_a_saved_case_comes_back_after_a_reload(browser, server):
+    """Save a case, reload the page with no answers, open the case, add a follow-up: the
+    sidebar holds its answers again and the timeline shows both steps, in words, with its
+    chart."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    label = "browser story"
+    page = open_app(browser, server, query="?leg_cramp_side=right&nocturnal_cramps=yes")
+    open_view(page, "Case book")
+    panel = page.get_by_role("tabpanel", name="Case book")
+    panel.get_by_label("A label for these answers (no name needed)").fill(label)
+    panel.get_by_label("A label for these answers (no name needed)").press("Enter")
+    panel.get_by_role("button", name="Save these answers as a case").click()
+    expect(panel).to_contain_text("Saved as case")
+    page.context.close()
+
+    page = open_app(browser, server)  # a new visit: no answers in the address
+    open_view(page, "Case book")
+    panel = page.get_by_role("tabpanel", name="Case book")
+    expect(panel).to_contain_text(label)
+    panel.get_by_role("button", name="Open it in the sidebar").click()
+    side = PRIORS.nodes["leg_cramp_side"].label
+    expect(page.get_by_role("combobox", name=side, exact=True)).to_have_value("right")
+    choose(page, PRIORS.nodes["toe_cramps"].label, "yes")
+    open_view(page, "Case book")
+    panel = page.get_by_role("tabpanel", name="Case book")
+    panel.get_by_role("button", name="Add the answers now as a follow-up").click()
+    expect(panel).to_contain_text("changed: Toe cramps: yes")
+    expect(panel).to_contain_text("answers: Which leg cramps: right; Cramps at night: yes")
+    expect(panel.locator('[data-testid="stVegaLiteChart"] svg').first).to_be_visible()
+    assert_no_ids(page)
+    assert_accessible(page, "Case book")
     page.context.close()

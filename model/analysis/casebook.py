@@ -10,20 +10,26 @@ on the predictions people actually saw, whichever model version showed them.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 
 import numpy as np
 
 from model.analysis.calibration import N_BINS, Evaluation, evaluate_posteriors
+from model.analysis.sampling import sample_codes
+from model.diagnosis.casebook import follow_up, posterior_of
 from model.diagnosis.crampmodel import CrampModel
 from model.errors import UsageError
-from model.readwrite.casebook import Case
+from model.readwrite.casebook import Case, CaseBook
+
+START = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)  # the synthetic book's first day
 
 
 def outcome_truth(model: CrampModel, case: Case) -> dict[str, int]:
     """The cause states a case's outcomes establish, as state codes: a confirmed state; the
-    normal state of a yes/no cause whose abnormal state was ruled out."""
+    normal state of a cause whose every abnormal state was ruled out."""
     truth: dict[str, int] = {}
+    ruled: dict[str, set[str]] = {}
     for outcome in case.outcomes():
         data = outcome.data
         if data.get("variable") not in model.causes:
@@ -31,12 +37,12 @@ def outcome_truth(model: CrampModel, case: Case) -> dict[str, int]:
         spec = model.priors.nodes[data["variable"]]
         if data["outcome"] == "confirmed":
             truth[data["variable"]] = spec.states.index(data["state"])
-        elif (
-            data["outcome"] == "ruled_out"
-            and len(spec.states) == 2
-            and data["state"] != spec.normal_state
-        ):
-            truth[data["variable"]] = spec.states.index(spec.normal_state)
+        elif data["outcome"] == "ruled_out" and data["state"] != spec.normal_state:
+            ruled.setdefault(data["variable"], set()).add(data["state"])
+    for cause, states in ruled.items():  # every abnormal state ruled out: the normal one
+        spec = model.priors.nodes[cause]
+        if cause not in truth and states >= set(spec.states) - {spec.normal_state}:
+            truth[cause] = spec.states.index(spec.normal_state)
     return truth
 
 
@@ -85,3 +91,58 @@ def evaluate_casebook(
         {c: np.array([prior[c][s] for s in model.priors.nodes[c].states]) for c in causes},
         n_bins=n_bins,
     )
+
+
+def synthetic_casebook(
+    model: CrampModel,
+    book: CaseBook,
+    n: int,
+    *,
+    seed: int = 0,
+    reveal: float = 0.6,
+    tested: int = 2,
+) -> int:
+    """Fill ``book`` with ``n`` cases sampled from the model, each over three weeks: the
+    answers of day 0 (each finding and context answer revealed with probability ``reveal``,
+    trials not yet tried), a trial's result a few days later (the sampled result of one trial,
+    as a change of answers, with the posterior it gives), and later still ``tested`` causes
+    tested (a sampled abnormal state confirmed, or every abnormal state ruled out). The truth
+    is the model itself: a calibration check of the pipeline, not of the model against people.
+    Returns how many cases were written."""
+    rng = np.random.default_rng(seed)
+    truth = sample_codes(model.priors, n, seed)
+    nodes = model.priors.nodes
+    answerable = [
+        v for v, spec in nodes.items() if spec.kind in ("context", "finding") and not spec.cost
+    ]
+    trials = [v for v, spec in nodes.items() if spec.kind == "finding" and spec.cost]
+    for i in range(n):
+        day0 = START + dt.timedelta(days=int(rng.integers(0, 60)), minutes=int(rng.integers(600)))
+        evidence = {v: nodes[v].states[truth[v][i]] for v in answerable if rng.random() < reveal}
+        answers = {"evidence": evidence}
+        case_id = book.add(
+            f"synthetic {i + 1}",
+            answers,
+            at=day0,
+            model=model.identity,
+            posterior=posterior_of(model, answers),
+        )
+        trial = trials[int(rng.integers(len(trials)))]
+        result = nodes[trial].states[truth[trial][i]]
+        later = day0 + dt.timedelta(days=int(rng.integers(2, 5)))
+        follow_up(model, book, case_id, changes={trial: result}, at=later)
+        outcomes = []
+        for cause in rng.choice(model.causes, size=min(tested, len(model.causes)), replace=False):
+            spec = nodes[cause]
+            state = spec.states[truth[cause][i]]
+            if state != spec.normal_state:
+                outcomes.append({"outcome": "confirmed", "variable": cause, "state": state})
+            else:
+                outcomes += [
+                    {"outcome": "ruled_out", "variable": cause, "state": s}
+                    for s in spec.states
+                    if s != spec.normal_state
+                ]
+        tests_day = later + dt.timedelta(days=int(rng.integers(5, 15)))
+        book.update(case_id, outcomes=outcomes, at=tests_day)
+    return n

@@ -25,7 +25,7 @@ from model.diagnosis.crampmodel import CrampModel
 from model.errors import EvidenceError, UsageError
 from model.readwrite.casebook import Case, CaseBook, read_dump
 from model.readwrite.casefile import FORMATS, file_format, read_case
-from model.reports.wording import cause_label
+from model.reports.wording import cause_label, step_words
 
 HELP = "keep cases in a case book: add, list, show, update, export, import, delete"
 SHOWN_CAUSES = 3  # cause states a timeline step names
@@ -94,7 +94,7 @@ def _show(args: argparse.Namespace, model: CrampModel) -> int:
     print(f"case {case.id}: {case.label} (created {case.created:%Y-%m-%d %H:%M} UTC)")
     print(f"NOTICE: {model.priors.meta.notice}")
     for step in steps:
-        print(f"\n{step['at'][:16].replace('T', ' ')}  {_step_words(model, step)}")
+        print(f"\n{step['at'][:16].replace('T', ' ')}  {step_words(model.priors, step)}")
         if "posterior_now" in step:
             print("  now:  " + _top(model, step["posterior_now"]))
             if step["posterior_then_differs"]:
@@ -104,25 +104,6 @@ def _show(args: argparse.Namespace, model: CrampModel) -> int:
                     f"priors {str(shown.get('sha256'))[:12]})"
                 )
     return 0
-
-
-def _step_words(model: CrampModel, step: Mapping) -> str:
-    data = step["data"]
-    if step["kind"] == "answers":
-        answers = {**data.get("evidence", {}), **data.get("soft_evidence", {})}
-        said = ", ".join(f"{k}={v}" for k, v in answers.items()) or "no answers"
-        return f"answers: {said}" + (f"; set: {data['do']}" if data.get("do") else "")
-    if step["kind"] == "set":
-        changes = ", ".join(
-            f"{k}={v}" if v is not None else f"{k} taken back" for k, v in data["set"].items()
-        )
-        return f"changed: {changes}"
-    if step["kind"] == "outcome":
-        if data["outcome"] == "cramps_gone":
-            return "outcome: the cramps are gone"
-        words = "confirmed" if data["outcome"] == "confirmed" else "ruled out"
-        return f"outcome: {cause_label(model.priors, data['variable'], data['state'])} {words}"
-    return f"note: {data['text']}"
 
 
 def _top(model: CrampModel, posterior: Mapping[str, float]) -> str:

@@ -7,6 +7,7 @@ model comes in, shared by ``crampnet cases`` and the explorer's Case book tab.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 
 import pandas as pd
@@ -53,10 +54,12 @@ def follow_up(
     changes: Mapping[str, str | None] | None = None,
     outcomes: list[Mapping[str, str]] | None = None,
     note: str | None = None,
+    at: dt.datetime | None = None,
 ) -> list[Entry]:
     """Add to a case, in one transaction: the answers now (``answers``, written as their
     change from the case's latest) or ``changes``, outcomes and a note; the new answers'
-    posterior and the model's identity go with the change."""
+    posterior and the model's identity go with the change; ``at`` dates the entries (now by
+    default)."""
     case = book.get(case_id)
     latest = case.answers().to_case()
     if answers is not None:
@@ -77,6 +80,7 @@ def follow_up(
         changes or None,
         note=note,
         outcomes=list(outcomes or []),
+        at=at,
         model=model.identity if changes else None,
         posterior=posterior,
     )

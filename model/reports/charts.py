@@ -203,16 +203,19 @@ def signed_bars(table: pd.DataFrame, value: str, label: str, title: str) -> dict
     }
 
 
-def side_by_side(table: pd.DataFrame) -> dict:
-    """Each cause state in scenario A and B as two bars side by side, with a legend and each
-    bar's number; ``table`` has columns cause, A, B (as :func:`model.reports.explorer.compare`)."""
+def side_by_side(
+    table: pd.DataFrame, names: tuple[str, str] = ("A: your answers", "B: with the changes")
+) -> dict:
+    """Each cause state in scenario A and B as two bars side by side, with a legend (``names``
+    of A and B) and each bar's number; ``table`` has columns cause, A, B (as
+    :func:`model.reports.explorer.compare`)."""
     long = table.melt(id_vars=["cause"], value_vars=["A", "B"], var_name="scenario")
     long = _wrapped(long, "cause")
     long["shown"] = [f"{v:.2f}" for v in long["value"]]
-    long["scenario"] = long["scenario"].map({"A": "A: your answers", "B": "B: with the changes"})
+    long["scenario"] = long["scenario"].map({"A": names[0], "B": names[1]})
     order = ["\n".join(wrap(c)) for c in table["cause"]]
     y = _label_axis("cause", order)
-    offset = {"field": "scenario", "type": "nominal", "sort": ["A: your answers"]}
+    offset = {"field": "scenario", "type": "nominal", "sort": [names[0]]}
     return {
         "data": {"values": _records(long)},
         "height": {"step": 2 * ROW},
@@ -233,10 +236,7 @@ def side_by_side(table: pd.DataFrame) -> dict:
                     "color": {
                         "field": "scenario",
                         "type": "nominal",
-                        "scale": {
-                            "domain": ["A: your answers", "B: with the changes"],
-                            "range": [A_COLOUR, B_COLOUR],
-                        },
+                        "scale": {"domain": list(names), "range": [A_COLOUR, B_COLOUR]},
                         "legend": {"orient": "top", "title": None},
                     },
                     "tooltip": [
@@ -344,3 +344,49 @@ def _node_text_layers(x: dict, y: dict) -> list[dict]:
         }
         for column, align, dx in ((0, "right", -10), (1, "center", 0), (2, "left", 10))
     ]
+
+
+def timeline_chart(table: pd.DataFrame) -> dict:
+    """The top cause states' probability at each step of a case's timeline: a line per cause
+    state, each with its own point shape and a legend (colour is never the only cue); ``table``
+    as :func:`model.diagnosis.casebook.top_over_time` gives it."""
+    data = table.assign(when=[str(a)[:16].replace("T", " ") for a in table["at"]])
+    encoding = {
+        "x": {
+            "field": "step",
+            "type": "ordinal",
+            "title": "step of the case",
+            "axis": {"labelAngle": 0},
+        },
+        "y": {
+            "field": "p",
+            "type": "quantitative",
+            "scale": {"domain": [0, 1]},
+            "title": "probability (the model now)",
+        },
+        "color": {
+            "field": "cause",
+            "type": "nominal",
+            "legend": {"orient": "top", "title": None, "columns": 1},
+        },
+        "tooltip": [
+            {"field": "cause"},
+            {"field": "when", "title": "when (UTC)"},
+            {"field": "p", "format": ".3f", "title": "probability"},
+        ],
+    }
+    return {
+        "data": {"values": _records(data)},
+        "height": 260,
+        "config": CONFIG,
+        "layer": [
+            {"mark": {"type": "line"}, "encoding": encoding},
+            {
+                "mark": {"type": "point", "filled": True, "size": 90},
+                "encoding": {
+                    **encoding,
+                    "shape": dict(encoding["color"]),  # one legend: coloured shapes
+                },
+            },
+        ],
+    }

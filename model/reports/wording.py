@@ -415,6 +415,27 @@ def trial_tests(
     return said + "."
 
 
+def step_words(priors: Priors, step: Mapping) -> str:
+    """One entry of a case's timeline (:func:`model.diagnosis.casebook.timeline`) in words."""
+    data = step["data"]
+    if step["kind"] == "answers":
+        answers = {**data.get("evidence", {}), **data.get("soft_evidence", {})}
+        said = "; ".join(answer_label(priors, v, a) for v, a in answers.items())
+        done = "; ".join(intervention_label(priors, v, s) for v, s in data.get("do", {}).items())
+        return f"answers: {said or 'none'}" + (f"; {done}" if done else "")
+    if step["kind"] == "set":
+        return "changed: " + "; ".join(
+            answer_label(priors, v, a) if a is not None else f"{priors.nodes[v].label}: taken back"
+            for v, a in data["set"].items()
+        )
+    if step["kind"] == "outcome":
+        if data["outcome"] == "cramps_gone":
+            return "outcome: the cramps are gone"
+        verdict = state_word(data["outcome"])
+        return f"outcome: {cause_label(priors, data['variable'], data['state'])} {verdict}"
+    return f"note: {data['text']}"
+
+
 def conflict_sentence(
     priors: Priors, answers: Mapping[str, object], conflict: Conflict
 ) -> str | None:
