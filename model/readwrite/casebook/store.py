@@ -45,6 +45,8 @@ cases_table = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("label", sa.String(LABEL_CHARS), nullable=False),
     sa.Column("created", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated", sa.DateTime(timezone=True)),  # the last entry's time (schema 0002)
+    sa.Column("entries", sa.Integer, nullable=False, server_default="0"),
 )
 entries_table = sa.Table(
     "entries",
@@ -299,7 +301,7 @@ class CaseBook:
         data.setdefault("evidence", {})
         with self.engine.begin() as connection:
             case_id = connection.execute(
-                sa.insert(cases_table).values(label=label, created=at)
+                sa.insert(cases_table).values(label=label, created=at, updated=at, entries=0)
             ).inserted_primary_key[0]
             self._append(connection, case_id, "answers", data, at, model, posterior)
         return int(case_id)
@@ -359,6 +361,16 @@ class CaseBook:
                 posterior=posterior,
             )
         ).inserted_primary_key[0]
+        connection.execute(  # the case's last update and count, in the same transaction
+            sa.update(cases_table)
+            .where(cases_table.c.id == case_id)
+            .values(
+                updated=sa.func.coalesce(
+                    sa.case((cases_table.c.updated > at, cases_table.c.updated), else_=at), at
+                ),
+                entries=cases_table.c.entries + 1,
+            )
+        )
         return Entry(int(entry_id), case_id, at, kind, dict(data), model, posterior)
 
     @staticmethod
@@ -387,34 +399,20 @@ class CaseBook:
         return Case(row.id, row.label, _utc(row.created), [_entry(e) for e in entries])
 
     def list(self, limit: int | None = 50) -> list[CaseSummary]:
-        """The most recently updated cases first (``limit`` of them; None for all)."""
-        latest = (
-            sa.select(
-                entries_table.c.case_id,
-                sa.func.max(entries_table.c.id).label("last"),
-                sa.func.count().label("n"),
-            )
-            .group_by(entries_table.c.case_id)
-            .subquery()
-        )
-        last_at = entries_table.alias("last_entry")
-        query = (
-            sa.select(
-                cases_table.c.id,
-                cases_table.c.label,
-                cases_table.c.created,
-                last_at.c.at,
-                latest.c.n,
-            )
-            .join(latest, latest.c.case_id == cases_table.c.id)
-            .join(last_at, last_at.c.id == latest.c.last)
-            .order_by(latest.c.last.desc())
-        )
+        """The most recently updated cases first (``limit`` of them; None for all): read
+        from an index of the cases' last update, however many entries the book holds."""
+        query = sa.select(
+            cases_table.c.id,
+            cases_table.c.label,
+            cases_table.c.created,
+            cases_table.c.updated,
+            cases_table.c.entries,
+        ).order_by(cases_table.c.updated.desc(), cases_table.c.id.desc())
         if limit is not None:
             query = query.limit(limit)
         with self.engine.connect() as connection:
             rows = connection.execute(query).all()
-        return [CaseSummary(r[0], r[1], _utc(r[2]), _utc(r[3]), r[4]) for r in rows]
+        return [CaseSummary(r[0], r[1], _utc(r[2]), _utc(r[3] or r[2]), r[4]) for r in rows]
 
     def count(self) -> int:
         with self.engine.connect() as connection:
@@ -460,10 +458,10 @@ class CaseBook:
         n = 0
         for case in cases:
             with self.engine.begin() as connection:
+                created = dt.datetime.fromisoformat(case["created"])
                 case_id = connection.execute(
                     sa.insert(cases_table).values(
-                        label=_check_label(case["label"]),
-                        created=dt.datetime.fromisoformat(case["created"]),
+                        label=_check_label(case["label"]), created=created, updated=created
                     )
                 ).inserted_primary_key[0]
                 for e in case["entries"]:
