@@ -20,9 +20,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from model.analysis.casebook import outcome_truth
 from model.diagnosis.casebook import follow_up, save_case, timeline
 from model.diagnosis.crampmodel import CrampModel
 from model.errors import EvidenceError, UsageError
+from model.inference.evidence import check_variables
 from model.readwrite.casebook import Case, CaseBook, read_dump
 from model.readwrite.casefile import FORMATS, file_format, read_case
 from model.reports.wording import cause_label, step_words
@@ -116,7 +118,7 @@ def _top(model: CrampModel, posterior: Mapping[str, float]) -> str:
 def _update(args: argparse.Namespace, model: CrampModel) -> int:
     book = _book(args)
     changes: dict[str, str | None] = dict(_parse_pairs(args.set, "--set"))
-    changes.update(dict.fromkeys(args.unset))
+    changes.update(dict.fromkeys(check_variables(model.engine.states, args.unset)))
     outcomes = []
     for flag, kind in ((args.confirmed, "confirmed"), (args.ruled_out, "ruled_out")):
         for cause, state in _parse_pairs(flag, f"--{kind.replace('_', '-')}").items():
@@ -149,21 +151,18 @@ def export_columns(model: CrampModel) -> list[str]:
 
 
 def export_row(model: CrampModel, case: Case) -> dict[str, object]:
-    """A case's latest answers and outcomes as one row of :func:`export_columns`."""
+    """A case's latest hard answers and what its outcomes established (as ``evaluate`` reads
+    them: a confirmed state, or the normal state once every abnormal one was ruled out) as one
+    row of :func:`export_columns`; soft answers have no cell in a table and are left out."""
     answers = case.answers()
     row: dict[str, object] = {"id": str(case.id), "_label": case.label}
     row["_updated"] = case.entries[-1].at.isoformat() if case.entries else ""
     row.update(answers.evidence)
-    for outcome in case.outcomes():
-        data = outcome.data
-        if data["outcome"] == "confirmed":
-            row[data["variable"]] = data["state"]
-        elif data["outcome"] == "ruled_out":
-            spec = model.priors.nodes[data["variable"]]
-            if len(spec.states) == 2 and data["state"] != spec.normal_state:
-                row[data["variable"]] = spec.normal_state
-        elif data["outcome"] == "cramps_gone":
-            row["_cramps_gone"] = outcome.at.isoformat()
+    for cause, code in outcome_truth(model, case).items():
+        row[cause] = model.priors.nodes[cause].states[code]
+    gone = [o for o in case.outcomes() if o.data["outcome"] == "cramps_gone"]
+    if gone:
+        row["_cramps_gone"] = gone[0].at.isoformat()
     return row
 
 

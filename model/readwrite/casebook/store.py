@@ -184,8 +184,17 @@ class CaseSummary:
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
-    """SQLite hands datetimes back without their zone: they were stored in UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    """A time as UTC: SQLite hands back the UTC digits it was given, without a zone;
+    PostgreSQL hands back an instant in the server's own zone."""
+    return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _stamp(value: dt.datetime | None) -> dt.datetime:
+    """The time to store: now, or ``value`` as the same instant in UTC (a time without a zone
+    is taken as UTC). SQLite keeps only the digits, so they must be UTC's."""
+    if value is None:
+        return now()
+    return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -296,7 +305,7 @@ class CaseBook:
         """A new case with its first answers (case-file form: ``evidence``, ``soft_evidence``,
         ``do``); returns its id."""
         label = _check_label(label)
-        at = at or now()
+        at = _stamp(at)
         data = {k: answers[k] for k in ("evidence", "soft_evidence", "do") if answers.get(k)}
         data.setdefault("evidence", {})
         with self.engine.begin() as connection:
@@ -320,7 +329,7 @@ class CaseBook:
         """Append, in one transaction, a change of answers (``changes``: variable -> state,
         None takes an answer back), follow-up ``outcomes`` and a ``note``; returns the new
         entries. Nothing already written changes."""
-        at = at or now()
+        at = _stamp(at)
         with self.engine.begin() as connection:
             self._exists(connection, case_id)
             new = []
@@ -458,7 +467,7 @@ class CaseBook:
         n = 0
         for case in cases:
             with self.engine.begin() as connection:
-                created = dt.datetime.fromisoformat(case["created"])
+                created = _stamp(dt.datetime.fromisoformat(case["created"]))
                 case_id = connection.execute(
                     sa.insert(cases_table).values(
                         label=_check_label(case["label"]), created=created, updated=created
@@ -472,7 +481,7 @@ class CaseBook:
                         case_id,
                         e["kind"],
                         e["data"],
-                        dt.datetime.fromisoformat(e["at"]),
+                        _stamp(dt.datetime.fromisoformat(e["at"])),
                         e.get("model"),
                         e.get("posterior"),
                     )
