@@ -45,6 +45,7 @@ ORDER = (
     "machine",
     "file_scoring",
     "if_fixed",
+    "casebook",
     "browser",
     "networks",
     "total_s",

@@ -33,6 +33,7 @@ from bench import (  # noqa: E402
     app_rerun,
     batch,
     browser,
+    casebook,
     file_scoring,
     if_fixed,
     networks,
@@ -60,6 +61,7 @@ SECTIONS = {  # in the order a whole run measures them
     "browser": Section(browser.section, "waits in headless chromium, against a bare page"),
     "file-scoring": Section(file_scoring.section, "`crampnet score` on Parquet, end to end"),
     "if-fixed": Section(if_fixed.section, "counterfactual and conflict measures, and --if-fixed"),
+    "casebook": Section(casebook.section, "a case book of 100,000 cases: list and export"),
     "networks": Section(networks.section, "7 bnlearn networks: new, seen, batch vs pyAgrum"),
 }
 
@@ -98,17 +100,20 @@ def parser() -> argparse.ArgumentParser:
 def plan(settings: Settings) -> str:
     s, subsample = settings, len(range(0, settings.n_sets, settings.pgmpy_refresh_every))
     rows = if_fixed.SCORE_ROWS_QUICK if s.quick else if_fixed.SCORE_ROWS
+    books = " and ".join(f"{n:,}" for n in (casebook.QUICK_SIZES if s.quick else casebook.SIZES))
     return (
         f"plan: {s.n_sets} evidence sets; query x3 engines, crampnet refresh x{s.n_sets} (+ a "
         f"component pass), pgmpy refresh on {subsample} sets ({s.pgmpy_draws} interval "
         f"draws scaled to {DRAWS}), batch of {s.n_sets} and {s.repeat_rows} rows, two "
         f"one-thread diagnostics; if-fixed on {s.n_sets} new and {s.n_sets} seen cases and a "
-        f"file of {rows:,} rows; {len(networks.NETWORKS)} bnlearn networks ({s.network_queries} "
+        f"file of {rows:,} rows; case books of {books} cases (list, export); "
+        f"{len(networks.NETWORKS)} bnlearn networks ({s.network_queries} "
         f"new and {s.network_queries} seen queries, {s.network_rows} batch rows each). "
         + (
             "Quick: counts shrunk."
             if s.quick
-            else "About 3-4 min on 2 cores, plus the networks and if-fixed's file (~10 min)."
+            else "About 3-4 min on 2 cores, plus the networks, if-fixed's file and the case "
+            "books (~10 min)."
         )
     )
 

@@ -152,6 +152,38 @@ def if_fixed_rows(report: dict) -> list[Row]:
     ]
 
 
+def casebook_rows(report: dict) -> list[Row]:
+    """The case book at its largest size: listing in-process against the 100 ms target (and
+    the whole ``crampnet cases list`` process beside it), the export's time and memory at the
+    smallest and largest size."""
+    c = report["casebook"]
+    sizes = [f"{n // 1000}k" if n % 1000 == 0 else str(n) for n in c["sizes"]]
+    small, large = c["by_size"][sizes[0]], c["by_size"][sizes[-1]]
+    return [
+        (
+            f"case book list, {c['cases']:,} cases (ms)",
+            num(c["list_ms"], ".1f") + " (in-process, median)",
+            "-",
+            "-",
+            f"`cases list` process {num(large['list_process']['seconds'], '.2f')} s "
+            f"(model load included)",
+            f"<= {c['target_list_ms']} ms in-process",
+            str(c["met"]["list_ms"]),
+        ),
+        (
+            f"case book export, {c['cases']:,} cases (s)",
+            num(c["export_s"], ".1f"),
+            "-",
+            "-",
+            f"RSS {num(small['export']['peak_rss_mb'], '.0f')} MB at {sizes[0]}, "
+            f"{num(large['export']['peak_rss_mb'], '.0f')} MB at {sizes[-1]} "
+            f"({num(c['export_rss_ratio'], '.2f')}x)",
+            f"seconds, RSS <= {c['flat_ratio']}x",
+            str(c["met"]["export_flat_memory"]),
+        ),
+    ]
+
+
 def networks_rows(report: dict) -> list[Row]:
     """One row per bnlearn network: pyAgrum's time over crampnet's on new patterns, seen ones
     and a batch (above 1: crampnet faster), the network's peak RSS; or its error."""
@@ -183,6 +215,7 @@ ROWS = (
     ("peak_rss_mb", memory_rows),
     ("file_scoring", file_scoring_rows),
     ("if_fixed", if_fixed_rows),
+    ("casebook", casebook_rows),
     ("networks", networks_rows),
 )
 

@@ -721,3 +721,227 @@ def test_a_trial_that_may_harm_carries_its_caution_in_every_format():
     assert line.replace("'", "&#x27;") in report_html(report)
     text = " ".join(pdf_text(report_pdf(report)).split())
     assert " ".join(line.replace("'", "’").split()) in text.replace("'", "’")
+
+
+# --- a case book's case: the report with its timeline ------------------------------------------
+
+BEFORE = {"version": "0.0.1", "sha256": "0" * 64}  # a model that showed other numbers then
+NOTE = "Blood test <b>low</b> & repeat in May"
+
+
+def at(day: int, hour: int = 9):
+    import datetime as dt
+
+    return dt.datetime(2026, 3, day, hour, 30, tzinfo=dt.UTC)
+
+
+def casebook_case(tmp_path):
+    """A case in a temporary SQLite case book: first answers, a change (one answer new, one
+    taken back) shown then by an older model, a confirmed cause with a note, a last change,
+    the cramps gone."""
+    from model.diagnosis.casebook import posterior_of
+    from model.readwrite.casebook import CaseBook
+
+    book = CaseBook(f"sqlite:///{tmp_path}/b.sqlite3")
+    first = {
+        "evidence": {"leg_cramp_side": "left", "nocturnal_cramps": "yes"},
+        "soft_evidence": {"toe_cramps": {"yes": 4.0, "no": 1.0}},
+    }
+    case_id = book.add(
+        "night cramps", first, at=at(1), model=MODEL.identity, posterior=posterior_of(MODEL, first)
+    )
+    second = {**first, "evidence": {"leg_cramp_side": "left", "calcium_trial": "improved"}}
+    shown = {k: p / 2 for k, p in posterior_of(MODEL, second).items()}
+    book.update(
+        case_id,
+        {"calcium_trial": "improved", "nocturnal_cramps": None},
+        at=at(5),
+        model=BEFORE,
+        posterior=shown,
+    )
+    book.update(
+        case_id,
+        outcomes=[{"outcome": "confirmed", "variable": "calcium", "state": "low"}],
+        note=NOTE,
+        at=at(9),
+    )
+    third = {**second, "evidence": {**second["evidence"], "low_fluid_intake": "yes"}}
+    book.update(
+        case_id,
+        {"low_fluid_intake": "yes"},
+        at=at(12),
+        model=MODEL.identity,
+        posterior=posterior_of(MODEL, third),
+    )
+    book.update(case_id, outcomes=[{"outcome": "cramps_gone"}], at=at(20))
+    return book, book.get(case_id)
+
+
+def test_case_book_report_has_the_timeline_in_order_with_the_numbers_of_cases_show(tmp_path):
+    from model.cli.cases import timeline
+    from model.cli.cases_report import case_report
+
+    _, case = casebook_case(tmp_path)
+    report = case_report(MODEL, case, date=DATE)
+    validate(report)
+    assert list(report) == SCHEMA["required"]
+    assert report["title"] == f"crampnet report: case {case.id}, night cramps"
+    # the main body is the case's latest answers
+    latest = case.answers().to_case()
+    assert report["case"] == {"id": str(case.id), **latest}
+    assert report == build_report(
+        MODEL,
+        latest["evidence"],
+        latest["soft_evidence"],
+        date=DATE,
+        title=report["title"],
+        case_id=str(case.id),
+        timeline=timeline(MODEL, case),
+    )
+    section = report["timeline"]
+    steps = section["steps"]
+    assert [(s["step"], s["kind"], s["when"]) for s in steps] == [
+        (1, "answers", "2026-03-01 09:30"),
+        (2, "set", "2026-03-05 09:30"),
+        (3, "outcome", "2026-03-09 09:30"),
+        (4, "note", "2026-03-09 09:30"),
+        (5, "set", "2026-03-12 09:30"),
+        (6, "outcome", "2026-03-20 09:30"),
+    ]
+    assert [s["words"] for s in steps] == [
+        "answers: Which leg cramps: left; Cramps at night: yes; Toe cramps: probably yes",
+        "changed: Calcium trial: improved; Cramps at night: taken back",
+        "outcome: Calcium status: low confirmed",
+        f"note: {NOTE}",
+        "changed: Drinks little: yes",
+        "outcome: the cramps are gone",
+    ]
+    # the numbers are those of `crampnet cases show` (timeline): the top three now, each
+    # followed cause state at every change of answers, the stored ones where they differ
+    expected = timeline(MODEL, case)
+    followed = [f"{c['cause']}={c['state']}" for c in section["followed"]]
+    for step, want in zip(steps, expected, strict=True):
+        if "posterior_now" not in want:
+            assert step["top"] is step["followed_posteriors"] is step["then"] is None
+            continue
+        now = want["posterior_now"]
+        top = sorted(now, key=lambda k: -now[k])[:3]
+        assert [f"{r['cause']}={r['state']}" for r in step["top"]] == top
+        assert [r["posterior"] for r in step["top"]] == [now[k] for k in top]
+        assert [r["label"] for r in step["top"]] == [
+            f"{PRIORS.nodes[k.split('=')[0]].label}: {k.split('=')[1]}" for k in top
+        ]
+        assert set(top) <= set(followed)
+        assert step["followed_posteriors"] == [now[k] for k in followed]
+        assert (step["then"] is not None) == want["posterior_then_differs"]
+    then = steps[1]["then"]
+    assert then["model"] == BEFORE
+    stored = expected[1]["posterior"]
+    assert [r["posterior"] for r in then["top"]] == sorted(stored.values(), reverse=True)[:3]
+    # every followed cause state is among the top three at some step, once
+    tops = {f"{r['cause']}={r['state']}" for s in steps if s["top"] for r in s["top"]}
+    assert set(followed) == tops and len(followed) == len(set(followed))
+    # any other report leaves the section null, and no rendering shows it
+    plain = build_report(MODEL, latest["evidence"], latest["soft_evidence"], date=DATE)
+    assert plain["timeline"] is None and "timeline" not in shown_sections(plain)
+    assert json.loads(render(report, "json")) == json.loads(report_json(report))
+
+
+def test_case_book_report_shows_the_timeline_in_html_and_pdf_in_words(tmp_path):
+    from model.cli.cases_report import case_report
+
+    _, case = casebook_case(tmp_path)
+    report = case_report(MODEL, case, date=DATE)
+    steps = report["timeline"]["steps"]
+    html = report_html(report)
+    doc = parse(html)
+    assert doc.sections == shown_sections(report)
+    assert doc.sections.index("if_fixed") + 1 == doc.sections.index("timeline")
+    assert doc.sections.index("timeline") + 1 == doc.sections.index("why")
+    text = section_text(doc, "timeline")
+    assert text.startswith(SECTION_TITLES["timeline"])
+    block = html[html.index('<section id="timeline">') : html.index('<section id="why">')]
+    assert block.count("<svg") == 1  # the figure of the top causes over time
+    for cause in report["timeline"]["followed"]:
+        assert cause["label"] in block  # the chart's legend names each line by its label
+    cells = doc.cells["timeline"]
+    assert [c[0] for c in cells] == [str(s["step"]) for s in steps]
+    assert cells[2][2] == "Outcome: Calcium status: low confirmed"
+    assert cells[3][2] == f"Note: {NOTE}" and cells[5][2] == "Outcome: the cramps are gone"
+    assert cells[0][3].startswith("Calcium status: low 0.")
+    assert cells[1][4].endswith("(model 0.0.1, priors 000000000000)")
+    assert [c[4] for i, c in enumerate(cells) if i != 1] == [""] * 5
+    assert "<b>low</b>" not in html and "Blood test &lt;b&gt;low&lt;/b&gt; &amp; repeat" in html
+    # labels only, never raw ids (the note's own words aside)
+    ids = [n for n in PRIORS.nodes if "_" in n] + ["no_change", "not_tried"]
+    assert not re.search(r"\w=\w", text), text
+    assert not [i for i in ids if i in text], text
+    # the PDF: the section in its place with the same words, and one more figure
+    flat = flat_pdf(report)
+    titles = [SECTION_TITLES[s] for s in ("if_fixed", "timeline", "why")]
+    positions = [flat.index(t) for t in titles]
+    assert positions == sorted(positions)
+    timeline_text = flat[positions[1] : positions[2]]
+    for s in steps:
+        assert s["words"][:1].upper() + s["words"][1:8] in timeline_text
+    assert "Outcome: Calcium status: low confirmed" in timeline_text
+    assert NOTE in timeline_text and "model 0.0.1, priors 000000000000" in timeline_text
+    assert not re.search(r"\w=\w", timeline_text)
+    assert not [i for i in ids if i in timeline_text]
+    pdf = report_pdf(report)
+    without = report_pdf({**report, "timeline": None})
+    assert pdf.count(b"/Subtype /Image") > without.count(b"/Subtype /Image")
+    assert pdf == report_pdf(report)  # reproducible
+
+
+def cases_parser():
+    """``crampnet cases`` with only the report action, as ``cases.add_command`` registers it."""
+    import argparse
+
+    from model.cli.cases_report import add_report_action
+
+    parser = argparse.ArgumentParser(prog="crampnet cases")
+    actions = parser.add_subparsers(dest="action", required=True)
+
+    def action(name, handler, help_text):
+        sub = actions.add_parser(name, help=help_text)
+        sub.add_argument("--db", metavar="URL")
+        sub.add_argument("--priors", metavar="DIR")
+        sub.set_defaults(handler=handler)
+        return sub
+
+    add_report_action(action)
+    return parser
+
+
+def test_cases_report_command_writes_each_format_from_the_suffix(tmp_path, capsys):
+    from model.cli.cases_report import case_report
+    from model.errors import UsageError
+    from model.readwrite.casebook import CaseBookError
+
+    book, case = casebook_case(tmp_path)
+    expected = case_report(MODEL, case, date=DATE)
+    parser = cases_parser()
+
+    def command(*argv):
+        args = parser.parse_args(["report", *argv, "--db", book.url, "--date", DATE])
+        return args.handler(args, MODEL)
+
+    for suffix in ("json", "html", "pdf"):
+        out = tmp_path / f"case.{suffix}"
+        assert command(str(case.id), "-o", str(out)) == 0
+        assert f"wrote {out} ({suffix}, case {case.id}, 6 steps)" in capsys.readouterr().err
+    assert json.loads((tmp_path / "case.json").read_text(encoding="utf-8")) == json.loads(
+        report_json(expected)
+    )
+    assert (tmp_path / "case.html").read_text(encoding="utf-8") == report_html(expected)
+    assert (tmp_path / "case.pdf").read_bytes() == report_pdf(expected)
+    with pytest.raises(CaseBookError, match="no case 999"):
+        command("999", "-o", str(tmp_path / "none.html"))
+    with pytest.raises(UsageError, match="report format"):
+        command(str(case.id), "-o", str(tmp_path / "case.txt"))
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("b.")) == [
+        "case.html",
+        "case.json",
+        "case.pdf",
+    ]

@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from model.analysis.casebook import outcome_truth
+from model.cli.cases_report import add_report_action
 from model.diagnosis.casebook import follow_up, save_case, timeline
 from model.diagnosis.crampmodel import CrampModel
 from model.errors import EvidenceError, UsageError
@@ -29,7 +30,7 @@ from model.readwrite.casebook import Case, CaseBook, read_dump
 from model.readwrite.casefile import FORMATS, file_format, read_case
 from model.reports.wording import cause_label, step_words
 
-HELP = "keep cases in a case book: add, list, show, update, export, import, delete"
+HELP = "keep cases in a case book: add, list, show, update, report, export, import, delete"
 SHOWN_CAUSES = 3  # cause states a timeline step names
 EXPORT_BATCH = 1000  # cases read and written at a time: flat memory however big the book
 
@@ -169,7 +170,7 @@ def export_row(model: CrampModel, case: Case) -> dict[str, object]:
 def _frames(model: CrampModel, book: CaseBook) -> Iterator[pd.DataFrame]:
     columns = export_columns(model)
     batch = []
-    for case in book.cases(EXPORT_BATCH):
+    for case in book.cases(EXPORT_BATCH, posteriors=False):
         batch.append(export_row(model, case))
         if len(batch) == EXPORT_BATCH:
             yield pd.DataFrame(batch, columns=columns, dtype="string")
@@ -306,3 +307,4 @@ def add_command(command) -> None:
     sub.add_argument("input", metavar="FILE.jsonl")
     sub = action("delete", _delete, "remove a case and its whole timeline for good")
     sub.add_argument("id", type=int)
+    add_report_action(action)

@@ -8,7 +8,9 @@ answers. The sections, in the order every rendering keeps: title and date, model
 notice and what the source is, red flags, answers that pull apart (Jensen's conflict measure),
 the answers in plain words, ranked causes with 90% intervals and how often each ranks first over
 the same draws, the causes ranked by what putting each right alone would stop (Richens, Lee and
-Johri's counterfactual expected disablement), what moved each top cause and the claims behind it,
+Johri's counterfactual expected disablement), for a case of the case book its timeline (how the
+picture changed as answers and outcomes came in: only when the builder is given one, ``null``
+otherwise), what moved each top cause and the claims behind it,
 the next questions that would tell the most (each trial with its cautions), the source's remedy
 claims for the top causes (labelled as the source's claims, not advice), and the exact case for
 reproduction.
@@ -29,7 +31,14 @@ from model.errors import UsageError
 from model.inference.uncertainty import LEVEL
 from model.knowledge.draws import DRAWS
 from model.reports.explorer import cause_rows
-from model.reports.wording import conflict_notice, conflict_sentence, if_fixed_sentence
+from model.reports.wording import (
+    cause_label,
+    conflict_notice,
+    conflict_sentence,
+    if_fixed_sentence,
+    state_word,
+    step_words,
+)
 
 SCHEMA_ID = "crampnet-report/1"
 NEXT_QUESTIONS = 5
@@ -54,7 +63,15 @@ NOTHING_STOPS = (
 )
 IF_FIXED_SHOWN = 8  # at most this many cause states in the if_fixed section
 IF_FIXED_MIN = 0.005  # and only those expected to stop more than this many features
-SECTIONS = (
+TIMELINE_WORDS = (
+    "Every step of this case, oldest first. At each change of answers, the most probable causes "
+    "as the current model computes them for the answers as they stood then; where what was shown "
+    "at the time differs (another model, or other numbers), that too, with the model that showed "
+    "it. Outcomes and notes are as recorded: they do not enter the model's numbers. According to "
+    "the source's claims; not a diagnosis."
+)
+TIMELINE_SHOWN = 3  # cause states named at each step, and followed over time (top at any step)
+SECTIONS = (  # the sections of every report, in order (conflict is shown only when it has one)
     "notice",
     "red_flags",
     "conflict",
@@ -66,6 +83,10 @@ SECTIONS = (
     "remedies",
     "case",
 )
+# every section a report can have, in the order every rendering keeps: a case book's report adds
+# its timeline after the two rankings, before what moved the top causes
+_AFTER = SECTIONS.index("if_fixed") + 1
+ALL_SECTIONS = (*SECTIONS[:_AFTER], "timeline", *SECTIONS[_AFTER:])
 SECTION_TITLES = {
     "notice": "Not medical advice",
     "red_flags": "Red flags (read these first)",
@@ -73,6 +94,7 @@ SECTION_TITLES = {
     "answers": "Your answers",
     "causes": "Causes ranked by the model's posterior probability",
     "if_fixed": "Causes ranked by what putting each right would stop",
+    "timeline": "How the picture changed as answers and outcomes came in",
     "why": "What moved the top causes, and the source's claims behind it",
     "next_questions": "Questions or trials that would tell the most",
     "remedies": "What the source says about remedies (its claims, not advice)",
@@ -198,6 +220,69 @@ def _if_fixed(model: CrampModel, shown: View) -> dict:
     return {"meaning": IF_FIXED_WORDS, "features": features, "rows": rows, "sentence": sentence}
 
 
+def _cause_words(model: CrampModel, key: str) -> tuple[str, str, str]:
+    """Cause, state and label of a ``"cause=state"`` key (a cause an older model had but this
+    one lacks still reads in words)."""
+    cause, state = key.split("=", 1)
+    if cause in model.priors.nodes:
+        return cause, state, cause_label(model.priors, cause, state)
+    return cause, state, f"{state_word(cause).capitalize()}: {state_word(state)}"
+
+
+def _ranked(model: CrampModel, posterior: Mapping[str, float], n: int) -> list[dict]:
+    """The ``n`` most probable cause states of a ``"cause=state"`` posterior, labelled."""
+    ranked = sorted(posterior.items(), key=lambda kv: -kv[1])[:n]
+    return [
+        dict(zip(("cause", "state", "label"), _cause_words(model, key), strict=True))
+        | {"posterior": float(p)}
+        for key, p in ranked
+    ]
+
+
+def _timeline(model: CrampModel, steps: list[Mapping], n: int = TIMELINE_SHOWN) -> dict:
+    """A case's timeline (the steps :func:`model.diagnosis.casebook.timeline` gives) as the
+    report's section: each step dated and in words (as ``crampnet cases show`` and the explorer
+    say it: :func:`model.reports.wording.step_words`); at each change of answers the ``n`` most
+    probable cause states now and, where what was stored then differs, those it showed and its
+    model; and the cause states among the ``n`` most probable at any step, followed over time
+    (the rule of :func:`model.diagnosis.casebook.top_over_time`, the explorer's chart)."""
+    followed: list[str] = []
+    for step in steps:
+        if "posterior_now" in step:
+            now = step["posterior_now"]
+            followed += [k for k in sorted(now, key=lambda k: -now[k])[:n] if k not in followed]
+    rows = []
+    for number, step in enumerate(steps, start=1):
+        now = step.get("posterior_now")
+        then = None
+        if now is not None and step.get("posterior_then_differs"):
+            shown = step.get("model") or {}
+            then = {
+                "model": {"version": shown.get("version"), "sha256": shown.get("sha256")},
+                "top": _ranked(model, step["posterior"], n),
+            }
+        rows.append(
+            {
+                "step": number,
+                "at": step["at"],
+                "when": step["at"][:16].replace("T", " "),
+                "kind": step["kind"],
+                "words": step_words(model.priors, step),
+                "top": None if now is None else _ranked(model, now, n),
+                "followed_posteriors": None if now is None else [float(now[k]) for k in followed],
+                "then": then,
+            }
+        )
+    return {
+        "meaning": TIMELINE_WORDS,
+        "followed": [
+            dict(zip(("cause", "state", "label"), _cause_words(model, k), strict=True))
+            for k in followed
+        ],
+        "steps": rows,
+    }
+
+
 def _conflict(model: CrampModel, shown: View) -> dict:
     """The answers that pull apart most (Jensen's conflict), with labels and one sentence."""
     d = shown.diagnosis
@@ -291,11 +376,14 @@ def report_from_view(
     title: str | None = None,
     top: int = TOP_CAUSES,
     questions: int = NEXT_QUESTIONS,
+    timeline: list[Mapping] | None = None,
 ) -> dict:
     """The report of an already computed :class:`~model.diagnosis.view.View` (the explorer's own).
 
     ``case`` is the case-file form of the answers, kept verbatim for reproduction; ``date``
-    (ISO text or a date) makes the report reproducible, today by default.
+    (ISO text or a date) makes the report reproducible, today by default; ``timeline``, the
+    steps of a case book's case (:func:`model.diagnosis.casebook.timeline`), adds the timeline
+    section (``None`` leaves it ``null``).
     """
     if top < 1 or questions < 0:
         raise UsageError(f"top must be at least 1 and questions at least 0, got {top}, {questions}")
@@ -335,6 +423,7 @@ def report_from_view(
             "rows": causes,
         },
         "if_fixed": _if_fixed(model, shown),
+        "timeline": None if timeline is None else _timeline(model, timeline),
         "why": [_why(model, shown, r["cause"], r["state"]) for r in top_rows],
         "next_questions": _next_questions(model, shown, questions),
         "remedies": {"label": REMEDY_WORDS, "causes": _remedies(model, top_causes)},
@@ -353,11 +442,14 @@ def build_report(
     case_id: str | None = None,
     top: int = TOP_CAUSES,
     questions: int = NEXT_QUESTIONS,
+    timeline: list[Mapping] | None = None,
 ) -> dict:
     """The report of one case: pure data following ``docs/report.schema.json``.
 
     Raises ``EvidenceError`` on unknown or impossible answers (as ``diagnose`` does).
-    Deterministic for a given ``date``: the intervals are seeded.
+    Deterministic for a given ``date``: the intervals are seeded. ``timeline``: a case book
+    case's steps (:func:`model.diagnosis.casebook.timeline`), for the timeline section; the
+    answers are then the case's latest.
     """
     shown = view(model, scenario_of(evidence, soft, do))
     case: dict = {"evidence": dict(evidence or {})}
@@ -368,7 +460,7 @@ def build_report(
     if case_id is not None:
         case = {"id": case_id, **case}
     return report_from_view(
-        model, shown, case, date=date, title=title, top=top, questions=questions
+        model, shown, case, date=date, title=title, top=top, questions=questions, timeline=timeline
     )
 
 

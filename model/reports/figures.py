@@ -1,10 +1,12 @@
-"""The report's chart of ranked causes: one matplotlib figure, as inline SVG or as PNG.
+"""The report's charts: matplotlib figures, as inline SVG or as PNG.
 
 The HTML report embeds the SVG text, the PDF report the PNG of the same figure, so both show
-the same picture. The figure is built from the report dict alone (``report["causes"]``):
-posterior as a bar, the 90% interval as a whisker, the prior as a black tick. No pyplot (no
-global state, safe in a server); the SVG carries no metadata, no date and no external link, and
-is identical from run to run.
+the same picture. Each figure is built from the report dict alone: the ranked causes
+(``report["causes"]``: posterior as a bar, the 90% interval as a whisker, the prior as a black
+tick) and, for a case book's case, the top causes over its timeline (``report["timeline"]``:
+one line per cause state followed, each with its own marker and line style, so colour is never
+the only cue). No pyplot (no global state, safe in a server); the SVG carries no metadata, no
+date and no external link, and is identical from run to run.
 """
 
 from __future__ import annotations
@@ -16,6 +18,12 @@ from collections.abc import Mapping
 BAR = "#c0504d"
 WHISKER = "#333333"
 PRIOR = "#000000"
+# the lines of the timeline chart: colour, marker and line style all differ from line to line
+LINE_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+LINE_STYLES = ("-", "--", ":", "-.")
+OUTCOME = "#777777"
+TICKS_SHOWN = 12  # at most about this many steps labelled on the x axis
 
 
 def causes_figure(report: Mapping, *, width: float = 6.6):
@@ -54,6 +62,76 @@ def causes_figure(report: Mapping, *, width: float = 6.6):
         ax.spines[side].set_visible(False)
     if rows:
         ax.legend(loc="lower right", fontsize=7, frameon=False)
+    return fig
+
+
+def timeline_figure(report: Mapping, *, width: float = 6.6):
+    """The cause states followed over a case's timeline (``report["timeline"]``): x is the step
+    (numbered as in the timeline table, with its date), y the posterior the model gives now
+    for the answers as they stood. A step line per cause state (it holds until the answers next
+    change), a marker where they changed, the legend below with the cause labels; outcomes
+    are dotted vertical lines (they do not enter the numbers)."""
+    from matplotlib.figure import Figure
+
+    section = report["timeline"]
+    followed, steps = section["followed"], section["steps"]
+    points = [s for s in steps if s["followed_posteriors"] is not None]
+    last = len(steps)
+    legend_rows = (len(followed) + 1) // 2
+    plot_h, bottom_h, legend_h, top_h = 2.0, 0.62, 0.2 * legend_rows + 0.1, 0.12
+    height = plot_h + bottom_h + legend_h + top_h
+    fig = Figure(figsize=(width, height))
+    ax = fig.add_axes((0.09, (bottom_h + legend_h) / height, 0.88, plot_h / height))
+    xs = [s["step"] for s in points]
+    for i, cause in enumerate(followed):
+        ys = [s["followed_posteriors"][i] for s in points]
+        # held until the last step: the picture stays as it is until the answers change
+        line_x, line_y = (xs + [last], ys + [ys[-1]]) if xs and xs[-1] < last else (xs, ys)
+        ax.plot(
+            line_x,
+            line_y,
+            drawstyle="steps-post",
+            color=LINE_COLOURS[i % len(LINE_COLOURS)],
+            linestyle=LINE_STYLES[i % len(LINE_STYLES)],
+            linewidth=1.4,
+            marker=MARKERS[i % len(MARKERS)],
+            markevery=list(range(len(xs))),
+            markersize=5,
+            label=cause["label"],
+        )
+    for step in (s["step"] for s in steps if s["kind"] == "outcome"):
+        ax.axvline(step, color=OUTCOME, linestyle=(0, (1, 2)), linewidth=1.0, zorder=0)
+        ax.text(
+            step - 0.04,
+            0.98,
+            "outcome",
+            rotation=90,
+            va="top",
+            ha="right",
+            fontsize=6,
+            color=OUTCOME,
+        )
+    every = max(1, -(-last // TICKS_SHOWN))
+    ticks = list(range(1, last + 1, every))
+    ax.set_xticks(ticks, [f"{k}\n{steps[k - 1]['when'][5:10]}" for k in ticks], fontsize=7)
+    ax.set_xlim(0.6, last + 0.4)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("step of the case (month-day, UTC)", fontsize=8)
+    ax.set_ylabel("probability (the model now)", fontsize=8)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.grid(axis="y", color="#dddddd", linewidth=0.6)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    if followed:
+        ax.legend(
+            loc="upper center",
+            bbox_to_anchor=(0.5, -(bottom_h - 0.05) / plot_h),
+            ncol=2,
+            fontsize=7,
+            frameon=False,
+            handlelength=3,
+        )
     return fig
 
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from html import escape
 
 from model.reports import text as words
-from model.reports.figures import causes_figure, figure_svg
+from model.reports.figures import causes_figure, figure_svg, timeline_figure
 
 CSS = """
 body { font-family: "DejaVu Sans", Helvetica, Arial, sans-serif; max-width: 52em;
@@ -124,6 +124,19 @@ def _if_fixed(report: Mapping) -> str:
     return "\n".join(parts)
 
 
+def _timeline(report: Mapping) -> str:
+    """What the timeline shows, the chart of the top causes over time, and every step: when,
+    what happened (notes as written, escaped), the top causes then as the model gives them now
+    and, where it differs, what was shown then."""
+    section = report["timeline"]
+    parts = [f"<p>{_e(words.timeline_words(report))}</p>"]
+    if section["followed"]:
+        parts.append(f"<figure>{figure_svg(timeline_figure(report))}</figure>")
+    rows = [[_e(c) for c in words.timeline_cells(report, step)] for step in section["steps"]]
+    parts.append(_table(words.timeline_head(report), rows, {0}))
+    return "\n".join(parts)
+
+
 def _why(report: Mapping) -> str:
     parts = []
     for item in report["why"]:
@@ -183,6 +196,7 @@ def report_html(report: Mapping) -> str:
         "answers": lambda: _answers(report),
         "causes": lambda: _causes(report, svg),
         "if_fixed": lambda: _if_fixed(report),
+        "timeline": lambda: _timeline(report),
         "why": lambda: _why(report),
         "next_questions": lambda: _next(report),
         "remedies": lambda: _remedies(report),

@@ -1,7 +1,7 @@
 """The report as an A4 PDF (reportlab platypus): the same sections, in the same order, as the HTML.
 
 Only formats the dict of :func:`model.reports.content.build_report`. Pages are numbered "page N of
-M". The chart is the PNG of the figure the HTML shows as SVG (:mod:`model.reports.figures`).
+M". The charts are the PNGs of the figures the HTML shows as SVG (:mod:`model.reports.figures`).
 
 Fonts: DejaVu Sans, so that any unicode in ids, titles or answers survives. It is looked up
 in ``/usr/share/fonts/truetype/dejavu/`` (Debian's fonts-dejavu-core, installed by ``.ci/run``)
@@ -21,7 +21,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from model.reports import text as words
-from model.reports.figures import causes_figure, figure_png
+from model.reports.figures import causes_figure, figure_png, timeline_figure
 
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"),)
 CHART_HEIGHT = 235  # points: the chart shrinks to fit, so it mostly stays on page 1
@@ -158,6 +158,7 @@ def _story(report: Mapping, width: float) -> list:
         "answers": lambda: _answers(report, s, width),
         "causes": lambda: _causes(report, s, width),
         "if_fixed": lambda: _if_fixed(report, s, width),
+        "timeline": lambda: _timeline(report, s, width),
         "why": lambda: _why(report, s, width),
         "next_questions": lambda: _next_questions(report, s),
         "remedies": lambda: _remedies(report, s),
@@ -218,11 +219,12 @@ def _answers(report: Mapping, s: dict, width: float) -> list:
     return [_table(["question", "answer", "id"], rows, widths, set(), s)]
 
 
-def _chart(report: Mapping, width: float) -> object:
-    """The causes figure as an image, shrunk to the text width and at most CHART_HEIGHT tall."""
+def _chart(report: Mapping, width: float, make=causes_figure) -> object:
+    """A figure of the report (the causes' by default) as an image, shrunk to the text width
+    and at most CHART_HEIGHT tall."""
     from reportlab.platypus import Image
 
-    fig = causes_figure(report)
+    fig = make(report)
     w_in, h_in = fig.get_size_inches()
     scale = min(width / (w_in * 72), CHART_HEIGHT / (h_in * 72), 1.0)
     return Image(io.BytesIO(figure_png(fig)), w_in * 72 * scale, h_in * 72 * scale)
@@ -258,6 +260,21 @@ def _if_fixed(report: Mapping, s: dict, width: float) -> list:
         cols = [0.38, 0.15, 0.13, 0.19, 0.15]
         head = words.if_fixed_head()
         out.append(_table(head, rows, [c * width for c in cols], {1, 2, 3, 4}, s))
+    return out
+
+
+def _timeline(report: Mapping, s: dict, width: float) -> list:
+    """What the timeline shows, the chart of the top causes over time, and every step."""
+    section = report["timeline"]
+    out = [_p(words.timeline_words(report), s["body"])]
+    if section["followed"]:
+        out.append(_chart(report, width, timeline_figure))
+    rows = [words.timeline_cells(report, step) for step in section["steps"]]
+    cols = [0.05, 0.15, 0.40, 0.40]
+    if words.timeline_then(report):  # a column for what was shown then
+        cols = [0.05, 0.13, 0.30, 0.28, 0.24]
+    head = words.timeline_head(report)
+    out.append(_table(head, rows, [c * width for c in cols], {0}, s))
     return out
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from model.reports.content import SECTION_TITLES, SECTIONS
+from model.reports.content import ALL_SECTIONS, SECTION_TITLES
 from model.reports.wording import per_hundred, ranks_first_in
 
 NO_FLAGS = (
@@ -65,8 +65,13 @@ def title(section: str) -> str:
 
 def shown_sections(report: Mapping) -> list[str]:
     """The sections a rendering shows, in order: every one, but the conflict section only when
-    some answers pull apart."""
-    return [s for s in SECTIONS if s != "conflict" or report["conflict"]["sentence"]]
+    some answers pull apart, and the timeline only for a case book's case."""
+    return [
+        s
+        for s in ALL_SECTIONS
+        if (s != "conflict" or report["conflict"]["sentence"])
+        and (s != "timeline" or report.get("timeline"))
+    ]
 
 
 def conflict_text(report: Mapping) -> str:
@@ -113,6 +118,46 @@ def if_fixed_words(report: Mapping) -> str:
     if abs(n - round(n)) >= 0.05:
         said += " (soft answers count partly)"
     return f"{section['meaning']} {said}."
+
+
+def timeline_words(report: Mapping) -> str:
+    """What the timeline shows, and how to read its numbers."""
+    return report["timeline"]["meaning"]
+
+
+def timeline_then(report: Mapping) -> bool:
+    """Whether some step of the timeline showed other numbers then (a column of its own)."""
+    return any(step["then"] for step in report["timeline"]["steps"])
+
+
+def timeline_head(report: Mapping) -> list[str]:
+    """The headings of the timeline table, the same in the HTML and the PDF."""
+    head = ["#", "when (UTC)", "what happened", "most probable causes (the model now)"]
+    return head + (["shown then"] if timeline_then(report) else [])
+
+
+def ranked_text(rows: list[Mapping]) -> str:
+    """``Calcium status: low 0.412; Dehydration: yes 0.300``."""
+    return "; ".join(f"{r['label']} {prob(r['posterior'])}" for r in rows)
+
+
+def model_words(model: Mapping) -> str:
+    """``model 0.3.0, priors 1a2b3c4d5e6f``: which model showed a stored posterior."""
+    return f"model {model.get('version') or '?'}, priors {str(model.get('sha256') or '?')[:12]}"
+
+
+def timeline_cells(report: Mapping, step: Mapping) -> list[str]:
+    """One step of the timeline as text, under :func:`timeline_head`."""
+    cells = [
+        str(step["step"]),
+        step["when"],
+        step["words"][:1].upper() + step["words"][1:],
+        ranked_text(step["top"]) if step["top"] is not None else "",
+    ]
+    if timeline_then(report):
+        then = step["then"]
+        cells.append(f"{ranked_text(then['top'])} ({model_words(then['model'])})" if then else "")
+    return cells
 
 
 def identity(report: Mapping) -> str:

@@ -427,9 +427,11 @@ class CaseBook:
         with self.engine.connect() as connection:
             return connection.execute(sa.select(sa.func.count()).select_from(cases_table)).scalar()
 
-    def cases(self, batch: int = 1000) -> Iterator[Case]:
+    def cases(self, batch: int = 1000, *, posteriors: bool = True) -> Iterator[Case]:
         """Every case with its timeline, by id, read ``batch`` cases at a time (flat memory
-        however big the book)."""
+        however big the book); ``posteriors=False`` leaves the stored posteriors unread (an
+        export of the latest answers needs none, and decoding them is most of its time)."""
+        columns = [c for c in entries_table.c if posteriors or c.name != "posterior"]
         after = 0
         while True:
             with self.engine.connect() as connection:
@@ -443,7 +445,7 @@ class CaseBook:
                     return
                 ids = [h.id for h in heads]
                 entries = connection.execute(
-                    sa.select(entries_table)
+                    sa.select(*columns)
                     .where(entries_table.c.case_id.in_(ids))
                     .order_by(entries_table.c.case_id, entries_table.c.id)
                 ).all()
@@ -493,7 +495,8 @@ def _entry(row) -> Entry:
     model = None
     if row.model_version or row.priors_sha256:
         model = {"version": row.model_version, "sha256": row.priors_sha256}
-    return Entry(row.id, row.case_id, _utc(row.at), row.kind, row.data, model, row.posterior)
+    posterior = getattr(row, "posterior", None)
+    return Entry(row.id, row.case_id, _utc(row.at), row.kind, row.data, model, posterior)
 
 
 def _check_label(label: object) -> str:
