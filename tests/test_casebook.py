@@ -843,3 +843,88 @@ def test_list_shows_the_most_recently_updated_first(db, capsys):
     assert "2 of 3 cases shown" in err
     code, out, err = cases_cli(capsys, db, "list", "--all")
     assert code == 0 and len(out.splitlines()) == 4 and err == ""
+
+
+# --- the model's earlier posteriors against the outcomes recorded later -------------------------
+
+
+def test_evaluate_cases_db_scores_the_posterior_shown_before_each_outcome(db, capsys, model):
+    """`evaluate --cases-db` pairs each case's posterior stored at its last change of answers
+    before the first outcome with what the outcomes established: Brier and log loss equal a
+    hand computation from the stored numbers; a later change (after the outcome) is not used,
+    nor a case without an outcome."""
+    import math
+
+    from model.analysis.casebook import evaluate_casebook, outcome_truth, prediction
+
+    book = CaseBook(db)
+    first = book.add(
+        "a",
+        {"evidence": {"nocturnal_cramps": "yes"}},
+        model=model.identity,
+        posterior={"calcium=low": 0.7, "calcium=high": 0.1, "dehydration=yes": 0.2},
+    )
+    book.update(
+        first,
+        {"toe_cramps": "yes"},
+        model=model.identity,
+        posterior={"calcium=low": 0.6, "calcium=high": 0.1, "dehydration=yes": 0.3},
+    )
+    book.update(
+        first,
+        outcomes=[
+            {"outcome": "confirmed", "variable": "calcium", "state": "low"},
+            {"outcome": "ruled_out", "variable": "dehydration", "state": "yes"},
+        ],
+    )
+    book.update(first, {"back_spasms": "yes"}, posterior={"calcium=low": 0.99})  # after: unused
+    second = book.add(
+        "b",
+        {"evidence": {}},
+        model=model.identity,
+        posterior={"calcium=low": 0.2, "calcium=high": 0.05},
+    )
+    book.update(
+        second,
+        outcomes=[
+            {"outcome": "ruled_out", "variable": "calcium", "state": "low"},
+            {"outcome": "ruled_out", "variable": "calcium", "state": "high"},
+        ],
+    )
+    book.add("no outcome", {"evidence": {}}, posterior={"calcium=low": 0.5})
+    cases = list(book.cases())
+    assert prediction(cases[0])["calcium=low"] == 0.6
+    assert outcome_truth(model, cases[0]) == {"calcium": 0, "dehydration": 1}
+    assert outcome_truth(model, cases[1]) == {"calcium": 1}  # both abnormal states ruled out
+    result = evaluate_casebook(model, book.cases())
+    rows = result.metrics.set_index("label")
+    # calcium=low: predicted 0.6 (true) and 0.2 (false); dehydration=yes: 0.3 (false)
+    assert rows.loc["calcium=low", "brier"] == pytest.approx(((0.6 - 1) ** 2 + 0.2**2) / 2)
+    assert rows.loc["calcium=low", "log_loss"] == pytest.approx(
+        -(math.log(0.6) + math.log(1 - 0.2)) / 2
+    )
+    assert rows.loc["dehydration=yes", "brier"] == pytest.approx(0.3**2)
+    assert rows.loc["calcium=low", "n"] == 2 and rows.loc["dehydration=yes", "n"] == 1
+    status, out, _ = run(capsys, "evaluate", "--cases-db", db, "--json")
+    assert status == 0
+    metrics = {r["label"]: r for r in json.loads(out)["metrics"]}
+    assert metrics["calcium=low"]["brier"] == pytest.approx(rows.loc["calcium=low", "brier"])
+
+
+def test_a_synthetic_case_book_has_delayed_outcomes_and_scores(tmp_path, model):
+    """The notebook's synthetic book: every case answered, a trial's result days later, its
+    tests later still; evaluated, its pooled calibration is that of the model on itself."""
+    from model.analysis.casebook import evaluate_casebook, synthetic_casebook
+
+    book = CaseBook(f"sqlite:///{tmp_path}/synthetic.sqlite3")
+    assert synthetic_casebook(model, book, 60, seed=3, tested=2) == 60
+    for case in book.cases():
+        kinds = [e.kind for e in case.entries]
+        assert kinds[:2] == ["answers", "set"] and set(kinds[2:]) == {"outcome"}
+        days = [e.at for e in case.entries]
+        assert days[1] - days[0] >= dt.timedelta(days=2)
+        assert days[2] - days[1] >= dt.timedelta(days=5)
+        assert case.entries[1].posterior is not None
+    result = evaluate_casebook(model, book.cases())
+    assert result.n_cases == 60
+    assert 0.0 < result.summary()["brier"] < 0.25
