@@ -41,18 +41,15 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
-import subprocess
-import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from bench.common import ROOT, SEED, Run, clock, summary
-from bench.file_scoring import FILE_COLUMNS, FILE_EMPTY
+from bench.common import SEED, Run, clock, summary
+from bench.file_scoring import FILE_COLUMNS, FILE_EMPTY, run_crampnet
 from model.analysis.sampling import sample_codes
 
 SIZES = (10_000, 100_000)  # cases in the book; the last is the issue's
@@ -73,43 +70,6 @@ NOTES = (
 
 def label(n: int) -> str:
     return f"{n // 1000}k" if n % 1000 == 0 else str(n)
-
-
-def run_child(argv: Sequence[str]) -> dict:
-    """One ``python -m model.cli ARGV`` in a child process: wall time, the child's peak RSS.
-
-    As :func:`bench.file_scoring.run_score` (which runs ``crampnet score`` only): the peak is
-    the child's own ``VmHWM``, read every 20 ms until it exits, not ``ru_maxrss`` from
-    ``wait4`` (that would count the pages this benchmark process shared between fork and
-    exec)."""
-    command = [sys.executable, "-m", "model.cli", *argv]
-    t = time.perf_counter()
-    child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = [0.0]
-    done = threading.Event()
-
-    def watch() -> None:
-        status = Path(f"/proc/{child.pid}/status")
-        while not done.wait(0.02):
-            try:
-                for line in status.read_text().splitlines():
-                    if line.startswith("VmHWM:"):
-                        peak[0] = max(peak[0], int(line.split()[1]) / 1024)
-            except (OSError, ValueError, IndexError):
-                return
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    stderr = child.stderr.read()
-    child.wait()
-    done.set()
-    watcher.join()
-    seconds = time.perf_counter() - t
-    if child.returncode != 0:
-        raise RuntimeError(
-            f"crampnet {' '.join(argv[:2])} exited {child.returncode}: {stderr.decode()[-500:]}"
-        )
-    return {"seconds": seconds, "peak_rss_mb": peak[0]}
 
 
 def _posteriors(model, codes: np.ndarray) -> list[dict[str, float]]:
@@ -229,9 +189,9 @@ def one_size(model, folder: Path, n: int, repeats: int, log: Callable[[str], Non
     url = built.pop("url")
     exports, lists = [], []
     for k in range(repeats):
-        exports.append(run_child(["cases", "export", "-o", str(target), "--db", url]))
+        exports.append(run_crampnet(["cases", "export", "-o", str(target), "--db", url]))
         assert pq.ParquetFile(target).metadata.num_rows == n
-        lists.append(run_child(["cases", "list", "--db", url]))
+        lists.append(run_crampnet(["cases", "list", "--db", url]))
         log(
             f"casebook: {n:,} cases, run {k + 1}/{repeats}: export "
             f"{exports[-1]['seconds']:.1f} s (peak RSS {exports[-1]['peak_rss_mb']:.0f} MB), "

@@ -74,16 +74,21 @@ def write_case_file(model, path: Path, n: int, seed: int = SEED) -> None:
 
 
 def run_score(source: Path, output: Path, flags: Sequence[str] = ()) -> dict:
-    """One ``crampnet score`` (with ``flags``) in a child process: wall time, exit status, the
-    child's peak RSS.
+    """One ``crampnet score`` (with ``flags``) in a child process: :func:`run_crampnet`."""
+    return run_crampnet(["score", str(source), "-o", str(output), *flags, "--no-progress"])
+
+
+def run_crampnet(argv: Sequence[str]) -> dict:
+    """One ``crampnet ARGV`` in a child process: wall time, the child's peak RSS; an error if
+    it fails.
 
     The peak is the child's own high-water mark (``VmHWM`` of ``/proc/PID/status``, read every
     20 ms until it exits): ``ru_maxrss`` from ``wait4`` would count the pages of this
     (large) benchmark process that the child shared between fork and exec."""
-    command = [sys.executable, "-m", "model.cli", "score", str(source), "-o", str(output)]
+    command = [sys.executable, "-m", "model.cli", *argv]
     t = time.perf_counter()
     child = subprocess.Popen(
-        [*command, *flags, "--no-progress"],
+        command,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -109,7 +114,9 @@ def run_score(source: Path, output: Path, flags: Sequence[str] = ()) -> dict:
     watcher.join()
     seconds = time.perf_counter() - t
     if child.returncode != 0:
-        raise RuntimeError(f"crampnet score exited {child.returncode}: {stderr.decode()[-500:]}")
+        raise RuntimeError(
+            f"crampnet {' '.join(argv[:2])} exited {child.returncode}: {stderr.decode()[-500:]}"
+        )
     return {"seconds": seconds, "peak_rss_mb": peak[0]}
 
 
