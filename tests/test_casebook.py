@@ -928,3 +928,21 @@ def test_a_synthetic_case_book_has_delayed_outcomes_and_scores(tmp_path, model):
     result = evaluate_casebook(model, book.cases())
     assert result.n_cases == 60
     assert 0.0 < result.summary()["brier"] < 0.25
+
+
+def test_report_of_a_case_on_either_backend(db, capsys, tmp_path):
+    """`cases report` reads the case from the book at --db (SQLite or PostgreSQL): the JSON
+    report's timeline has every step, in order, and the body holds the latest answers."""
+    case_id = add_cli(capsys, db, label="report me")
+    code, _, err = cases_cli(
+        capsys, db, "update", case_id, "--set", "nocturnal_cramps=yes", "--cramps-gone"
+    )
+    assert code == 0, err
+    out = tmp_path / "report.json"
+    code, _, err = cases_cli(capsys, db, "report", case_id, "-o", out)
+    assert code == 0, err
+    report = json.loads(out.read_text(encoding="utf-8"))
+    steps = report["timeline"]["steps"]
+    assert len(steps) == len(CaseBook(db).get(case_id).entries) == 3
+    answered = {a["variable"]: a["answer"] for a in report["answers"]}
+    assert answered["nocturnal_cramps"] == "yes"
