@@ -302,7 +302,8 @@ def test_cli_simulate(capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        ([], "give a CASES file or --simulate N"),
+        ([], "give a CASES file, --simulate N or --cases-db (one of them)"),
+        (["x.csv", "--cases-db"], "give a CASES file, --simulate N or --cases-db (one of them)"),
         (["--simulate", "0"], "--simulate must be a positive number"),
         (["--simulate", "10", "--reveal", "2"], "--reveal must be a probability"),
         (["--simulate", "10", "--bins", "0"], "--bins must be at least 1"),
