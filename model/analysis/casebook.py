@@ -30,9 +30,10 @@ def outcome_truth(model: CrampModel, case: Case) -> dict[str, int]:
     normal state of a cause whose every abnormal state was ruled out."""
     truth: dict[str, int] = {}
     ruled: dict[str, set[str]] = {}
+    causes = model.priors.nodes
     for outcome in case.outcomes():
         data = outcome.data
-        if data.get("variable") not in model.causes:
+        if data.get("variable") not in causes or causes[data["variable"]].kind != "cause":
             continue
         spec = model.priors.nodes[data["variable"]]
         if data["outcome"] == "confirmed":

@@ -451,7 +451,7 @@ class CaseBook:
                 ).all()
             by_case: dict[int, list[Entry]] = {i: [] for i in ids}
             for e in entries:
-                by_case[e.case_id].append(_entry(e))
+                by_case[e.case_id].append(_entry(e, posteriors))
             for h in heads:
                 yield Case(h.id, h.label, _utc(h.created), by_case[h.id])
             after = ids[-1]
@@ -491,12 +491,13 @@ class CaseBook:
         return n
 
 
-def _entry(row) -> Entry:
+def _entry(row, posterior: bool = True) -> Entry:
+    """An entry from its row (``posterior=False``: a row read without that column)."""
     model = None
     if row.model_version or row.priors_sha256:
         model = {"version": row.model_version, "sha256": row.priors_sha256}
-    posterior = getattr(row, "posterior", None)
-    return Entry(row.id, row.case_id, _utc(row.at), row.kind, row.data, model, posterior)
+    shown = row.posterior if posterior else None
+    return Entry(row.id, row.case_id, _utc(row.at), row.kind, row.data, model, shown)
 
 
 def _check_label(label: object) -> str:
