@@ -946,3 +946,29 @@ def test_report_of_a_case_on_either_backend(db, capsys, tmp_path):
     assert len(steps) == len(CaseBook(db).get(case_id).entries) == 3
     answered = {a["variable"]: a["answer"] for a in report["answers"]}
     assert answered["nocturnal_cramps"] == "yes"
+
+
+def test_threads_sharing_one_book_lose_nothing(db):
+    """Two app tabs are two threads of one server sharing the page's cached case book: four
+    threads writing at once through one ``CaseBook`` lose no entry."""
+    import threading
+
+    book = CaseBook(db)
+    case_id = book.add("shared", {"evidence": {}})
+    errors: list[str] = []
+
+    def write(k: int) -> None:
+        try:
+            for j in range(25):
+                book.update(case_id, note=f"{k}-{j}")
+        except Exception as exc:  # noqa: BLE001 - reported below, with the others
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=write, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    notes = [e.data["text"] for e in book.get(case_id).entries if e.kind == "note"]
+    assert sorted(notes) == sorted(f"{k}-{j}" for k in range(4) for j in range(25))
