@@ -17,7 +17,7 @@ import numpy as np
 
 from model.analysis.calibration import N_BINS, Evaluation, evaluate_posteriors
 from model.analysis.sampling import sample_codes
-from model.diagnosis.casebook import follow_up, posterior_of
+from model.diagnosis.casebook import follow_up, save_case
 from model.diagnosis.crampmodel import CrampModel
 from model.errors import UsageError
 from model.readwrite.casebook import Case, CaseBook
@@ -120,14 +120,7 @@ def synthetic_casebook(
     for i in range(n):
         day0 = START + dt.timedelta(days=int(rng.integers(0, 60)), minutes=int(rng.integers(600)))
         evidence = {v: nodes[v].states[truth[v][i]] for v in answerable if rng.random() < reveal}
-        answers = {"evidence": evidence}
-        case_id = book.add(
-            f"synthetic {i + 1}",
-            answers,
-            at=day0,
-            model=model.identity,
-            posterior=posterior_of(model, answers),
-        )
+        case_id = save_case(model, book, f"synthetic {i + 1}", {"evidence": evidence}, day0)
         trial = trials[int(rng.integers(len(trials)))]
         result = nodes[trial].states[truth[trial][i]]
         later = day0 + dt.timedelta(days=int(rng.integers(2, 5)))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from model import __version__
 from model.cli import cases, evaluate, learn, report, score, sensitivity
-from model.cli.options import count
+from model.cli.options import count, parse_pairs
 from model.diagnosis.crampmodel import CrampModel, diagnose, load_model
 from model.errors import CrampnetError, EvidenceError, PriorsError, UsageError
 from model.knowledge.coverage import claim_coverage, coverage_markdown, coverage_problems
@@ -44,16 +44,6 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _parse_set(items: list[str], flag: str = "--set") -> dict[str, str]:
-    evidence = {}
-    for item in items:
-        name, sep, state = item.partition("=")
-        if not sep or not name or not state:
-            raise UsageError(f"{flag} expects id=state, got {item!r}")
-        evidence[name.strip()] = state.strip()
-    return evidence
-
-
 def _parse_soft(items: list[str]) -> dict[str, dict[str, float]]:
     soft: dict[str, dict[str, float]] = {}
     for item in items:
@@ -72,11 +62,11 @@ def _diagnose(args: argparse.Namespace, model: CrampModel) -> int:
     evidence, soft, do, text = ({}, {}, {}, None)
     if args.case:
         evidence, soft, do, text = read_case(args.case)
-    evidence = {**evidence, **_parse_set(args.set)}
+    evidence = {**evidence, **parse_pairs(args.set)}
     soft = {**soft, **_parse_soft(args.soft)}
     try:
         result = diagnose(
-            evidence, soft, do={**do, **_parse_set(args.do, "--do")}, model=model, top=args.explain
+            evidence, soft, do={**do, **parse_pairs(args.do, "--do")}, model=model, top=args.explain
         )
     except EvidenceError as exc:
         variable = getattr(exc, "variable", None)

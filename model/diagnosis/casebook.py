@@ -30,10 +30,17 @@ def posterior_of(model: CrampModel, answers: Mapping[str, object]) -> dict[str, 
     return {f"{c}={s}": posterior[c][s] for c, s in model.abnormal_states()}
 
 
-def save_case(model: CrampModel, book: CaseBook, label: str, answers: Mapping) -> int:
-    """A new case with its answers, the posterior they give and the model's identity."""
+def save_case(
+    model: CrampModel,
+    book: CaseBook,
+    label: str,
+    answers: Mapping,
+    at: dt.datetime | None = None,
+) -> int:
+    """A new case with its answers, the posterior they give and the model's identity; ``at``
+    dates it (now by default)."""
     posterior = posterior_of(model, answers)
-    return book.add(label, answers, model=model.identity, posterior=posterior)
+    return book.add(label, answers, at=at, model=model.identity, posterior=posterior)
 
 
 def changes_between(before: Mapping, after: Mapping) -> dict[str, str | None]:
@@ -60,18 +67,12 @@ def follow_up(
     change from the case's latest) or ``changes``, outcomes and a note; the new answers'
     posterior and the model's identity go with the change; ``at`` dates the entries (now by
     default)."""
-    case = book.get(case_id)
-    latest = case.answers().to_case()
+    latest = book.get(case_id).answers()
     if answers is not None:
-        changes = changes_between(latest, answers)
+        changes = changes_between(latest.to_case(), answers)
     posterior = None
-    if changes:
-        evidence = dict(latest["evidence"])
-        for variable, state in changes.items():
-            evidence.pop(variable, None)
-            if state is not None:
-                evidence[variable] = state
-        posterior = posterior_of(model, {**latest, "evidence": evidence})
+    if changes:  # the posterior of the answers as the case will read after this entry
+        posterior = posterior_of(model, latest.changed(changes).to_case())
     for outcome in outcomes or []:
         if "variable" in outcome:
             model.check_case({outcome["variable"]: outcome["state"]})

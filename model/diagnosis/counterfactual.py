@@ -121,6 +121,7 @@ class Counterfactuals:
             and not (isinstance(spec.cpd, NoisyOrCPD) and spec.cpd.uninformative is not None)
         ]
         self._downstream = {c: self._lineage(c) for c in self.causes}
+        self._needed = self._leads_to_feature()  # what a twin network copies at most
         self._twins: dict[tuple, Engine] = {}
         self._lock = threading.Lock()
 
@@ -141,12 +142,6 @@ class Counterfactuals:
                 if all(case.when[p] == off[p] for p in spec.parents):
                     return case.state
         return None
-
-    def abnormal_states(self) -> list[tuple[str, str]]:
-        """Every (cause, state) other than the cause's normal state, in node order."""
-        return [
-            (c, s) for c in self.causes for s in self.states[c] if s != self.nodes[c].normal_state
-        ]
 
     # --- twin networks ----------------------------------------------------------------------
 
@@ -179,13 +174,12 @@ class Counterfactuals:
                 out.add(n)
         return out
 
-    def _silenced(self, alone: str, needed: set[str]) -> dict[str, str]:
+    def _silenced(self, alone: str) -> dict[str, str]:
         """With ``alone`` the only cause acting, what every node outside its lineage is in
         the other world: a noisy-OR node off (nothing that acts reaches it), another cause
         normal; context answers and definitions keep following their parents."""
-        lineage = self._lineage(alone)
         out = {}
-        for n in needed - lineage - {alone}:
+        for n in self._needed - self._downstream[alone] - {alone}:
             spec = self.nodes[n]
             if isinstance(spec.cpd, NoisyOrCPD):
                 out[n] = self.off_state(n)
@@ -194,14 +188,13 @@ class Counterfactuals:
         return out
 
     def _build_twin(self, do: dict[str, str], alone: str | None) -> Engine:
-        needed = self._leads_to_feature()
         if alone is not None:
-            do = {**self._silenced(alone, needed), **do}
+            do = {**self._silenced(alone), **do}
         sources = set(do) | ({alone} if alone else set())
         changed: set[str] = set()  # nodes whose value may differ in the other world
         for n in self.order:
             parents = self.nodes[n].parents
-            if n in do or n == alone or n not in needed:  # set, or kept as it is in fact
+            if n in do or n == alone or n not in self._needed:  # set, or kept as in fact
                 continue
             if any(p in sources or p in changed for p in parents):
                 changed.add(n)

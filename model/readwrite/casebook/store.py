@@ -113,6 +113,17 @@ class Answers:
     soft_evidence: dict[str, dict[str, float]] = field(default_factory=dict)
     do: dict[str, str] = field(default_factory=dict)
 
+    def changed(self, changes: Mapping[str, str | None]) -> Answers:
+        """These answers after a ``set`` entry: each variable's answer replaced by the new
+        hard state, or taken back (None), whatever it was (hard or soft)."""
+        evidence, soft = dict(self.evidence), dict(self.soft_evidence)
+        for variable, state in changes.items():
+            soft.pop(variable, None)
+            evidence.pop(variable, None)
+            if state is not None:
+                evidence[variable] = state
+        return Answers(evidence, soft, dict(self.do))
+
     def to_case(self) -> dict:
         """The case-file form (``crampnet diagnose CASE.json`` reads it)."""
         out: dict = {"evidence": dict(self.evidence)}
@@ -134,21 +145,17 @@ class Case:
 
     def answers(self, upto: int | None = None) -> Answers:
         """The answers after every entry (or after the first ``upto`` entries)."""
-        evidence: dict[str, str] = {}
-        soft: dict[str, dict[str, float]] = {}
-        do: dict[str, str] = {}
+        answers = Answers()
         for entry in self.entries[:upto]:
             if entry.kind == "answers":
-                evidence = dict(entry.data.get("evidence", {}))
-                soft = {k: dict(v) for k, v in entry.data.get("soft_evidence", {}).items()}
-                do = dict(entry.data.get("do", {}))
+                answers = Answers(
+                    dict(entry.data.get("evidence", {})),
+                    {k: dict(v) for k, v in entry.data.get("soft_evidence", {}).items()},
+                    dict(entry.data.get("do", {})),
+                )
             elif entry.kind == "set":
-                for variable, state in entry.data["set"].items():
-                    soft.pop(variable, None)
-                    evidence.pop(variable, None)
-                    if state is not None:
-                        evidence[variable] = state
-        return Answers(evidence, soft, do)
+                answers = answers.changed(entry.data["set"])
+        return answers
 
     def outcomes(self) -> list[Entry]:
         """The follow-up outcomes, oldest first."""
