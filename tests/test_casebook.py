@@ -972,3 +972,35 @@ def test_threads_sharing_one_book_lose_nothing(db):
     assert not errors
     notes = [e.data["text"] for e in book.get(case_id).entries if e.kind == "note"]
     assert sorted(notes) == sorted(f"{k}-{j}" for k in range(4) for j in range(25))
+
+
+def test_a_hard_answer_replaces_a_soft_one(db, capsys, tmp_path, model):
+    """A case answered softly, then surely: the change replaces the soft answer (the posterior
+    kept with it is that of the answers as the case now reads), and the export has it."""
+    soft_case = write_case(
+        tmp_path / "soft.json",
+        {"leg_cramp_side": "left"},
+        {"nocturnal_cramps": {"yes": 0.8, "no": 0.2}},
+    )
+    case_id = add_cli(capsys, db, soft_case)
+    code, _, err = cases_cli(capsys, db, "update", case_id, "--set", "nocturnal_cramps=yes")
+    assert code == 0, err
+    case = CaseBook(db).get(case_id)
+    now = case.answers()
+    assert now.evidence == {"leg_cramp_side": "left", "nocturnal_cramps": "yes"}
+    assert now.soft_evidence == {}
+    assert case.entries[-1].posterior == posterior_by_key(model, now.to_case())
+
+
+def test_an_export_defuses_formula_labels_and_an_empty_book_exports(db, capsys, tmp_path):
+    """A label that a spreadsheet would run (``=HYPERLINK(...)``) is written as text, as
+    ``crampnet score`` writes its input; an empty book gives a table with its header only."""
+    empty = tmp_path / "empty.parquet"
+    code, _, err = cases_cli(capsys, db, "export", "-o", empty)
+    assert code == 0, err
+    assert pd.read_parquet(empty).empty
+    add_cli(capsys, db, label='=HYPERLINK("http://example.org")')
+    out = tmp_path / "book.csv"
+    code, _, err = cases_cli(capsys, db, "export", "-o", out)
+    assert code == 0, err
+    assert pd.read_csv(out)["_label"].tolist() == ['\'=HYPERLINK("http://example.org")']

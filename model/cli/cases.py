@@ -22,12 +22,15 @@ import pandas as pd
 
 from model.analysis.casebook import outcome_truth
 from model.cli.cases_report import add_report_action
+from model.cli.options import parse_pairs
 from model.diagnosis.casebook import follow_up, save_case, timeline
 from model.diagnosis.crampmodel import CrampModel
 from model.errors import EvidenceError, UsageError
 from model.inference.evidence import check_variables
 from model.readwrite.casebook import Case, CaseBook, read_dump
 from model.readwrite.casefile import FORMATS, file_format, read_case
+from model.readwrite.outputs import finish, partial_file
+from model.readwrite.tables import WRITERS
 from model.reports.wording import cause_label, step_words
 
 HELP = "keep cases in a case book: add, list, show, update, report, export, import, delete"
@@ -37,16 +40,6 @@ EXPORT_BATCH = 1000  # cases read and written at a time: flat memory however big
 
 def _book(args: argparse.Namespace) -> CaseBook:
     return CaseBook(args.db)
-
-
-def _parse_pairs(items: list[str], flag: str) -> dict[str, str]:
-    out = {}
-    for item in items:
-        name, sep, state = item.partition("=")
-        if not sep or not name.strip() or not state.strip():
-            raise UsageError(f"{flag} expects id=state, got {item!r}")
-        out[name.strip()] = state.strip()
-    return out
 
 
 # --- commands ------------------------------------------------------------------------------------
@@ -118,14 +111,13 @@ def _top(model: CrampModel, posterior: Mapping[str, float]) -> str:
 
 def _update(args: argparse.Namespace, model: CrampModel) -> int:
     book = _book(args)
-    changes: dict[str, str | None] = dict(_parse_pairs(args.set, "--set"))
+    changes: dict[str, str | None] = dict(parse_pairs(args.set, "--set"))
     changes.update(dict.fromkeys(check_variables(model.engine.states, args.unset)))
     outcomes = []
     for flag, kind in ((args.confirmed, "confirmed"), (args.ruled_out, "ruled_out")):
-        for cause, state in _parse_pairs(flag, f"--{kind.replace('_', '-')}").items():
+        for cause, state in parse_pairs(flag, f"--{kind.replace('_', '-')}").items():
             if cause not in model.causes:
                 raise UsageError(f"--{kind.replace('_', '-')}: {cause!r} is not a cause")
-            model.check_case({cause: state})
             outcomes.append({"outcome": kind, "variable": cause, "state": state})
     if args.cramps_gone:
         outcomes.append({"outcome": "cramps_gone"})
@@ -175,7 +167,7 @@ def _frames(model: CrampModel, book: CaseBook) -> Iterator[pd.DataFrame]:
         if len(batch) == EXPORT_BATCH:
             yield pd.DataFrame(batch, columns=columns, dtype="string")
             batch = []
-    if batch or not columns:
+    if batch:
         yield pd.DataFrame(batch, columns=columns, dtype="string")
 
 
@@ -183,57 +175,30 @@ def _export(args: argparse.Namespace, model: CrampModel) -> int:
     book = _book(args)
     output = Path(args.output)
     fmt = file_format(output, args.format)
-    tmp = output.with_name(f".{output.name}.partial")
+    if args.timeline and fmt != "jsonl":
+        raise UsageError("--timeline writes JSON Lines: name the output .jsonl")
+    staging = partial_file(output)  # removed in the finally below, whatever happens
     n = 0
     try:
         if args.timeline:
-            if fmt != "jsonl":
-                raise UsageError("--timeline writes JSON Lines: name the output .jsonl")
-            with open(tmp, "w", encoding="utf-8") as handle:
+            with open(staging, "w", encoding="utf-8") as handle:
                 for case in book.dump():
                     handle.write(json.dumps(case, ensure_ascii=False) + "\n")
                     n += 1
         else:
-            n = _write_table(_frames(model, book), tmp, fmt)
-        tmp.replace(output)
+            columns = export_columns(model)
+            writer = WRITERS[fmt](staging, columns, columns)  # every cell text
+            try:
+                for frame in _frames(model, book):
+                    writer.write(frame)
+                    n += len(frame)
+            finally:
+                writer.close()
+        finish(staging, output)
     finally:
-        tmp.unlink(missing_ok=True)
+        staging.unlink(missing_ok=True)
     print(f"crampnet: wrote {n} case(s) to {output} ({fmt})", file=sys.stderr)
     return 0
-
-
-def _write_table(frames: Iterator[pd.DataFrame], path: Path, fmt: str) -> int:
-    """Write the frames one after another (the header once); returns the rows written."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    n, writer = 0, None
-    with open(path, "w", encoding="utf-8", newline="") if fmt != "parquet" else _null() as handle:
-        for frame in frames:
-            if fmt == "csv":
-                frame.to_csv(handle, index=False, header=n == 0 and writer is None)
-                writer = True
-            elif fmt == "jsonl":
-                for record in frame.to_dict("records"):
-                    clean = {k: v for k, v in record.items() if not pd.isna(v)}
-                    handle.write(json.dumps(clean, ensure_ascii=False) + "\n")
-            else:
-                table = pa.Table.from_pandas(frame, preserve_index=False)
-                if writer is None:
-                    writer = pq.ParquetWriter(path, table.schema)
-                writer.write_table(table)
-            n += len(frame)
-    if fmt == "parquet" and writer is not None:
-        writer.close()
-    return n
-
-
-class _null:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _import(args: argparse.Namespace, model: CrampModel) -> int:

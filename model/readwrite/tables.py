@@ -1,5 +1,6 @@
-"""Scored tables written chunk by chunk: CSV (formula-looking text defused), JSON Lines and
-Parquet, one writer per format with the same columns in the same order."""
+"""Tables written chunk by chunk (scored cases, a case book's export): CSV (formula-looking
+text defused), JSON Lines and Parquet, one writer per format with the same columns in the same
+order."""
 
 from __future__ import annotations
 
@@ -53,7 +54,8 @@ def defuse_formulas(values: pd.Series) -> pd.Series:
         categories = list(values.cat.categories)
         fixed = [defuse(c) for c in categories]
         return values.cat.rename_categories(fixed) if fixed != categories else values
-    return values.map(defuse) if values.dtype == object else values
+    text = values.dtype == object or isinstance(values.dtype, pd.StringDtype)
+    return values.map(defuse) if text else values
 
 
 class CsvWriter(TableWriter):
@@ -63,7 +65,8 @@ class CsvWriter(TableWriter):
         pd.DataFrame(columns=columns).to_csv(self.handle, index=False)
 
     def write(self, frame: pd.DataFrame) -> None:
-        frame = frame.assign(red_flags=[";".join(f) for f in frame["red_flags"]])
+        if "red_flags" in frame:  # a list per row: one cell, joined
+            frame = frame.assign(red_flags=[";".join(f) for f in frame["red_flags"]])
         if not self.keep_formulas:
             text = [*self.text_columns, "error"]
             frame = frame.assign(**{c: defuse_formulas(frame[c]) for c in text if c in frame})
