@@ -44,6 +44,15 @@ from model.reports.explorer import (
     node_claims,
     node_table,
 )
+from model.reports.questions_form import (
+    EVENT,
+    NOT_ANSWERED,
+    PROBABLY_WORD,
+    answer_choices,
+    asset,
+    form_data,
+    read_event,
+)
 from model.reports.render import MIME, render
 from model.reports.wording import (
     GLOSSARY,
@@ -65,8 +74,6 @@ from model.reports.wording import (
     trial_tests,
 )
 
-NOT_ANSWERED = "not answered"
-PROBABLY_WORD = "probably "  # the prefix of a soft answer in the sidebar's options
 TOP = "top"  # the Why tab's "follow the current top cause" choice
 FULL_RERUN = "full_rerun"  # set by a callback inside the tabs: rerun the whole page
 ASK_SHOWN = 5  # questions drawn with answer buttons in Ask next; the table lists them all
@@ -109,8 +116,11 @@ def md(text: str) -> str:
     return escape_markdown(text)
 
 
-def options(node) -> list[str]:
-    return [NOT_ANSWERED, *node.states, *(PROBABLY_WORD + s for s in node.states)]
+# The sidebar's questions: one component of native selects (model/reports/questions_form.py)
+QUESTIONS_FORM = st.components.v2.component(
+    "crampnet_questions", js=asset("questions_form.js"), css=asset("questions_form.css")
+)
+FORM_KEY = "questions"
 
 
 def read_choice(scenario: Scenario, node_id: str, choice: str, how: str = "sure") -> Scenario:
@@ -235,34 +245,35 @@ url_b, dropped_b = restrict(url_b, set(settable_b), B_PREFIX)
 for node_id in priors.nodes:
     st.session_state.setdefault(f"q_{node_id}", shown_choice(url_a, node_id))
 
+
+def answered_in_form() -> None:
+    """Callback of the questions' component: its ``answer`` event, checked, becomes answers."""
+    for node_id, choice in read_event(priors, st.session_state[FORM_KEY][EVENT]).items():
+        st.session_state[f"q_{node_id}"] = choice
+
+
 scenario_a = Scenario()
+for node_id in questions_a:
+    scenario_a = read_choice(scenario_a, node_id, st.session_state[f"q_{node_id}"])
 with st.sidebar:
     st.header("Your answers")
-    answered_now = sum(st.session_state[f"q_{n}"] != NOT_ANSWERED for n in questions_a)
-    st.markdown(f"**{answered_now} of {len(questions_a)} answered.**")
+    st.markdown(f"**{len(scenario_a.answered())} of {len(questions_a)} answered.**")
     st.caption(
         "Leave a question 'not answered' if you do not know; 'probably' is a softer answer. "
         "The Interview tab asks the most useful question for you."
     )
     st.button("Reset all answers", on_click=reset, width="stretch")
-    for title, node_ids in priors.questions().items():
-        done = sum(st.session_state[f"q_{n}"] != NOT_ANSWERED for n in node_ids)
-        with st.expander(
-            f"{title} ({done} of {len(node_ids)} answered)",
-            expanded=title.startswith("Where"),
-            key=f"group_{node_ids[0]}",
-        ):
-            for node_id in node_ids:
-                node = priors.nodes[node_id]
-                help_text = md(node.question + (f"\n\n{node.help}" if node.help else ""))
-                choice = st.selectbox(
-                    node.label,
-                    options(node),
-                    key=f"q_{node_id}",
-                    help=help_text,
-                    format_func=state_word,
-                )
-                scenario_a = read_choice(scenario_a, node_id, choice)
+    QUESTIONS_FORM(
+        key=FORM_KEY,
+        data=form_data(
+            priors,
+            {n: st.session_state[f"q_{n}"] for n in questions_a},
+            # the address the page shows: kept by the component, not by st.query_params
+            # (Streamlit draws the whole page again on every change of its address)
+            {**to_query(scenario_a), **to_query(url_b, B_PREFIX)},
+        ),
+        on_answer_change=answered_in_form,
+    )
 
 # --- the notice, problems with the link and red flags come before any number --------------
 st.title("crampnet: what might be behind your cramps?")
@@ -311,8 +322,6 @@ if said and conflict_notice(conflict):
     st.warning(md(said), icon=":material/rule:")
 elif said:
     st.caption(md(said))
-
-st.query_params.from_dict({**to_query(scenario_a), **to_query(url_b, B_PREFIX)})
 
 ranked = shown.diagnosis.ranked()
 top = ranked[0]
@@ -537,7 +546,10 @@ def results() -> None:
                 st.session_state.setdefault(f"b_{node_id}", start)
                 st.session_state.setdefault(f"do_{node_id}", node_id in url_b.do)
                 choice = cols[0].selectbox(
-                    f"B: {node.label}", options(node), key=f"b_{node_id}", format_func=state_word
+                    f"B: {node.label}",
+                    answer_choices(node),
+                    key=f"b_{node_id}",
+                    format_func=state_word,
                 )
                 intervene = cols[1].toggle(
                     "make it so (intervention)",
@@ -565,7 +577,9 @@ def results() -> None:
                 )
                 state = {**overrides.evidence, **overrides.probably, **overrides.do}.get(node_id)
                 scenario_b = scenario_b.with_answer(node_id, state, how=how)
-            st.query_params.from_dict({**to_query(scenario_a), **to_query(overrides, B_PREFIX)})
+            wanted = {**to_query(scenario_a), **to_query(overrides, B_PREFIX)}
+            if st.query_params.to_dict() != wanted:  # only a change: each redraws the page
+                st.query_params.from_dict(wanted)
             if scenario_b != scenario_a:  # the Case book tab can keep B as a case too
                 st.session_state["scenario_b_case"] = scenario_b.to_case(priors)
             try:

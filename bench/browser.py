@@ -5,7 +5,8 @@ Shared by ``make bench`` (the ``browser`` section of ``bench.json``) and
 ``tests/test_browser.py``. A page has *settled* when Streamlit's script state is
 ``notRunning`` again after a rerun and one animation frame has been drawn: the moment a person
 sees the answer's effect. Everything is timed inside the page (``performance.now()``), from the
-``click`` event on the option to that frame, so playwright's own round trips do not count.
+``click`` event on the option (the ``input`` event of the explorer's native selects) to that
+frame, so playwright's own round trips do not count.
 When a rerun triggers another one (a query-string update, a widget callback), the last settle
 within a quiet window counts.
 """
@@ -46,7 +47,11 @@ OBSERVER_JS = """
   window.__crampnet = {clicks: [], runs: [], settles: []};
   const rec = window.__crampnet;
   const frame = () => requestAnimationFrame(() => rec.settles.push(performance.now()));
-  document.addEventListener('click', () => rec.clicks.push(performance.now()), true);
+  const start = () => rec.clicks.push(performance.now());
+  document.addEventListener('click', start, true);
+  // a native select answers without a click on the page: its input event (composed, so it
+  // leaves the component's shadow root) is the moment the option is chosen
+  document.addEventListener('input', start, true);
   // Every message from the server (deltas, script finished) counts as activity, and the
   // frame after it as a settle: a fast rerun can start and finish within one render, so
   // the script-state attribute alone may never change.
@@ -196,7 +201,7 @@ def page_now(page) -> float:
 
 def wait_settled(page, since: float, *, timeout_ms: float = 60_000) -> float:
     """Wait until the page settles after ``since`` (page clock, ms); the settle time in ms
-    counted from the first click after ``since`` (from ``since`` itself when none)."""
+    counted from the last click or input after ``since`` (from ``since`` itself when none)."""
     page.wait_for_function(SETTLED_JS, arg=[since, QUIET_MS], timeout=timeout_ms, polling=50)
     return page.evaluate(
         """(since) => {
@@ -211,7 +216,7 @@ def wait_settled(page, since: float, *, timeout_ms: float = 60_000) -> float:
 
 
 def timed(page, action) -> float:
-    """Milliseconds from the last click ``action`` makes to the page settling after it."""
+    """Milliseconds from the last click (or input) ``action`` makes to the page settling."""
     since = page_now(page)
     action()
     return wait_settled(page, since)
@@ -221,6 +226,12 @@ def choose(page, label: str, option: str) -> None:
     """Pick ``option`` in the Streamlit selectbox labelled ``label``."""
     page.get_by_role("combobox", name=label, exact=True).click()
     page.get_by_role("listbox").get_by_role("option", name=option, exact=True).click()
+
+
+def answer(page, label: str, option: str) -> None:
+    """Pick ``option`` for the explorer's question labelled ``label`` (a native select of the
+    sidebar's questions component, ``model/reports/questions_form.py``)."""
+    page.get_by_label(label, exact=True).select_option(label=option)
 
 
 # A story of answers in the explorer's open sidebar group ("Where and when it cramps"): each
@@ -256,15 +267,15 @@ BARE_ANSWERS: tuple[tuple[str, str], ...] = tuple(
 )
 
 
-def time_answers(browser, url: str, answers, *, width: int = 1400) -> dict:
-    """Open ``url``, then answer each (label, option) in turn: the initial load and every
-    answer's settle time, in ms."""
+def time_answers(browser, url: str, answers, pick=choose, *, width: int = 1400) -> dict:
+    """Open ``url``, then answer each (label, option) in turn with ``pick``: the initial load
+    and every answer's settle time, in ms."""
     page, load_ms = open_page(browser, url, width=width)
     waits = []
     try:
         for label, option in answers:
             try:
-                waits.append(timed(page, partial(choose, page, label, option)))
+                waits.append(timed(page, partial(pick, page, label, option)))
             except Exception as exc:
                 raise RuntimeError(f"answering {label!r} with {option!r}: {exc}") from exc
     finally:
@@ -289,7 +300,7 @@ def _explorer_actions(browser, url: str) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {"tab_switch": [], "ask_next_click": [], "reset": []}
     try:
         for _ in range(2):
-            choose(page, *APP_ANSWERS[0])
+            answer(page, *APP_ANSWERS[0])
             for name in ("Why", "Ask next", "What-if", "Network", "Interview", "Causes"):
                 tab = page.get_by_role("tab", name=name, exact=True)
                 out["tab_switch"].append(timed(page, tab.click))
@@ -316,7 +327,8 @@ def browser_section(log=print, loads: int = 3) -> dict:
     result: dict = {
         "method": (
             "headless Debian chromium through playwright on this machine; each wait from the "
-            "click event on the option (or tab, button) to the first animation frame after "
+            "click event on the option (the input event of the explorer's native selects; "
+            "the click on a tab or button) to the first animation frame after "
             "the page's last server message and script state notRunning, timed in the page "
             f"(quiet window {QUIET_MS} ms, not counted). Initial load: navigation start to "
             "the same settle. Bare page: bench/bare_page.py, 12 selectboxes in the sidebar."
@@ -324,15 +336,15 @@ def browser_section(log=print, loads: int = 3) -> dict:
         "answers": len(APP_ANSWERS),
     }
     with tempfile.TemporaryDirectory() as tmp, chromium() as browser:
-        for name, script, answers in (
-            ("bare", ROOT / "bench" / "bare_page.py", BARE_ANSWERS),
-            ("app", ROOT / "app.py", APP_ANSWERS),
+        for name, script, answers, pick in (
+            ("bare", ROOT / "bench" / "bare_page.py", BARE_ANSWERS, choose),
+            ("app", ROOT / "app.py", APP_ANSWERS, answer),
         ):
             log(f"browser: {name} page, {loads} loads and {len(answers)} answers")
             with streamlit_server(script, Path(tmp) / f"{name}.log") as url:
                 load, waits = [], []
                 for k in range(loads):
-                    timing = time_answers(browser, url, answers if k == 0 else ())
+                    timing = time_answers(browser, url, answers if k == 0 else (), pick)
                     load.append(timing["load_ms"])
                     waits += timing["answer_ms"]
                 result[name] = {"load": _summary(load), "answer": _summary(waits)}

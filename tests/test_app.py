@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from streamlit.testing.v1.element_tree import Error, Success, Warning
 
 import model.diagnosis.view
 import model.reports.wording
+from bench.app_rerun import send_answers
 from model import ImpossibleEvidenceError, default_model, diagnose
 from model.diagnosis.questions import RankedQuestion, rank_questions
 from model.diagnosis.red_flags import RaisedFlag
@@ -47,6 +49,7 @@ from model.reports.explorer import (
     node_claims,
     node_table,
 )
+from model.reports.questions_form import form_data
 from model.reports.wording import (
     GLOSSARY,
     answer_label,
@@ -77,6 +80,7 @@ DIRECTION = {
     "up": MetricProto.MetricDirection.UP,
     "down": MetricProto.MetricDirection.DOWN,
 }
+PENDING: weakref.WeakKeyDictionary[AppTest, dict[str, str]] = weakref.WeakKeyDictionary()
 PROBLEMS_HEADER = "**Some parts of the link were ignored** (the rest of it was used):"
 TIMING = "server time for this rerun"
 
@@ -103,7 +107,12 @@ def start(params: dict[str, str] | None = None, **more: str) -> AppTest:
 
 
 def rerun(at: AppTest) -> AppTest:
-    at.run()
+    """Run the page again, sending the sidebar answers given since the last run (if any) the
+    way the questions' component sends a change: its ``answer`` event."""
+    if at in PENDING:
+        send_answers(at, PENDING.pop(at))
+    else:
+        at.run()
     assert not at.exception, [e.message for e in at.exception]
     return at
 
@@ -120,8 +129,31 @@ def open_tab(at: AppTest, name: str):
 
 
 def answer(at: AppTest, node: str, choice: str) -> None:
-    """Pick ``choice`` ("left", "probably yes", "not answered") in the sidebar; no rerun."""
-    at.sidebar.selectbox(key=f"q_{node}").select(choice)
+    """Pick ``choice`` ("left", "probably yes", "not answered") in the sidebar; sent with the
+    next :func:`rerun`."""
+    PENDING.setdefault(at, {})[node] = choice
+
+
+def form(at: AppTest) -> dict:
+    """What the page gave the sidebar's questions component (:func:`form_data`)."""
+    (element,) = at.sidebar.get("bidi_component")
+    return json.loads(element.proto.json or element.proto.mixed.json)
+
+
+def questions_shown(at: AppTest) -> dict[str, dict]:
+    """Every question in the sidebar, in order: its label, help, choices and current choice."""
+    return {q["id"]: q for g in form(at)["groups"] for q in g["questions"]}
+
+
+def chosen(at: AppTest, node: str) -> str:
+    """The choice the sidebar shows for ``node`` ("left", "probably yes", "not answered")."""
+    return questions_shown(at)[node]["chosen"]
+
+
+def address(at: AppTest) -> dict[str, str]:
+    """The query string the page puts in the address bar after a whole run (the questions'
+    component writes it: ``st.query_params`` would have Streamlit draw the page twice)."""
+    return form(at)["address"]
 
 
 def scenario_of(choices: dict[str, str]) -> Scenario:
@@ -392,7 +424,7 @@ def test_only_the_open_tab_is_drawn():
     for name in [*TABS[1:], TABS[0]]:
         tab = open_tab(at, name)  # checks that every other tab is empty
         assert tab.children, name
-    assert dict(at.query_params) == {"leg_cramp_side": "left"}
+    assert address(at) == {"leg_cramp_side": "left"}
 
 
 # --- the sidebar and the Causes tab --------------------------------------------------------------
@@ -401,21 +433,77 @@ def test_only_the_open_tab_is_drawn():
 def test_prior_page_equals_the_model_prior():
     at = start()
     assert_causes_tab(at, Scenario())
-    assert all(s.value == "not answered" for s in at.sidebar.selectbox)
-    assert {s.key for s in at.sidebar.selectbox} == {f"q_{n}" for n in QUESTIONS}
-    assert dict(at.query_params) == {}
+    asked = questions_shown(at)
+    assert list(asked) == QUESTIONS
+    assert all(q["chosen"] == "not answered" for q in asked.values())
+    assert address(at) == {}
     assert at.sidebar.markdown[0].value == f"**0 of {len(QUESTIONS)} answered.**"
-    assert [e.label for e in at.sidebar.expander] == [
+    assert [g["title"] for g in form(at)["groups"]] == [
         f"{title} (0 of {len(ids)} answered)" for title, ids in PRIORS.questions().items()
     ]
+
+
+def test_the_questions_component_gets_every_question_in_words():
+    """The sidebar's one component is given each group (its count of answers), each
+    question's label, full question and choices in words, and the address to show."""
+    at = start(leg_cramp_side="left", nocturnal_cramps="~yes")
+    data = form(at)
+    chosen_now = {"leg_cramp_side": "left", "nocturnal_cramps": "probably yes"}
+    assert data == form_data(
+        PRIORS,
+        {n: chosen_now.get(n, "not answered") for n in QUESTIONS},
+        {"leg_cramp_side": "left", "nocturnal_cramps": "~yes"},
+    )
+    groups = PRIORS.questions()
+    assert [g["open"] for g in data["groups"]] == [t.startswith("Where") for t in groups]
+    for group, (title, ids) in zip(data["groups"], groups.items(), strict=True):
+        done = sum(n in chosen_now for n in ids)
+        assert group["title"] == f"{title} ({done} of {len(ids)} answered)"
+        for q, node_id in zip(group["questions"], ids, strict=True):
+            node = PRIORS.nodes[node_id]
+            assert (q["id"], q["label"]) == (node_id, node.label)
+            assert q["help"].startswith(node.question)
+            words = [word for _, word in q["choices"]]
+            assert words == [state_word(c) for c, _ in q["choices"]]
+            assert not any("_" in w for w in words)  # words, never ids
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"bogus": "yes"},
+        {"leg_cramp_side": "sideways"},
+        {"calcium": "low"},  # a cause: not a question the sidebar asks
+        {"leg_cramp_side": ["left"]},
+        ["leg_cramp_side", "left"],
+        "leg_cramp_side=left",
+        None,
+    ],
+    ids=repr,
+)
+def test_a_bad_event_from_the_questions_component_changes_nothing(event):
+    """Whatever the component's event carries that is not a question and one of its choices
+    is dropped: no answer, no exception; a good answer beside it still counts."""
+    at = rerun(start(nocturnal_cramps="yes"))  # a widget's first run differs from the next
+    before = shown_strings(at)
+    PENDING[at] = event
+    rerun(at)
+    assert shown_strings(at) == before
+    assert_causes_tab(at, Scenario(evidence={"nocturnal_cramps": "yes"}))
+    if isinstance(event, dict):
+        PENDING[at] = {**event, "female": "yes"}
+        rerun(at)
+        assert chosen(at, "female") == "yes"
+        assert_causes_tab(at, Scenario(evidence={"nocturnal_cramps": "yes", "female": "yes"}))
 
 
 def test_sidebar_answers_drive_the_causes_table():
     at = start()
     raw = ["not answered", "none", "left", "right", "both"]
     raw += [f"probably {s}" for s in raw[1:]]
-    assert at.sidebar.selectbox(key="q_leg_cramp_side").options == raw
-    trial = at.sidebar.selectbox(key="q_calcium_trial").options
+    side = questions_shown(at)["leg_cramp_side"]["choices"]
+    assert [value for value, _ in side] == raw
+    trial = [word for _, word in questions_shown(at)["calcium_trial"]["choices"]]
     assert "not tried" in trial and "probably no change" in trial  # words, not ids
     answer(at, "leg_cramp_side", "left")
     rerun(at)
@@ -423,19 +511,19 @@ def test_sidebar_answers_drive_the_causes_table():
     answer(at, "nocturnal_cramps", "probably yes")
     answer(at, "calcium_trial", "no_change")
     rerun(at)
-    assert at.sidebar.selectbox(key="q_calcium_trial").value == "no_change"
+    assert chosen(at, "calcium_trial") == "no_change"
     scenario = Scenario(
         evidence={"leg_cramp_side": "left", "calcium_trial": "no_change"},
         probably={"nocturnal_cramps": "yes"},
     )
     assert_causes_tab(at, scenario)
-    assert dict(at.query_params) == to_query(scenario)
+    assert address(at) == to_query(scenario)
     assert at.sidebar.markdown[0].value == f"**3 of {len(QUESTIONS)} answered.**"
     counts = {
         title: sum(n in scenario.answered() for n in ids)
         for title, ids in PRIORS.questions().items()
     }
-    assert [e.label for e in at.sidebar.expander] == [
+    assert [g["title"] for g in form(at)["groups"]] == [
         f"{title} ({counts[title]} of {len(ids)} answered)"
         for title, ids in PRIORS.questions().items()
     ]
@@ -444,7 +532,7 @@ def test_sidebar_answers_drive_the_causes_table():
     rerun(at)
     scenario = scenario.with_answer("calcium_trial", None)
     assert_causes_tab(at, scenario)
-    assert dict(at.query_params) == to_query(scenario)
+    assert address(at) == to_query(scenario)
 
 
 def test_metric_arrows_follow_the_rounded_change():
@@ -498,9 +586,9 @@ def test_interview_answers_into_scenario_a():
         state = step.states[-1]
         at.button(key=f"iv_{step.variable}_{state}").click()
         rerun(at)
-        assert at.sidebar.selectbox(key=f"q_{step.variable}").value == state
+        assert chosen(at, step.variable) == state
         scenario = scenario.with_answer(step.variable, state)
-        assert dict(at.query_params) == to_query(scenario)
+        assert address(at) == to_query(scenario)
         step = assert_interview(at.tabs[TABS.index("Interview")], scenario)
     assert step.progress == f"3 answered, {len(QUESTIONS) - 3} left"
     assert_causes_tab(at, scenario)
@@ -517,8 +605,8 @@ def test_interview_skip_moves_to_the_next_question_and_reset_forgets_skips():
     )
     assert second.variable != first.variable
     assert second.progress == first.progress  # a skip answers nothing
-    assert dict(at.query_params) == to_query(scenario)
-    assert at.sidebar.selectbox(key=f"q_{first.variable}").value == "not answered"
+    assert address(at) == to_query(scenario)
+    assert chosen(at, first.variable) == "not answered"
     at.button(key=f"iv_skip_{second.variable}").click()
     rerun(at)
     third = assert_interview(
@@ -759,9 +847,9 @@ def test_ask_next_lists_rank_questions_and_a_button_answers():
     var, state = top.variable, PRIORS.nodes[top.variable].states[0]
     at.button(key=f"ask_{var}_{state}").click()
     rerun(at)
-    assert at.sidebar.selectbox(key=f"q_{var}").value == state
+    assert chosen(at, var) == state
     scenario = scenario.with_answer(var, state)
-    assert dict(at.query_params) == to_query(scenario)
+    assert address(at) == to_query(scenario)
     tab = at.tabs[TABS.index("Ask next")]
     assert var not in {button_node(b.key) for b in tab.button}
     assert_ask_next(tab, scenario)
@@ -1073,12 +1161,12 @@ def test_query_params_restore_a_scenario():
         nocturnal_cramps="~yes",
         **{"b.female": "yes", "b.toe_cramps": "~no"},
     )
-    assert at.sidebar.selectbox(key="q_leg_cramp_side").value == "left"
-    assert at.sidebar.selectbox(key="q_nocturnal_cramps").value == "probably yes"
+    assert chosen(at, "leg_cramp_side") == "left"
+    assert chosen(at, "nocturnal_cramps") == "probably yes"
     a = Scenario(evidence={"leg_cramp_side": "left"}, probably={"nocturnal_cramps": "yes"})
     assert_causes_tab(at, a)
     changes = Scenario(evidence={"female": "yes"}, probably={"toe_cramps": "no"})
-    assert dict(at.query_params) == {**to_query(a), **to_query(changes, B_PREFIX)}
+    assert address(at) == {**to_query(a), **to_query(changes, B_PREFIX)}
     open_tab(at, "What-if")
     assert sorted(at.multiselect(key="b_changed").value) == ["female", "toe_cramps"]
     assert at.selectbox(key="b_toe_cramps").value == "probably no"
@@ -1095,7 +1183,7 @@ def test_query_params_restore_an_intervention_in_b():
     assert at.toggle(key="do_calcium_supplements").value is True
     assert at.selectbox(key="b_calcium_supplements").value == "yes"
     assert_what_if(at, Scenario(), Scenario(do={"calcium_supplements": "yes"}))
-    assert dict(at.query_params) == {"b.do.calcium_supplements": "yes"}
+    assert address(at) == {"b.do.calcium_supplements": "yes"}
 
 
 def test_bad_query_params_show_text_lines_and_the_page_still_works():
@@ -1110,11 +1198,11 @@ def test_bad_query_params_show_text_lines_and_the_page_still_works():
     for key in ("leg_cramp_side=sideways", "bogus=1", "b.nope=yes", "b.female=maybe"):
         assert any(key in line for line in lines), (key, lines)
     assert PROBLEMS_HEADER in [m.value for m in at.markdown]
-    assert at.sidebar.selectbox(key="q_leg_cramp_side").value == "not answered"
+    assert chosen(at, "leg_cramp_side") == "not answered"
     assert_causes_tab(at, Scenario(evidence={"nocturnal_cramps": "yes"}))
     # the bad parameters are dropped from the URL, the good one is kept; the problems stay
     # listed for the session
-    assert dict(at.query_params) == {"nocturnal_cramps": "yes"}
+    assert address(at) == {"nocturnal_cramps": "yes"}
     answer(at, "female", "no")
     rerun(at)
     assert text_lines(at) == lines
@@ -1142,7 +1230,7 @@ def test_link_parameters_the_page_cannot_show_are_reported():
     ):
         assert any(line.startswith(f"ignored {key}:") for line in lines), (key, lines)
     assert len(lines) == 5
-    assert dict(at.query_params) == {"nocturnal_cramps": "~yes"}
+    assert address(at) == {"nocturnal_cramps": "~yes"}
     assert_causes_tab(at, Scenario(probably={"nocturnal_cramps": "yes"}))
 
 
@@ -1183,7 +1271,7 @@ def assert_only_text_lines_name(at: AppTest, bad: dict[str, str], kept: dict[str
     for key, value in bad.items():
         assert any(names(line, key, value) for line in lines), (key, lines)
     assert len(lines) == len(bad)
-    assert dict(at.query_params) == kept
+    assert address(at) == kept
     clean = start(kept)
     assert not text_lines(clean)
     assert shown_strings(at) == shown_strings(clean)
@@ -1287,8 +1375,8 @@ def test_reset_clears_every_answer():
     (reset,) = [b for b in at.sidebar.button if b.label == "Reset all answers"]
     reset.click()
     rerun(at)
-    assert all(s.value == "not answered" for s in at.sidebar.selectbox)
-    assert dict(at.query_params) == {}
+    assert all(q["chosen"] == "not answered" for q in questions_shown(at).values())
+    assert address(at) == {}
     assert at.multiselect(key="b_changed").value == []
     assert_what_if(at, Scenario(), Scenario())
     assert_causes_tab(at, Scenario())
@@ -1324,9 +1412,9 @@ def test_random_answers_give_the_model_numbers(choices, via_link):
             answer(at, node, choice)
         rerun(at)
     for node in QUESTIONS:
-        assert at.sidebar.selectbox(key=f"q_{node}").value == choices.get(node, "not answered")
+        assert chosen(at, node) == choices.get(node, "not answered")
     assert_causes_tab(at, scenario)
-    assert dict(at.query_params) == to_query(scenario)
+    assert address(at) == to_query(scenario)
     d = diagnose(scenario.evidence, scenario.soft_evidence(PRIORS))
     assert [e.value for e in at.main.error] == [flag_text(f) for f in d.red_flags]
     summary, _ = summary_element(at)
@@ -1380,7 +1468,7 @@ def node_named(key: str) -> tuple[str, str]:
 @example(params={"b.do.female": "no", "b.female": "~yes", "b.x": "[a](http://b)"})
 def test_random_links_use_the_valid_answers_and_name_the_rest(params):
     at = start(params)
-    kept = dict(at.query_params)
+    kept = address(at)
     lines = text_lines(at)
     speaks = [node_named(k) for k in params]
     for key, value in params.items():
@@ -1547,8 +1635,8 @@ def test_case_book_saves_opens_follows_up_and_compares(case_book_in_tmp):
     open_tab(reset_at, "Case book")
     reset_at.button(key="cb_open").click()
     rerun(reset_at)
-    assert reset_at.sidebar.selectbox(key="q_toe_cramps").value == "yes"
-    assert reset_at.sidebar.selectbox(key="q_leg_cramp_side").value == "left"
+    assert chosen(reset_at, "toe_cramps") == "yes"
+    assert chosen(reset_at, "leg_cramp_side") == "left"
     reset_at.text_input(key="cb_label").input("second")
     rerun(reset_at)
     open_tab(reset_at, "Case book")

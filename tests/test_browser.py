@@ -23,7 +23,15 @@ from pathlib import Path
 
 import pytest
 
-from bench.browser import ROOT, choose, chromium, missing_browser, open_page, streamlit_server
+from bench.browser import (
+    ROOT,
+    answer,
+    choose,
+    chromium,
+    missing_browser,
+    open_page,
+    streamlit_server,
+)
 from model import default_model, diagnose
 from model.diagnosis.scenario import Scenario
 from model.diagnosis.view import PAGE_DRAWS, view
@@ -154,7 +162,7 @@ def test_a_whole_story_in_a_real_browser(browser, server, shots, tmp_path):
 
     # answers in the sidebar
     for node, state in (("leg_cramp_side", "left"), ("nocturnal_cramps", "yes")):
-        choose(page, PRIORS.nodes[node].label, state_word(state))
+        answer(page, PRIORS.nodes[node].label, state_word(state))
         scenario = scenario.with_answer(node, state)
         expected = cause_rows(MODEL, shown(scenario)).iloc[0]
         expect(first_metric).to_have_text(f"{expected.posterior:.3f}")
@@ -182,7 +190,7 @@ def test_a_whole_story_in_a_real_browser(browser, server, shots, tmp_path):
 
     # toe cramps when still for long make another cause the top one: Why follows it
     for node in ("toe_cramps", "cramps_when_immobile"):
-        choose(page, PRIORS.nodes[node].label, "yes")
+        answer(page, PRIORS.nodes[node].label, "yes")
         scenario = scenario.with_answer(node, "yes")
     new_top = top_label(scenario)
     assert new_top != cause_label(PRIORS, "calcium", "low")
@@ -361,7 +369,7 @@ def test_a_saved_case_comes_back_after_a_reload(browser, server):
     panel.get_by_role("button", name="Open it in the sidebar").click()
     side = PRIORS.nodes["leg_cramp_side"].label
     expect(page.get_by_role("combobox", name=side, exact=True)).to_have_value("right")
-    choose(page, PRIORS.nodes["toe_cramps"].label, "yes")
+    answer(page, PRIORS.nodes["toe_cramps"].label, "yes")
     open_view(page, "Case book")
     panel = page.get_by_role("tabpanel", name="Case book")
     panel.get_by_role("button", name="Add the answers now as a follow-up").click()
