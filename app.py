@@ -75,7 +75,6 @@ from model.reports.wording import (
 )
 
 TOP = "top"  # the Why tab's "follow the current top cause" choice
-FULL_RERUN = "full_rerun"  # set by a callback inside the tabs: rerun the whole page
 ASK_SHOWN = 5  # questions drawn with answer buttons in Ask next; the table lists them all
 TABS = ["Causes", "Interview", "Why", "Ask next", "What-if", "Network", "Case book", "Download"]
 
@@ -142,12 +141,13 @@ def shown_choice(scenario: Scenario, node_id: str) -> str:
 def answer(node_id: str, state: str) -> None:
     """Callback of an answer button (Ask next, Interview): answer in scenario A."""
     st.session_state[f"q_{node_id}"] = state
-    st.session_state[FULL_RERUN] = True
+    whole_page()
 
 
 def whole_page() -> None:
-    """Callback of a widget inside the tabs whose change the rest of the page shows."""
-    st.session_state[FULL_RERUN] = True
+    """Callback of a widget inside the tabs whose change the rest of the page shows: the
+    interaction reruns the whole page at once, not the tabs' fragment and then the page."""
+    st.rerun()
 
 
 def answer_buttons(prefix: str, node_id: str, states, **style) -> None:
@@ -346,9 +346,8 @@ with st.expander("What the words mean"):
 @st.fragment
 def results() -> None:
     """The tabs. A fragment: switching tabs, pinning a cause or building scenario B reruns only
-    this part, not the sidebar of 49 questions; an answer given here asks for a full rerun."""
-    if st.session_state.pop(FULL_RERUN, False):
-        st.rerun()  # an answer or the effort weight changed: the sidebar and summary follow
+    this part, not the sidebar of 49 questions; an answer given here (or the effort weight)
+    reruns the whole page (:func:`whole_page`)."""
     keep_hidden_widgets()
 
     tabs = dict(zip(TABS, st.tabs(TABS, key="view", on_change="rerun"), strict=True))
@@ -492,6 +491,7 @@ def results() -> None:
                 0.2,
                 key="cost_weight",
                 step=0.01,
+                on_change=whole_page,  # the ranking is computed with the page, not the tabs
                 help="0: rank by information alone. Higher: prefer quick questions to trials.",
             )
             if not shown.questions:
@@ -808,7 +808,7 @@ def open_case(case: dict) -> None:
     for node_id, likelihood in case.get("soft_evidence", {}).items():
         if node_id in questions_a:
             st.session_state[f"q_{node_id}"] = PROBABLY_WORD + max(likelihood, key=likelihood.get)
-    st.session_state[FULL_RERUN] = True
+    whole_page()
 
 
 results()

@@ -223,6 +223,16 @@ def test_a_whole_story_in_a_real_browser(browser, server, shots, tmp_path):
         expect(ask).to_contain_text(PRIORS.nodes[q.variable].label)
     assert_no_ids(page)
     assert_accessible(page, "Ask next")
+    # the effort weight re-ranks at once (it reruns the page, not only the tabs)
+    light = view(MODEL, scenario, cost_weight=0.2, draws=PAGE_DRAWS).questions
+    first, moved = shown(scenario).questions[0].variable, light[0].variable
+    assert first != moved, "the story should have a trial first that effort demotes"
+    ask.get_by_role("slider").press("End")  # the largest weight, 0.2
+    expect(ask.get_by_role("slider")).to_have_value("0.2")
+    heading = ask.locator('[data-testid="stMarkdownContainer"] strong')
+    expect(heading.first).to_have_text(PRIORS.nodes[moved].label)
+    ask.get_by_role("slider").press("Home")
+    expect(heading.first).to_have_text(PRIORS.nodes[first].label)
 
     # what-if: B changes one answer; A and B side by side with a legend
     open_view(page, "What-if")
