@@ -50,7 +50,6 @@ function build(data, setTriggerValue) {
       const select = document.createElement("select");
       select.id = "q-" + q.id;
       select.name = q.id;
-      select.title = q.help;
       select.setAttribute("aria-describedby", help.id);
       for (const [value, word] of q.choices) select.add(new Option(word, value));
       select.addEventListener("change", () =>
