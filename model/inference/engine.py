@@ -1,12 +1,15 @@
 """The exact engine: the network as numpy arrays, answered one case at a time or in batches.
 
-Two ways to answer, picked per query:
+Three ways to answer, picked per query:
 
 - the whole network's junction tree, calibrated once with no evidence
   (:mod:`model.inference.calibrated`), whose compiled loop (:mod:`model.inference.kernel`)
   recomputes only the messages the answers change: single queries that stay within
   :data:`CALIBRATED_BUDGET`, and batches of hard answers where :meth:`Engine.loop_faster`
   says so;
+- on networks whose junction tree has a clique of more than ``lazy_clique`` entries (water,
+  mildew, barley, pigs), single queries by lazy propagation (:mod:`model.inference.lazy`):
+  lists of small tables instead of clique tables, so the big cliques are never read;
 - for each *structure* (which variables carry evidence, which are targets, which are set by
   intervention) a tree compiled for that pattern (:mod:`model.inference.compiler`), the
   relevant part of the network pre-summed where cheap, whose messages pass in numpy for a
@@ -16,7 +19,8 @@ Two ways to answer, picked per query:
 pgmpy stays the model's representation; this engine is checked against it and pyAgrum.
 Thread safety: every cache belongs to one engine and sits behind its own lock (compiled
 structures here, trees and folds in the compiler, projection matrices in
-:class:`~model.inference.junction.Projections`); the calibrated tree is immutable once built.
+:class:`~model.inference.junction.Projections`); the calibrated and lazy trees are immutable
+once built.
 """
 
 from __future__ import annotations
@@ -37,12 +41,14 @@ from model.inference.junction import (
     Projections,
     propagate,
 )
+from model.inference.lazy import LazyTree
 
 _UNBUILT = object()  # the calibrated tree before its first use
 CALIBRATED_BUDGET = 2**20  # clique entries a single query may visit on the calibrated tree
 # (about 5 ms in the kernel): a query over more is answered by a tree pruned to its pattern
 LOOP_SAMPLE = 256  # rows that decide between the compiled loop and batched numpy
 LOOP_CLIQUE = 2**14  # a pruned tree with a clique bigger than this batches badly
+LAZY_CLIQUE = 2**17  # a network tree with a clique bigger than this: single queries lazily
 SMALL_BATCH = 128  # rows of a query that batched numpy's fixed cost per message dominates
 SMALL_BATCH_MARGIN = 2.0  # ... where the loop wins while visiting up to this many times more
 STRUCTURES_KEPT = 256  # compiled patterns kept per engine (least recently used dropped)
@@ -71,10 +77,12 @@ class Engine:
         *,
         max_clique_bytes: int = MAX_CLIQUE_BYTES,
         structures_kept: int | None = None,
+        lazy_clique: int = LAZY_CLIQUE,
     ):
         # states are names: integer states (pgmpy's default) become '0', '1', ...
         self.states = {n: [str(x) for x in s] for n, s in states.items()}
         self.max_clique_bytes = max_clique_bytes
+        self.lazy_clique = lazy_clique  # clique entries above which single queries go lazily
         self._kept = structures_kept  # compiled patterns kept (None: by the tables' kind)
         self.card = {n: len(s) for n, s in self.states.items()}
         self.parents = {n: tuple(parents[n]) for n in self.states}
@@ -92,9 +100,16 @@ class Engine:
         self.projections = Projections()
         self._lock = threading.RLock()  # batch scoring runs groups on several threads
         self._calibrated: CalibratedTree | None | object = _UNBUILT
+        self._lazy: LazyTree | None | object = _UNBUILT
 
     @classmethod
-    def from_network(cls, network, *, max_clique_bytes: int = MAX_CLIQUE_BYTES) -> Engine:
+    def from_network(
+        cls,
+        network,
+        *,
+        max_clique_bytes: int = MAX_CLIQUE_BYTES,
+        lazy_clique: int = LAZY_CLIQUE,
+    ) -> Engine:
         """The engine of a pgmpy ``DiscreteBayesianNetwork`` (its CPDs as they stand)."""
         states, parents, tables = {}, {}, {}
         for cpd in network.get_cpds():
@@ -102,7 +117,9 @@ class Engine:
             states[v] = list(cpd.state_names[v])
             parents[v] = tuple(cpd.variables[1:])
             tables[v] = np.asarray(cpd.values, dtype=float)
-        return cls(states, parents, tables, max_clique_bytes=max_clique_bytes)
+        return cls(
+            states, parents, tables, max_clique_bytes=max_clique_bytes, lazy_clique=lazy_clique
+        )
 
     # --- structure --------------------------------------------------------------------------
 
@@ -197,8 +214,13 @@ class Engine:
         return marginals, log_z + (scales[0] if self.draws else scales)
 
     def _single(self, targets: list[str], likelihoods: dict) -> tuple | None:
-        """One evidence set on the calibrated whole-network tree, if this engine has one
-        and the query stays within its budget (else None: the compiled patterns answer)."""
+        """One evidence set by lazy propagation on a network of big cliques, else on the
+        calibrated whole-network tree, if this engine has one and the query stays within its
+        budget (else None: the compiled patterns answer)."""
+        lazy = self.lazy()
+        if lazy is not None:
+            marginals, log_z = lazy.query(targets, likelihoods)
+            return {v: m[None, :] for v, m in marginals.items()}, np.array([log_z])
         calibrated = self.calibrated()
         if calibrated is None:
             return None
@@ -261,6 +283,18 @@ class Engine:
         small = rows is not None and rows <= SMALL_BATCH
         margin = SMALL_BATCH_MARGIN if small else 1.0
         return visits <= margin * pruned.size or pruned.largest > LOOP_CLIQUE
+
+    def lazy(self) -> LazyTree | None:
+        """The network's lazy tree (:mod:`model.inference.lazy`), built on first use, when
+        its junction tree has a clique of more than :attr:`lazy_clique` entries; else None
+        (and None over parameter draws, which batch along an axis the lazy tree lacks)."""
+        if self.draws:
+            return None
+        with self._lock:
+            if self._lazy is _UNBUILT:
+                lazy = LazyTree.build(self.card, self.parents, self.tables)
+                self._lazy = lazy if lazy.tree.largest > self.lazy_clique else None
+            return self._lazy
 
     def calibrated(self) -> CalibratedTree | None:
         """The whole network's calibrated tree (:mod:`model.inference.calibrated`), built on

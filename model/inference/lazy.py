@@ -1,0 +1,215 @@
+"""Lazy propagation (Madsen and Jensen, 1999): exact single queries on networks whose junction
+trees have cliques too big to read whole.
+
+The junction tree is the engine's own (:func:`model.inference.junction.compile_tree`), but no
+clique table is ever formed. Each clique keeps the list of its tables, cut down to the
+query's hard answers; a message is a list of tables too, made by summing out of the clique's
+tables and incoming messages the variables the neighbour does not share, one variable at a
+time (the one whose product is smallest first), and a table that holds none of them passes
+through as it is. Before that, every variable that is neither asked for nor answered nor an
+ancestor of one is dropped with its table (a barren variable sums to one). On networks like
+water, mildew or barley (cliques of 1.8 to 13 million entries) a query then multiplies small
+tables only: 4 to 7 ms where reading the cliques took 12 to 25 ms; on networks of small
+cliques the compiled loop over whole clique tables is faster, which is why
+:class:`~model.inference.engine.Engine` uses this only above a clique size
+(``lazy_clique``).
+
+A :class:`LazyTree` is immutable once built: a query keeps its state in local variables, so
+threads may share one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from model.inference.junction import JunctionTree, compile_tree
+
+OPTIMISED_PRODUCT = 2**20  # a product of two tables with more entries than this goes to BLAS
+
+
+@dataclass(frozen=True)
+class _Table:
+    """A table and the variables of its axes, in order."""
+
+    scope: tuple[str, ...]
+    values: np.ndarray
+
+
+@dataclass(frozen=True)
+class LazyTree:
+    """A junction tree whose cliques keep lists of tables; see the module docstring.
+
+    ``tables[v]`` has shape ``(card[v], *cards of parents[v])``, as the engine keeps them.
+    """
+
+    card: dict[str, int]
+    parents: dict[str, tuple[str, ...]]
+    tables: dict[str, np.ndarray]
+    tree: JunctionTree
+    owner: dict[str, int]  # the clique each variable's table is assigned to
+
+    @classmethod
+    def build(
+        cls,
+        card: Mapping[str, int],
+        parents: Mapping[str, tuple[str, ...]],
+        tables: Mapping[str, np.ndarray],
+    ) -> LazyTree:
+        names = list(card)
+        tree = compile_tree(dict(card), [(v, *parents[v]) for v in names], names)
+        owner = {names[f]: i for i, assigned in enumerate(tree.assignment) for f in assigned}
+        return cls(dict(card), {v: tuple(parents[v]) for v in names}, dict(tables), tree, owner)
+
+    def query(
+        self, targets: list[str], likelihoods: Mapping[str, np.ndarray]
+    ) -> tuple[dict[str, np.ndarray], float]:
+        """The normalised marginal of each target and ``log P(evidence)``, given one
+        likelihood vector per answered variable (one-hot: a hard answer). Impossible
+        evidence gives ``-inf`` and NaN marginals."""
+        if not self.tree.cliques:  # no variables: P(no evidence) = 1
+            return {}, 0.0
+        hard, soft = {}, {}
+        for v, lik in likelihoods.items():
+            lik = np.asarray(lik, dtype=float)
+            nonzero = np.flatnonzero(lik)
+            if len(nonzero) == 1 and lik[nonzero[0]] == 1.0:
+                hard[v] = int(nonzero[0])
+            else:
+                soft[v] = lik
+        local, log_z = self._local(targets, hard, soft)
+        tree = self.tree
+        messages: dict[tuple[int, int], tuple[list[_Table], float]] = {}
+
+        def gathered(i: int, but: int | None) -> tuple[list[_Table], float]:
+            tables, scale = list(local[i]), 0.0
+            for k in tree.neighbours[i]:
+                if k != but:
+                    got, s = messages[(k, i)]
+                    tables += got
+                    scale += s
+            return tables, scale
+
+        def send(i: int, j: int) -> None:
+            tables, scale = gathered(i, j)
+            keep = set(tree.cliques[i]) & set(tree.cliques[j])
+            out, s = _sum_out(tables, _scope(tables) - keep, self.card)
+            messages[(i, j)] = (out, scale + s)
+
+        for child, parent in tree.collect:
+            send(child, parent)
+        tables, scale = gathered(tree.root, None)
+        _, s = _sum_out(tables, _scope(tables), self.card)
+        log_z += scale + s
+        homes = {tree.home[t] for t in targets if t not in hard}
+        for child, parent in reversed(tree.collect):
+            if homes & tree.below[(child, parent)]:
+                send(parent, child)
+        marginals = {}
+        for t in targets:
+            marginal = np.zeros(self.card[t])
+            if t in hard:
+                marginal[hard[t]] = 1.0
+            elif math.isfinite(log_z):
+                tables, _ = gathered(tree.home[t], None)
+                out, _ = _sum_out(tables, _scope(tables) - {t}, self.card)
+                marginal += 1.0
+                for table in out:
+                    marginal = marginal * table.values
+                marginal = marginal / marginal.sum()
+            marginals[t] = marginal if math.isfinite(log_z) else np.full(self.card[t], np.nan)
+        return marginals, log_z
+
+    def _local(
+        self, targets: list[str], hard: dict[str, int], soft: dict[str, np.ndarray]
+    ) -> tuple[list[list[_Table]], float]:
+        """Each clique's tables for this query: those of the variables asked for, answered or
+        ancestors of either, cut down to the hard answers; soft answers' likelihoods at their
+        home cliques. Also the log of the tables the hard answers reduce to numbers."""
+        relevant: set[str] = set()
+        stack = [*targets, *hard, *soft]
+        while stack:
+            v = stack.pop()
+            if v not in relevant:
+                relevant.add(v)
+                stack.extend(self.parents[v])
+        local: list[list[_Table]] = [[] for _ in self.tree.cliques]
+        log_const = 0.0
+        for v in relevant:
+            scope = (v, *self.parents[v])
+            values = self.tables[v][tuple(hard.get(u, slice(None)) for u in scope)]
+            scope = tuple(u for u in scope if u not in hard)
+            if scope:
+                local[self.owner[v]].append(_Table(scope, values))
+            else:
+                value = float(values)
+                log_const += math.log(value) if value > 0 else -math.inf
+        for v, lik in soft.items():
+            local[self.tree.home[v]].append(_Table((v,), lik))
+        return local, log_const
+
+
+def _scope(tables: list[_Table]) -> set[str]:
+    return {v for table in tables for v in table.scope}
+
+
+def _sum_out(
+    tables: list[_Table], drop: set[str], card: Mapping[str, int]
+) -> tuple[list[_Table], float]:
+    """The product of ``tables`` with ``drop`` summed out, as a list of tables and a log
+    scale: one variable at a time, the one whose product is smallest first; tables without it
+    pass through. Each new table is scaled to a largest entry of one (the scale kept in the
+    log), so long products never underflow."""
+    tables = list(tables)
+    log_scale = 0.0
+    todo = set(drop)
+    while todo:
+        v = min(
+            todo,
+            key=lambda u: (
+                math.prod(card[w] for w in _scope([t for t in tables if u in t.scope])),
+                u,
+            ),
+        )
+        todo.discard(v)
+        using = [t for t in tables if v in t.scope]
+        if not using:
+            continue
+        tables = [t for t in tables if v not in t.scope]
+        new = _product(using, v)
+        largest = float(new.values.max())
+        if largest > 0:
+            new = _Table(new.scope, new.values / largest)
+            log_scale += math.log(largest)
+        else:
+            log_scale = -math.inf
+        if new.scope:
+            tables.append(new)
+    return tables, log_scale
+
+
+def _product(tables: list[_Table], drop: str) -> _Table:
+    """The product of ``tables`` with ``drop`` summed out: two at a time, smallest first."""
+    tables = sorted(tables, key=lambda t: t.values.size)
+    if len(tables) == 1:
+        (table,) = tables
+        axis = table.scope.index(drop)
+        return _Table(tuple(u for u in table.scope if u != drop), table.values.sum(axis=axis))
+    product = tables[0]
+    for table in tables[1:-1]:
+        product = _pair(product, table, None)
+    return _pair(product, tables[-1], drop)
+
+
+def _pair(a: _Table, b: _Table, drop: str | None) -> _Table:
+    """``a * b`` on the union of their variables, ``drop`` summed out (one einsum)."""
+    axes: dict[str, int] = {}
+    in_a = [axes.setdefault(v, len(axes)) for v in a.scope]
+    in_b = [axes.setdefault(v, len(axes)) for v in b.scope]
+    scope = tuple(v for v in axes if v != drop)
+    big = a.values.size * b.values.size > OPTIMISED_PRODUCT
+    values = np.einsum(a.values, in_a, b.values, in_b, [axes[v] for v in scope], optimize=big)
+    return _Table(scope, values)
