@@ -277,6 +277,23 @@ def test_log_z_is_log_evidence_probability_from_the_joint(data: st.DataObject) -
         assert log_z[0] == pytest.approx(np.log(p_evidence), abs=1e-9)
 
 
+def two_nodes(b_given_a: list[list[float]]) -> DiscreteBayesianNetwork:
+    """a -> b, states s0 and s1, a uniform; ``b_given_a`` the table of b (rows: b's states)."""
+    net = DiscreteBayesianNetwork([("a", "b")])
+    net.add_cpds(
+        TabularCPD("a", 2, [[0.5], [0.5]], state_names={"a": ["s0", "s1"]}),
+        TabularCPD(
+            "b",
+            2,
+            b_given_a,
+            evidence=["a"],
+            evidence_card=[2],
+            state_names={"a": ["s0", "s1"], "b": ["s0", "s1"]},
+        ),
+    )
+    return net
+
+
 @given(data=st.data())
 def test_lazy_propagation_matches_pyagrum_and_the_joint(data: st.DataObject) -> None:
     """Every single query through lazy propagation (forced: ``lazy_clique=0``): posteriors as
@@ -311,18 +328,7 @@ def test_lazy_propagation_only_where_cliques_are_big(model: CrampModel) -> None:
     over parameter draws there is no lazy tree at all."""
     assert model.engine.lazy() is None
     assert model.engine.lazy_clique == LAZY_CLIQUE
-    net = DiscreteBayesianNetwork([("a", "b")])
-    net.add_cpds(
-        TabularCPD("a", 2, [[0.5], [0.5]], state_names={"a": ["s0", "s1"]}),
-        TabularCPD(
-            "b",
-            2,
-            [[0.9, 0.3], [0.1, 0.7]],
-            evidence=["a"],
-            evidence_card=[2],
-            state_names={"a": ["s0", "s1"], "b": ["s0", "s1"]},
-        ),
-    )
+    net = two_nodes([[0.9, 0.3], [0.1, 0.7]])
     assert Engine.from_network(net).lazy() is None  # a clique of 4 entries
     assert Engine.from_network(net, lazy_clique=3).lazy() is not None
 
@@ -339,19 +345,7 @@ def test_no_targets_and_no_evidence_gives_log_z_zero(model: CrampModel) -> None:
 
 def test_impossible_evidence_on_a_hand_built_network() -> None:
     """a -> b with P(b=s1 | a=s0) = 0: observing both is impossible, either alone is not."""
-    net = DiscreteBayesianNetwork([("a", "b")])
-    net.add_cpds(
-        TabularCPD("a", 2, [[0.5], [0.5]], state_names={"a": ["s0", "s1"]}),
-        TabularCPD(
-            "b",
-            2,
-            [[1.0, 0.3], [0.0, 0.7]],
-            evidence=["a"],
-            evidence_card=[2],
-            state_names={"a": ["s0", "s1"], "b": ["s0", "s1"]},
-        ),
-    )
-    engine = Engine.from_network(net)
+    engine = Engine.from_network(two_nodes([[1.0, 0.3], [0.0, 0.7]]))
     with pytest.raises(ImpossibleEvidenceError) as info:
         engine.posteriors(["a"], {"a": "s0", "b": "s1"})
     assert info.value.conflict == {"a": "s0", "b": "s1"}
