@@ -27,7 +27,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from model import CrampModel, ImpossibleEvidenceError
-from model.inference.engine import LAZY_CLIQUE, Engine
+from model.inference.engine import LAZY_ENTRIES, Engine
 from model.inference.evidence import Posteriors
 from tests.oracles.reference import PgmpyEngine, mutilated
 
@@ -296,7 +296,7 @@ def two_nodes(b_given_a: list[list[float]]) -> DiscreteBayesianNetwork:
 
 @given(data=st.data())
 def test_lazy_propagation_matches_pyagrum_and_the_joint(data: st.DataObject) -> None:
-    """Every single query through lazy propagation (forced: ``lazy_clique=0``): posteriors as
+    """Every single query through lazy propagation (forced: ``lazy_entries=0``): posteriors as
     pyAgrum's, ``log P(evidence)`` as the joint's (up to 8 nodes), impossible evidence an
     error naming its conflict, as on the other paths."""
     net = data.draw(networks(max_nodes=data.draw(st.sampled_from([8, 30]))))
@@ -304,7 +304,7 @@ def test_lazy_propagation_matches_pyagrum_and_the_joint(data: st.DataObject) -> 
     hard, soft = data.draw(evidence_for(states))
     targets = data.draw(subsets(list(states), data.draw(st.integers(0, len(states)))))
     bn = to_pyagrum(net)
-    engine = Engine.from_network(net, lazy_clique=0)
+    engine = Engine.from_network(net, lazy_entries=0)
     assert engine.lazy() is not None
     expected, _ = pyagrum_query(bn, targets, hard, soft)
     try:
@@ -324,13 +324,12 @@ def test_lazy_propagation_matches_pyagrum_and_the_joint(data: st.DataObject) -> 
 
 
 def test_lazy_propagation_only_where_cliques_are_big(model: CrampModel) -> None:
-    """The cramp model's cliques are small: its single queries stay on the calibrated tree;
-    over parameter draws there is no lazy tree at all."""
+    """The cramp model's tree is small: its single queries stay on the calibrated tree."""
     assert model.engine.lazy() is None
-    assert model.engine.lazy_clique == LAZY_CLIQUE
+    assert model.engine.lazy_entries == LAZY_ENTRIES
     net = two_nodes([[0.9, 0.3], [0.1, 0.7]])
-    assert Engine.from_network(net).lazy() is None  # a clique of 4 entries
-    assert Engine.from_network(net, lazy_clique=3).lazy() is not None
+    assert Engine.from_network(net).lazy() is None  # a tree of 4 entries
+    assert Engine.from_network(net, lazy_entries=3).lazy() is not None
 
 
 def test_no_targets_and_no_evidence_gives_log_z_zero(model: CrampModel) -> None:

@@ -9,10 +9,10 @@ time (the one whose product is smallest first), and a table that holds none of t
 through as it is. Before that, every variable that is neither asked for nor answered nor an
 ancestor of one is dropped with its table (a barren variable sums to one). On networks like
 water, mildew or barley (cliques of 1.8 to 13 million entries) a query then multiplies small
-tables only: 4 to 7 ms where reading the cliques took 12 to 25 ms; on networks of small
+tables only: 3 to 7 ms where reading the cliques took 12 to 25 ms; on networks of small
 cliques the compiled loop over whole clique tables is faster, which is why
-:class:`~model.inference.engine.Engine` uses this only above a clique size
-(``lazy_clique``).
+:class:`~model.inference.engine.Engine` uses this only above a size of the whole tree
+(``lazy_entries``).
 
 A :class:`LazyTree` is immutable once built: a query keeps its state in local variables, so
 threads may share one.
