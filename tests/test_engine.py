@@ -296,7 +296,7 @@ def two_nodes(b_given_a: list[list[float]]) -> DiscreteBayesianNetwork:
 
 @given(data=st.data())
 def test_lazy_propagation_matches_pyagrum_and_the_joint(data: st.DataObject) -> None:
-    """Every single query through lazy propagation (forced: ``lazy_entries=0``): posteriors as
+    """Every single query through lazy propagation (forced: no size, no share): posteriors as
     pyAgrum's, ``log P(evidence)`` as the joint's (up to 8 nodes), impossible evidence an
     error naming its conflict, as on the other paths."""
     net = data.draw(networks(max_nodes=data.draw(st.sampled_from([8, 30]))))
@@ -304,7 +304,7 @@ def test_lazy_propagation_matches_pyagrum_and_the_joint(data: st.DataObject) -> 
     hard, soft = data.draw(evidence_for(states))
     targets = data.draw(subsets(list(states), data.draw(st.integers(0, len(states)))))
     bn = to_pyagrum(net)
-    engine = Engine.from_network(net, lazy_entries=0)
+    engine = Engine.from_network(net, lazy_entries=0, lazy_share=0.0)
     assert engine.lazy() is not None
     expected, _ = pyagrum_query(bn, targets, hard, soft)
     try:

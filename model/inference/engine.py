@@ -34,7 +34,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from model.errors import EvidenceError, ImpossibleEvidenceError
+from model.errors import EvidenceError, ImpossibleEvidenceError, NetworkTooLargeError
 from model.inference.calibrated import CalibratedTree
 from model.inference.compiler import MAX_CLIQUE_BYTES, Compiler, Structure, slice_fixed
 from model.inference.evidence import Posteriors, check_evidence, check_row, check_variables
@@ -49,7 +49,8 @@ CALIBRATED_BUDGET = 2**20  # clique entries a single query may visit on the cali
 # (about 5 ms in the kernel): a query over more is answered by a tree pruned to its pattern
 LOOP_SAMPLE = 256  # rows that decide between the compiled loop and batched numpy
 LOOP_CLIQUE = 2**14  # a pruned tree with a clique bigger than this batches badly
-LAZY_ENTRIES = 2**19  # a network tree with more entries than this: single queries lazily
+LAZY_ENTRIES = 2**19  # a network tree with more entries than this: single queries lazily,
+LAZY_SHARE = 0.25  # ... those that need more than this share of its variables
 SMALL_BATCH = 128  # rows of a query that batched numpy's fixed cost per message dominates
 SMALL_BATCH_MARGIN = 2.0  # ... where the loop wins while visiting up to this many times more
 STRUCTURES_KEPT = 256  # compiled patterns kept per engine (least recently used dropped)
@@ -79,11 +80,13 @@ class Engine:
         max_clique_bytes: int = MAX_CLIQUE_BYTES,
         structures_kept: int | None = None,
         lazy_entries: int = LAZY_ENTRIES,
+        lazy_share: float = LAZY_SHARE,
     ):
         # states are names: integer states (pgmpy's default) become '0', '1', ...
         self.states = {n: [str(x) for x in s] for n, s in states.items()}
         self.max_clique_bytes = max_clique_bytes
         self.lazy_entries = lazy_entries  # tree entries above which single queries go lazily
+        self.lazy_share = lazy_share  # ... when they need more than this share of the variables
         self._kept = structures_kept  # compiled patterns kept (None: by the tables' kind)
         self.card = {n: len(s) for n, s in self.states.items()}
         self.parents = {n: tuple(parents[n]) for n in self.states}
@@ -110,6 +113,7 @@ class Engine:
         *,
         max_clique_bytes: int = MAX_CLIQUE_BYTES,
         lazy_entries: int = LAZY_ENTRIES,
+        lazy_share: float = LAZY_SHARE,
     ) -> Engine:
         """The engine of a pgmpy ``DiscreteBayesianNetwork`` (its CPDs as they stand)."""
         states, parents, tables = {}, {}, {}
@@ -119,7 +123,12 @@ class Engine:
             parents[v] = tuple(cpd.variables[1:])
             tables[v] = np.asarray(cpd.values, dtype=float)
         return cls(
-            states, parents, tables, max_clique_bytes=max_clique_bytes, lazy_entries=lazy_entries
+            states,
+            parents,
+            tables,
+            max_clique_bytes=max_clique_bytes,
+            lazy_entries=lazy_entries,
+            lazy_share=lazy_share,
         )
 
     # --- structure --------------------------------------------------------------------------
@@ -208,20 +217,35 @@ class Engine:
         if found is not None:
             marginals, log_z = found
         else:
-            marginals, log_z = self._run(targets, likelihoods, do, batch=len(rows))
+            try:
+                marginals, log_z = self._run(targets, likelihoods, do, batch=len(rows))
+            except NetworkTooLargeError:
+                lazy = self.lazy() if len(rows) == 1 and not do else None
+                if lazy is None:
+                    raise
+                # the pattern's own tree would not fit; lazy propagation's products do
+                marginals, log_z = _one_row(lazy.query(targets, likelihoods))
         # soft answers enter scaled to a largest likelihood of 1 (see likelihood): their
         # scales come back here, so log_z stays log P(evidence) with the likelihoods as given
         scales = np.array([_log_scale(row) for row in rows])
         return marginals, log_z + (scales[0] if self.draws else scales)
 
     def _single(self, targets: list[str], likelihoods: dict) -> tuple | None:
-        """One evidence set by lazy propagation on a network of big cliques, else on the
-        calibrated whole-network tree, if this engine has one and the query stays within its
-        budget (else None: the compiled patterns answer)."""
+        """One evidence set by lazy propagation on a big network where the query needs more
+        than :attr:`lazy_share` of the variables (answers, targets and their ancestors), else
+        on the calibrated whole-network tree, if this engine has one and the query stays
+        within its budget (else None: the compiled patterns answer, cached for next time).
+
+        On pigs and munin a query needs about a fifth of the variables: a pattern compiled
+        for them is small and, once seen, beats lazy propagation (pyAgrum's time over
+        crampnet's, seen patterns: 1.7x and 1.2x against lazy's 0.7x and 0.6x; new ones
+        0.6x either way). On water, diabetes, mildew and barley a query needs 90% of them
+        and on link a third: lazy wins on new and seen patterns alike."""
         lazy = self.lazy()
-        if lazy is not None:
-            marginals, log_z = lazy.query(targets, likelihoods)
-            return {v: m[None, :] for v, m in marginals.items()}, np.array([log_z])
+        if lazy is not None and (
+            len(lazy.relevant([*targets, *likelihoods])) > self.lazy_share * len(self.card)
+        ):
+            return _one_row(lazy.query(targets, likelihoods))
         calibrated = self.calibrated()
         if calibrated is None:
             return None
@@ -292,18 +316,20 @@ class Engine:
 
         The compiled loop reads the entries of the cliques a query's messages cross, about 7
         ns each; lazy propagation costs about the same on any network of this kind (4 to 9
-        ms a query), so the size of the tree decides. Measured one run each, pyAgrum's time
-        over crampnet's: lazy on water 1.5x (the loop 0.7x), diabetes 2.2x (0.14x), link 1.3x
-        (0.25x), mildew 2.2x, barley 1.5x, pigs 0.7x (0.7x), munin 0.55x (0.41x); the loop
-        kept on andes (0.39 million entries: the loop 2.5x, lazy 1.0x), insurance and
-        smaller. On pigs and munin (441 and 1041 variables) Python's cost per table is what
-        remains."""
+        ms a query), so the size of the tree decides (and, per query, :meth:`_single`'s
+        share). Measured one run each, pyAgrum's time over crampnet's: lazy on water 1.5x
+        (the loop 0.7x), diabetes 2.2x (0.14x), link 1.3x (0.25x), mildew 2.2x, barley 1.5x;
+        the loop kept on andes (0.39 million entries: the loop 2.5x, lazy 1.0x), insurance
+        and smaller."""
         if self.draws:
             return None
         with self._lock:
             if self._lazy is _UNBUILT:
                 lazy = LazyTree.build(self.card, self.parents, self.tables)
-                self._lazy = lazy if lazy.tree.size > self.lazy_entries else None
+                big = lazy.tree.size > self.lazy_entries
+                # its products stay within one clique's variables: bounded like the others
+                fits = 8 * lazy.tree.largest <= self.max_clique_bytes
+                self._lazy = lazy if big and fits else None
             return self._lazy
 
     def calibrated(self) -> CalibratedTree | None:
@@ -498,6 +524,12 @@ class OneBlasThread:
 
 
 one_blas_thread = OneBlasThread()
+
+
+def _one_row(found: tuple[dict[str, np.ndarray], float]) -> tuple[dict, np.ndarray]:
+    """A lazy query's marginals and log_z as a batch of one row."""
+    marginals, log_z = found
+    return {v: m[None, :] for v, m in marginals.items()}, np.array([log_z])
 
 
 def _log_scale(row: Mapping[str, object]) -> float:

@@ -123,19 +123,25 @@ class LazyTree:
             marginals[t] = marginal if math.isfinite(log_z) else np.full(self.card[t], np.nan)
         return marginals, log_z
 
+    def relevant(self, variables: list[str]) -> set[str]:
+        """``variables`` and all their ancestors: the only tables a query on them needs (any
+        other variable is barren and sums to one)."""
+        found: set[str] = set()
+        stack = list(variables)
+        while stack:
+            v = stack.pop()
+            if v not in found:
+                found.add(v)
+                stack.extend(self.parents[v])
+        return found
+
     def _local(
         self, targets: list[str], hard: dict[str, int], soft: dict[str, np.ndarray]
     ) -> tuple[list[list[_Table]], float]:
         """Each clique's tables for this query: those of the variables asked for, answered or
         ancestors of either, cut down to the hard answers; soft answers' likelihoods at their
         home cliques. Also the log of the tables the hard answers reduce to numbers."""
-        relevant: set[str] = set()
-        stack = [*targets, *hard, *soft]
-        while stack:
-            v = stack.pop()
-            if v not in relevant:
-                relevant.add(v)
-                stack.extend(self.parents[v])
+        relevant = self.relevant([*targets, *hard, *soft])
         local: list[list[_Table]] = [[] for _ in self.tree.cliques]
         log_const = 0.0
         for v in relevant:
