@@ -8,7 +8,7 @@ Three ways to answer, picked per query:
   :data:`CALIBRATED_BUDGET`, and batches of hard answers where :meth:`Engine.loop_faster`
   says so;
 - on networks whose junction tree holds more than ``lazy_entries`` entries in all (water,
-  mildew, barley, pigs, diabetes), single queries by lazy propagation
+  mildew, barley, diabetes, link), single queries that need much of it by lazy propagation
   (:mod:`model.inference.lazy`): lists of small tables instead of clique tables, so the big
   cliques are never read;
 - for each *structure* (which variables carry evidence, which are targets, which are set by
