@@ -41,7 +41,8 @@ def form_data(
     current choice, and the query string the address should show (``address``).
 
     Groups whose title starts with ``open_group`` start open; the person's own opening and
-    closing of a group is kept by the page from then on.
+    closing of a group is kept by the page from then on. A plain dict on purpose: it is the
+    JSON the component's script reads (``groups``, ``address``), sent as it is.
     """
     groups = []
     for title, node_ids in priors.questions().items():
