@@ -81,9 +81,11 @@ TABS = ["Causes", "Interview", "Why", "Ask next", "What-if", "Network", "Case bo
 st.set_page_config(page_title="crampnet: cramp causes explorer", layout="wide")
 
 
-@st.cache_resource
+@st.cache_resource(show_spinner="Loading the model (once)...")
 def get_model():
-    return default_model()
+    model = default_model()
+    model.counterfactuals.warm()  # every twin network built now, not during an answer
+    return model
 
 
 @st.cache_resource

@@ -385,6 +385,22 @@ def test_built_in_cause_ruled_out(model: CrampModel) -> None:
     assert got[("poor_circulation", "yes")].expected_disablement > 0
 
 
+def test_warm_builds_every_twin_a_case_can_use(model: CrampModel) -> None:
+    """After ``warm`` (the explorer calls it at start) a case touching every cause builds no
+    further twin network, and its measures are those of twins built on demand."""
+    warm = Counterfactuals(model.priors.nodes, model.engine)
+    assert warm.warm() is warm
+    built = dict(warm._twins)
+    assert len(built) == 2 * len(warm.causes)
+    assert all(twin.calibrated() is not None for twin in built.values())
+    evidence = {"leg_cramp_side": "both", "nocturnal_cramps": "yes", "toe_cramps": "yes"}
+    evidence |= {"cramps_during_exercise": "yes", "hand_arm_cramps": "yes"}
+    got = warm.if_fixed(evidence)
+    assert warm._twins == built
+    cold = Counterfactuals(model.priors.nodes, model.engine).if_fixed(evidence)
+    assert got == cold
+
+
 def sleep_starts_by_hand(model: CrampModel) -> tuple[dict, dict]:
     """Given sleep starts = yes alone: the causes' posteriors, and what the closed forms need
     (the leak l, the link q from sleep_myoclonus, P(S))."""

@@ -45,11 +45,13 @@ class CalibratedTree:
         parents: Mapping[str, tuple[str, ...]],
         tables: Mapping[str, np.ndarray],
         max_clique_bytes: int,
+        tree: JunctionTree | None = None,
     ) -> CalibratedTree | None:
-        """Compile and calibrate the whole network's tree; None if it is too big to keep
-        (over :data:`CALIBRATED_ENTRIES`, or a clique over ``max_clique_bytes``)."""
+        """Compile (unless its ``tree`` is given) and calibrate the whole network's tree;
+        None if it is too big to keep (over :data:`CALIBRATED_ENTRIES`, or a clique over
+        ``max_clique_bytes``)."""
         scopes = [(v, *parents[v]) for v in card]
-        tree = compile_tree(dict(card), scopes, list(card))
+        tree = tree or compile_tree(dict(card), scopes, list(card))
         too_big = tree.size > CALIBRATED_ENTRIES or 8 * tree.largest > max_clique_bytes
         if too_big or not tree.cliques:
             return None

@@ -39,7 +39,9 @@ from model.inference.calibrated import CalibratedTree
 from model.inference.compiler import MAX_CLIQUE_BYTES, Compiler, Structure, slice_fixed
 from model.inference.evidence import Posteriors, check_evidence, check_row, check_variables
 from model.inference.junction import (
+    JunctionTree,
     Projections,
+    compile_tree,
     propagate,
 )
 from model.inference.lazy import LazyTree
@@ -105,6 +107,7 @@ class Engine:
         self._lock = threading.RLock()  # batch scoring runs groups on several threads
         self._calibrated: CalibratedTree | None | object = _UNBUILT
         self._lazy: LazyTree | None | object = _UNBUILT
+        self._network_tree: JunctionTree | None = None
 
     @classmethod
     def from_network(
@@ -309,6 +312,15 @@ class Engine:
         margin = SMALL_BATCH_MARGIN if small else 1.0
         return visits <= margin * pruned.size or pruned.largest > LOOP_CLIQUE
 
+    def network_tree(self) -> JunctionTree:
+        """The whole network's junction tree (each variable's family a factor), compiled on
+        first use: the calibrated and the lazy tree are both built on it."""
+        with self._lock:
+            if self._network_tree is None:
+                scopes = [(v, *self.parents[v]) for v in self.card]
+                self._network_tree = compile_tree(dict(self.card), scopes, list(self.card))
+            return self._network_tree
+
     def lazy(self) -> LazyTree | None:
         """The network's lazy tree (:mod:`model.inference.lazy`), built on first use, when
         its junction tree holds more than :attr:`lazy_entries` entries in all; else None
@@ -325,7 +337,7 @@ class Engine:
             return None
         with self._lock:
             if self._lazy is _UNBUILT:
-                lazy = LazyTree.build(self.card, self.parents, self.tables)
+                lazy = LazyTree.build(self.card, self.parents, self.tables, self.network_tree())
                 big = lazy.tree.size > self.lazy_entries
                 # its products stay within one clique's variables: bounded like the others
                 fits = 8 * lazy.tree.largest <= self.max_clique_bytes
@@ -340,7 +352,7 @@ class Engine:
         with self._lock:
             if self._calibrated is _UNBUILT:
                 self._calibrated = CalibratedTree.build(
-                    self.card, self.parents, self.tables, self.max_clique_bytes
+                    self.card, self.parents, self.tables, self.max_clique_bytes, self.network_tree()
                 )
             return self._calibrated
 

@@ -58,9 +58,12 @@ class LazyTree:
         card: Mapping[str, int],
         parents: Mapping[str, tuple[str, ...]],
         tables: Mapping[str, np.ndarray],
+        tree: JunctionTree | None = None,
     ) -> LazyTree:
+        """The lazy tree of a network, on its junction tree (compiled here unless given: it
+        must be :func:`compile_tree` of each variable's family, in ``card``'s order)."""
         names = list(card)
-        tree = compile_tree(dict(card), [(v, *parents[v]) for v in names], names)
+        tree = tree or compile_tree(dict(card), [(v, *parents[v]) for v in names], names)
         owner = {names[f]: i for i, assigned in enumerate(tree.assignment) for f in assigned}
         return cls(dict(card), {v: tuple(parents[v]) for v in names}, dict(tables), tree, owner)
 
