@@ -164,12 +164,14 @@ class Counterfactuals:
         rather than on the first case that needs it: the explorer calls this once at start,
         so no answer later waits for a twin's first build (up to 0.2 s mid-session)."""
         for cause in self.causes:
-            for twin in (
-                self.twin({cause: self.nodes[cause].normal_state}),
-                self.twin(alone=cause),
-            ):
+            for twin in self.twins_of(cause):
                 twin.calibrated()
         return self
+
+    def twins_of(self, cause: str) -> tuple[Engine, Engine]:
+        """The two twin networks :meth:`if_fixed` asks about ``cause``: the one where it is
+        put right (for disablement) and the one where it acts alone (for sufficiency)."""
+        return self.twin({cause: self.nodes[cause].normal_state}), self.twin(alone=cause)
 
     def _leads_to_feature(self) -> set[str]:
         out: set[str] = set()
@@ -292,8 +294,9 @@ class Counterfactuals:
                 rows_as = {a: [r if do[cause] == a else None for r in cases_as] for a in abnormal}
             else:
                 rows_as = {a: [_and(r, cause, a) for r in cases_as] for a in abnormal}
-            stop = self._disable(self.twin({cause: normal}), rows_as, present, log_z, do)
-            stay = self._suffice(self.twin(alone=cause), rows_as, present, log_z, do)
+            fixed, alone = self.twins_of(cause)
+            stop = self._disable(fixed, rows_as, present, log_z, do)
+            stay = self._suffice(alone, rows_as, present, log_z, do)
             for r in range(len(rows)):
                 for a in abnormal:
                     expected, all_stop = stop[r][a]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from model.inference import kernel
-from model.inference.junction import JunctionTree, clique_potentials, compile_tree, onto_index
+from model.inference.junction import JunctionTree, clique_potentials, family_tree, onto_index
 
 CALIBRATED_ENTRIES = 2**23  # whole trees bigger than this (64 MB of tables) are not kept
 
@@ -51,7 +51,7 @@ class CalibratedTree:
         None if it is too big to keep (over :data:`CALIBRATED_ENTRIES`, or a clique over
         ``max_clique_bytes``)."""
         scopes = [(v, *parents[v]) for v in card]
-        tree = tree or compile_tree(dict(card), scopes, list(card))
+        tree = tree or family_tree(dict(card), dict(parents))
         too_big = tree.size > CALIBRATED_ENTRIES or 8 * tree.largest > max_clique_bytes
         if too_big or not tree.cliques:
             return None

@@ -41,7 +41,7 @@ from model.inference.evidence import Posteriors, check_evidence, check_row, chec
 from model.inference.junction import (
     JunctionTree,
     Projections,
-    compile_tree,
+    family_tree,
     propagate,
 )
 from model.inference.lazy import LazyTree
@@ -313,12 +313,11 @@ class Engine:
         return visits <= margin * pruned.size or pruned.largest > LOOP_CLIQUE
 
     def network_tree(self) -> JunctionTree:
-        """The whole network's junction tree (each variable's family a factor), compiled on
-        first use: the calibrated and the lazy tree are both built on it."""
+        """The whole network's junction tree (:func:`family_tree`), compiled on first use:
+        the calibrated and the lazy tree are both built on it."""
         with self._lock:
             if self._network_tree is None:
-                scopes = [(v, *self.parents[v]) for v in self.card]
-                self._network_tree = compile_tree(dict(self.card), scopes, list(self.card))
+                self._network_tree = family_tree(self.card, self.parents)
             return self._network_tree
 
     def lazy(self) -> LazyTree | None:

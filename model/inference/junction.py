@@ -157,6 +157,13 @@ def compile_tree(
     return JunctionTree(card, cliques, neighbours, collect, root, home, assignment, below)
 
 
+def family_tree(card: dict[str, int], parents: dict[str, tuple[str, ...]]) -> JunctionTree:
+    """The whole network's junction tree: each variable's family (itself and its parents) one
+    factor, factor ``k`` the ``k``-th variable of ``card``, axes in ``card``'s order. The
+    engine compiles it once and builds its calibrated and lazy trees on it."""
+    return compile_tree(dict(card), [(v, *parents[v]) for v in card], list(card))
+
+
 def _spanning_tree(cliques: list[frozenset]) -> list[list[int]]:
     """Each clique's neighbours in a maximum-weight spanning tree: Kruskal on separator size
     gives a junction tree for the cliques of a chordal graph; disconnected parts are joined

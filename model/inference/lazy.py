@@ -1,7 +1,7 @@
 """Lazy propagation (Madsen and Jensen, 1999): exact single queries on networks whose junction
 trees have cliques too big to read whole.
 
-The junction tree is the engine's own (:func:`model.inference.junction.compile_tree`), but no
+The junction tree is the engine's own (:func:`model.inference.junction.family_tree`), but no
 clique table is ever formed. Each clique keeps the list of its tables, cut down to the
 query's hard answers; a message is a list of tables too, made by summing out of the clique's
 tables and incoming messages the variables the neighbour does not share, one variable at a
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.inference.junction import JunctionTree, compile_tree
+from model.inference.junction import JunctionTree, family_tree
 
 OPTIMISED_PRODUCT = 2**20  # a product of two tables with more entries than this goes to BLAS
 
@@ -60,10 +60,10 @@ class LazyTree:
         tables: Mapping[str, np.ndarray],
         tree: JunctionTree | None = None,
     ) -> LazyTree:
-        """The lazy tree of a network, on its junction tree (compiled here unless given: it
-        must be :func:`compile_tree` of each variable's family, in ``card``'s order)."""
+        """The lazy tree of a network, on its :func:`family_tree` (compiled here unless
+        given)."""
         names = list(card)
-        tree = tree or compile_tree(dict(card), [(v, *parents[v]) for v in names], names)
+        tree = tree or family_tree(dict(card), dict(parents))
         owner = {names[f]: i for i, assigned in enumerate(tree.assignment) for f in assigned}
         return cls(dict(card), {v: tuple(parents[v]) for v in names}, dict(tables), tree, owner)
 

@@ -56,10 +56,7 @@ def causes_figure(report: Mapping, *, width: float = 6.6):
         "the model's posterior probability (source's claims; not a diagnosis)", fontsize=8
     )
     ax.tick_params(axis="x", labelsize=8)
-    ax.grid(axis="x", color="#dddddd", linewidth=0.6)
-    ax.set_axisbelow(True)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
+    _plain(ax, "x")
     if rows:
         ax.legend(loc="lower right", fontsize=7, frameon=False)
     return fig
@@ -119,10 +116,7 @@ def timeline_figure(report: Mapping, *, width: float = 6.6):
     ax.set_xlabel("step of the case (month-day, UTC)", fontsize=8)
     ax.set_ylabel("probability (the model now)", fontsize=8)
     ax.tick_params(axis="y", labelsize=7)
-    ax.grid(axis="y", color="#dddddd", linewidth=0.6)
-    ax.set_axisbelow(True)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
+    _plain(ax, "y")
     if followed:
         ax.legend(
             loc="upper center",
@@ -163,3 +157,12 @@ def svg_size(svg: str) -> tuple[float, float]:
     """Width and height in points of an SVG made by :func:`figure_svg`."""
     found = re.search(r'width="([\d.]+)pt" height="([\d.]+)pt"', svg)
     return (float(found[1]), float(found[2])) if found else (0.0, 0.0)
+
+
+def _plain(ax, axis: str) -> None:
+    """The reports' plain axes: light grid lines across ``axis`` behind the data, no top or
+    right frame."""
+    ax.grid(axis=axis, color="#dddddd", linewidth=0.6)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
