@@ -26,6 +26,7 @@ from model.inference import kernel
 from model.inference.junction import JunctionTree, clique_potentials, family_tree, onto_index
 
 CALIBRATED_ENTRIES = 2**23  # whole trees bigger than this (64 MB of tables) are not kept
+UNLIMITED = np.iinfo(np.int64).max  # a budget of clique entries that never runs out
 
 
 @dataclass(frozen=True, eq=False)
@@ -134,7 +135,7 @@ class CalibratedTree:
         arrays["prior_msg"], arrays["prior_scale"] = np.ones(total), np.zeros(len(sep_sizes))
         built = cls(tree, arrays, moff, {v: k for k, v in enumerate(card)})
         # every message once with no evidence: what a query reads where evidence changes none
-        _, _, msg, scale, _ = built._run([], {}, every=True, budget=np.iinfo(np.int64).max)
+        _, _, msg, scale, _ = built._run([], {}, every=True, budget=UNLIMITED)
         arrays["prior_msg"], arrays["prior_scale"] = msg, scale
         return built
 
@@ -148,7 +149,10 @@ class CalibratedTree:
         return sum(a.nbytes for a in self.arrays.values())
 
     def query(
-        self, targets: list[str], likelihoods: Mapping[str, np.ndarray], budget: int
+        self,
+        targets: list[str],
+        likelihoods: Mapping[str, np.ndarray],
+        budget: int = UNLIMITED,
     ) -> tuple[dict[str, np.ndarray], float] | None:
         """Normalised marginals of ``targets`` and ``log P(evidence)`` for one evidence set
         (``likelihoods[v]``: a vector over ``v``'s states, one-hot for a hard answer); None,
@@ -191,7 +195,7 @@ class CalibratedTree:
         """:meth:`query` for many rows of hard answers at once (``codes[r, j]``: row ``r``'s
         state index of ``columns[j]``, -1 for none): marginals ``(rows, card)`` per target
         and ``log_z`` per row, in one compiled loop."""
-        marginals, log_z, _ = self._rows(targets, columns, codes, np.iinfo(np.int64).max)
+        marginals, log_z, _ = self._rows(targets, columns, codes, UNLIMITED)
         return marginals, log_z
 
     def visits(self, targets: list[str], columns: list[str], codes: np.ndarray) -> np.ndarray:

@@ -8,9 +8,9 @@ Three ways to answer, picked per query:
   :data:`CALIBRATED_BUDGET`, and batches of hard answers where :meth:`Engine.loop_faster`
   says so;
 - on networks whose junction tree holds more than ``lazy_entries`` entries in all (water,
-  mildew, barley, diabetes, link), single queries that need much of it by lazy propagation
+  mildew, barley, diabetes, link), queries that need much of it by lazy propagation
   (:mod:`model.inference.lazy`): lists of small tables instead of clique tables, so the big
-  cliques are never read;
+  cliques are never read; a batch goes row by row, its rows sharing messages;
 - for each *structure* (which variables carry evidence, which are targets, which are set by
   intervention) a tree compiled for that pattern (:mod:`model.inference.compiler`), the
   relevant part of the network pre-summed where cheap, whose messages pass in numpy for a
@@ -51,7 +51,7 @@ CALIBRATED_BUDGET = 2**20  # clique entries a single query may visit on the cali
 # (about 5 ms in the kernel): a query over more is answered by a tree pruned to its pattern
 LOOP_SAMPLE = 256  # rows that decide between the compiled loop and batched numpy
 LOOP_CLIQUE = 2**14  # a pruned tree with a clique bigger than this batches badly
-LAZY_ENTRIES = 2**19  # a network tree with more entries than this: single queries lazily,
+LAZY_ENTRIES = 2**19  # a network tree with more entries than this: queries lazily (batches too),
 LAZY_SHARE = 0.25  # ... those that need more than this share of its variables
 SMALL_BATCH = 128  # rows of a query that batched numpy's fixed cost per message dominates
 SMALL_BATCH_MARGIN = 2.0  # ... where the loop wins while visiting up to this many times more
@@ -87,7 +87,7 @@ class Engine:
         # states are names: integer states (pgmpy's default) become '0', '1', ...
         self.states = {n: [str(x) for x in s] for n, s in states.items()}
         self.max_clique_bytes = max_clique_bytes
-        self.lazy_entries = lazy_entries  # tree entries above which single queries go lazily
+        self.lazy_entries = lazy_entries  # tree entries above which queries go lazily
         self.lazy_share = lazy_share  # ... when they need more than this share of the variables
         self._kept = structures_kept  # compiled patterns kept (None: by the tables' kind)
         self.card = {n: len(s) for n, s in self.states.items()}
@@ -244,10 +244,8 @@ class Engine:
         crampnet's, seen patterns: 1.7x and 1.2x against lazy's 0.7x and 0.6x; new ones
         0.6x either way). On water, diabetes, mildew and barley a query needs 90% of them
         and on link a third: lazy wins on new and seen patterns alike."""
-        lazy = self.lazy()
-        if lazy is not None and (
-            len(lazy.relevant([*targets, *likelihoods])) > self.lazy_share * len(self.card)
-        ):
+        lazy = self.lazy_for([*targets, *likelihoods])
+        if lazy is not None:
             return _one_row(lazy.query(targets, likelihoods))
         calibrated = self.calibrated()
         if calibrated is None:
@@ -259,21 +257,26 @@ class Engine:
         return {v: m[None, :] for v, m in marginals.items()}, np.array([log_z])
 
     def _looped(self, targets: list[str], rows: list[dict], likelihoods: dict) -> tuple | None:
-        """Rows through the calibrated tree's compiled loop, where :meth:`loop_faster` says
-        it beats batched numpy (judged on their hard answers); else None. Rows with a soft
-        answer go through it one at a time."""
-        calibrated = self.calibrated()
-        if calibrated is None:
-            return None
+        """Rows one at a time: by lazy propagation where :meth:`lazy_for` says so, else
+        through the calibrated tree's compiled loop where :meth:`loop_faster` says it beats
+        batched numpy (judged on their hard answers); else None. Rows with a soft answer go
+        through either on their own."""
         columns = list(likelihoods)
-        codes = encode(self, columns, rows)
-        if not self.loop_faster(columns, codes[:LOOP_SAMPLE], targets, rows=len(rows)):
-            return None
-        marginals, log_z = calibrated.rows(targets, columns, codes)
+        tree = self.lazy_for([*targets, *columns])
+        if tree is None:
+            tree = self.calibrated()
+            codes = encode(self, columns, rows)
+            if tree is None or not self.loop_faster(
+                columns, codes[:LOOP_SAMPLE], targets, rows=len(rows)
+            ):
+                return None
+        else:
+            codes = encode(self, columns, rows)
+        marginals, log_z = tree.rows(targets, columns, codes)
         for r, row in enumerate(rows):
             if any(isinstance(a, Mapping) for a in row.values()):
                 one = {v: self.likelihood(v, a) for v, a in row.items()}
-                got, log_z[r] = calibrated.query(targets, one, np.iinfo(np.int64).max)
+                got, log_z[r] = tree.query(targets, one)
                 for v in targets:
                     marginals[v][r] = got[v]
         return marginals, log_z
@@ -319,6 +322,15 @@ class Engine:
             if self._network_tree is None:
                 self._network_tree = family_tree(self.card, self.parents)
             return self._network_tree
+
+    def lazy_for(self, variables: Iterable[str]) -> LazyTree | None:
+        """The lazy tree (:meth:`lazy`), if this network has one and a query on
+        ``variables`` (its targets and answered variables) needs more than
+        :attr:`lazy_share` of the network (they and their ancestors); else None."""
+        lazy = self.lazy()
+        if lazy is None or len(lazy.relevant(list(variables))) <= self.lazy_share * len(self.card):
+            return None
+        return lazy
 
     def lazy(self) -> LazyTree | None:
         """The network's lazy tree (:mod:`model.inference.lazy`), built on first use, when

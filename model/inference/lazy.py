@@ -14,8 +14,11 @@ cliques the compiled loop over whole clique tables is faster, which is why
 :class:`~model.inference.engine.Engine` uses this only above a size of the whole tree
 (``lazy_entries``).
 
-A :class:`LazyTree` is immutable once built: a query keeps its state in local variables, so
-threads may share one.
+The targets of one clique come from one product of its tables and messages. A batch of
+rows (:meth:`LazyTree.rows`) shares the messages its rows agree on.
+
+A :class:`LazyTree` is immutable once built: a query keeps its state in local variables (a
+batch its shared messages in an object of its own), so threads may share one.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import numpy as np
 from model.inference.junction import JunctionTree, family_tree
 
 OPTIMISED_PRODUCT = 2**20  # a product of two tables with more entries than this goes to BLAS
+MEMO_BYTES = 64 * 2**20  # messages a batch keeps for its rows to share (all dropped when full)
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,9 @@ class LazyTree:
     tables: dict[str, np.ndarray]
     tree: JunctionTree
     owner: dict[str, int]  # the clique each variable's table is assigned to
+    # per directed edge (i, j): the variables of the cliques on i's side, and those whose
+    # tables sit there (what a message from i to j can depend on)
+    sides: dict[tuple[int, int], tuple[frozenset[str], frozenset[str]]]
 
     @classmethod
     def build(
@@ -65,7 +72,16 @@ class LazyTree:
         names = list(card)
         tree = tree or family_tree(dict(card), dict(parents))
         owner = {names[f]: i for i, assigned in enumerate(tree.assignment) for f in assigned}
-        return cls(dict(card), {v: tuple(parents[v]) for v in names}, dict(tables), tree, owner)
+        sides = {
+            edge: (
+                frozenset(v for i in side for v in tree.cliques[i]),
+                frozenset(v for v in names if owner[v] in side),
+            )
+            for edge, side in tree.below.items()  # the cliques on i's side of (i, j)
+        }
+        return cls(
+            dict(card), {v: tuple(parents[v]) for v in names}, dict(tables), tree, owner, sides
+        )
 
     def query(
         self, targets: list[str], likelihoods: Mapping[str, np.ndarray]
@@ -73,8 +89,6 @@ class LazyTree:
         """The normalised marginal of each target and ``log P(evidence)``, given one
         likelihood vector per answered variable (one-hot: a hard answer). Impossible
         evidence gives ``-inf`` and NaN marginals."""
-        if not self.tree.cliques:  # no variables: P(no evidence) = 1
-            return {}, 0.0
         hard, soft = {}, {}
         for v, lik in likelihoods.items():
             lik = np.asarray(lik, dtype=float)
@@ -83,7 +97,41 @@ class LazyTree:
                 hard[v] = int(nonzero[0])
             else:
                 soft[v] = lik
-        local, log_z = self._local(targets, hard, soft)
+        return self._query(targets, hard, soft, None)
+
+    def rows(
+        self, targets: list[str], columns: list[str], codes: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """:meth:`query` for many rows of hard answers (``codes[r, j]``: row ``r``'s state
+        index of ``columns[j]``, -1 for none): marginals ``(rows, card)`` per target and
+        ``log_z`` per row.
+
+        A message depends only on the answers and the relevant tables on its sender's side,
+        so the rows share each message they agree on (kept while the batch runs, up to
+        :data:`MEMO_BYTES`). On water's batch of the benchmark (10 targets, 1 to 5 of 8
+        columns answered) a row took 2.0 ms against 2.6 ms as single queries (one run, 600
+        rows): about 40% of the messages are shared, those of small parts of the tree."""
+        marginals = {t: np.empty((len(codes), self.card[t])) for t in targets}
+        log_z = np.empty(len(codes))
+        memo = _Memo()
+        for r, row in enumerate(codes):
+            hard = {c: int(k) for c, k in zip(columns, row, strict=True) if k >= 0}
+            got, log_z[r] = self._query(targets, hard, {}, memo)
+            for t in targets:
+                marginals[t][r] = got[t]
+        return marginals, log_z
+
+    def _query(
+        self,
+        targets: list[str],
+        hard: dict[str, int],
+        soft: dict[str, np.ndarray],
+        memo: _Memo | None,
+    ) -> tuple[dict[str, np.ndarray], float]:
+        if not self.tree.cliques:  # no variables: P(no evidence) = 1
+            return {}, 0.0
+        relevant = self.relevant([*targets, *hard, *soft])
+        local, log_z = self._local(relevant, hard, soft)
         tree = self.tree
         messages: dict[tuple[int, int], tuple[list[_Table], float]] = {}
 
@@ -97,33 +145,53 @@ class LazyTree:
             return tables, scale
 
         def send(i: int, j: int) -> None:
+            key = None
+            if memo is not None:  # what the message depends on: its side's answers and tables
+                variables, owned = self.sides[(i, j)]
+                key = (
+                    i,
+                    j,
+                    frozenset(relevant & owned),
+                    tuple((v, k) for v, k in hard.items() if v in variables),
+                )
+                found = memo.get(key)
+                if found is not None:
+                    messages[(i, j)] = found
+                    return
             tables, scale = gathered(i, j)
             keep = set(tree.cliques[i]) & set(tree.cliques[j])
             out, s = _sum_out(tables, _scope(tables) - keep, self.card)
             messages[(i, j)] = (out, scale + s)
+            if memo is not None:
+                memo.put(key, messages[(i, j)])
 
         for child, parent in tree.collect:
             send(child, parent)
         tables, scale = gathered(tree.root, None)
         _, s = _sum_out(tables, _scope(tables), self.card)
         log_z += scale + s
-        homes = {tree.home[t] for t in targets if t not in hard}
+        homes: dict[int, list[str]] = {}  # the targets to find, by home clique
+        for t in dict.fromkeys(targets):
+            if t not in hard:
+                homes.setdefault(tree.home[t], []).append(t)
         for child, parent in reversed(tree.collect):
-            if homes & tree.below[(child, parent)]:
+            if homes.keys() & tree.below[(child, parent)]:
                 send(parent, child)
         marginals = {}
+        for t, k in hard.items():
+            marginals[t] = np.eye(self.card[t])[k]
+        for home, group in homes.items() if math.isfinite(log_z) else ():
+            # the targets of one clique from one product
+            tables, _ = gathered(home, None)
+            out, _ = _sum_out(tables, _scope(tables) - set(group), self.card)
+            joint = _joint(out, group, self.card)
+            for a, t in enumerate(group):
+                marginals[t] = joint.sum(axis=tuple(b for b in range(len(group)) if b != a))
         for t in targets:
-            marginal = np.zeros(self.card[t])
-            if t in hard:
-                marginal[hard[t]] = 1.0
-            elif math.isfinite(log_z):
-                tables, _ = gathered(tree.home[t], None)
-                out, _ = _sum_out(tables, _scope(tables) - {t}, self.card)
-                marginal += 1.0
-                for table in out:
-                    marginal = marginal * table.values
-                marginal = marginal / marginal.sum()
-            marginals[t] = marginal if math.isfinite(log_z) else np.full(self.card[t], np.nan)
+            if math.isfinite(log_z):
+                marginals[t] = marginals[t] / marginals[t].sum()
+            else:
+                marginals[t] = np.full(self.card[t], np.nan)
         return marginals, log_z
 
     def relevant(self, variables: list[str]) -> set[str]:
@@ -139,12 +207,12 @@ class LazyTree:
         return found
 
     def _local(
-        self, targets: list[str], hard: dict[str, int], soft: dict[str, np.ndarray]
+        self, relevant: set[str], hard: dict[str, int], soft: dict[str, np.ndarray]
     ) -> tuple[list[list[_Table]], float]:
-        """Each clique's tables for this query: those of the variables asked for, answered or
-        ancestors of either, cut down to the hard answers; soft answers' likelihoods at their
-        home cliques. Also the log of the tables the hard answers reduce to numbers."""
-        relevant = self.relevant([*targets, *hard, *soft])
+        """Each clique's tables for this query: those of the ``relevant`` variables (asked
+        for, answered or ancestors of either), cut down to the hard answers; soft answers'
+        likelihoods at their home cliques. Also the log of the tables the hard answers reduce
+        to numbers."""
         local: list[list[_Table]] = [[] for _ in self.tree.cliques]
         log_const = 0.0
         for v in relevant:
@@ -159,6 +227,34 @@ class LazyTree:
         for v, lik in soft.items():
             local[self.tree.home[v]].append(_Table((v,), lik))
         return local, log_const
+
+
+class _Memo:
+    """Messages kept while one batch runs, by what they depend on; emptied when they
+    hold more than :data:`MEMO_BYTES`."""
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple, tuple[list[_Table], float]] = {}
+        self._bytes = 0
+
+    def get(self, key: tuple) -> tuple[list[_Table], float] | None:
+        return self._kept.get(key)
+
+    def put(self, key: tuple, message: tuple[list[_Table], float]) -> None:
+        size = sum(t.values.nbytes for t in message[0])
+        if self._bytes + size > MEMO_BYTES:
+            self._kept.clear()
+            self._bytes = 0
+        self._kept[key] = message
+        self._bytes += size
+
+
+def _joint(tables: list[_Table], scope: list[str], card: Mapping[str, int]) -> np.ndarray:
+    """The product of ``tables`` (each over some of ``scope``) on the axes of ``scope``."""
+    operands: list = [np.ones([card[v] for v in scope]), list(range(len(scope)))]
+    for table in tables:
+        operands += [table.values, [scope.index(v) for v in table.scope]]
+    return np.einsum(*operands, list(range(len(scope))))
 
 
 def _scope(tables: list[_Table]) -> set[str]:
@@ -176,13 +272,12 @@ def _sum_out(
     log_scale = 0.0
     todo = set(drop)
     while todo:
-        v = min(
-            todo,
-            key=lambda u: (
-                math.prod(card[w] for w in _scope([t for t in tables if u in t.scope])),
-                u,
-            ),
-        )
+        joined: dict[str, set[str]] = {u: set() for u in todo}  # each one's product's scope
+        for t in tables:
+            for u in t.scope:
+                if u in joined:
+                    joined[u].update(t.scope)
+        v = min(joined, key=lambda u: (math.prod([card[w] for w in joined[u]]), u))
         todo.discard(v)
         using = [t for t in tables if v in t.scope]
         if not using:

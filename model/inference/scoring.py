@@ -90,11 +90,16 @@ def score_array(
         for t in targets:
             marginals[t][rows] = got[t]
 
-    sample = _distinct(codes[:LOOP_SAMPLE])[0]
-    calibrated = engine.calibrated() if engine.loop_faster(columns, sample, targets) else None
+    # rows one at a time where that wins: lazily on a big network (one thread: its many
+    # small products hold the GIL, and its rows share messages), else on the compiled loop
+    one_by_one = engine.lazy_for([*targets, *columns])
+    if one_by_one is not None:
+        jobs = 1
+    elif engine.loop_faster(columns, _distinct(codes[:LOOP_SAMPLE])[0], targets):
+        one_by_one = engine.calibrated()
 
-    def kernel_rows(rows: np.ndarray, chunk: np.ndarray, marginals: dict, log_z: np.ndarray):
-        got, log_z[rows] = calibrated.rows(targets, columns, chunk[rows])
+    def each_row(rows: np.ndarray, chunk: np.ndarray, marginals: dict, log_z: np.ndarray):
+        got, log_z[rows] = one_by_one.rows(targets, columns, chunk[rows])
         for t in targets:
             marginals[t][rows] = got[t]
 
@@ -105,9 +110,9 @@ def score_array(
             marginals = {t: np.empty((len(chunk), engine.card[t])) for t in targets}
             log_z = np.empty(len(chunk))
             # groups hold disjoint rows: the threads write to disjoint parts of the arrays
-            if calibrated is not None:  # the compiled loop, the rows split between threads
+            if one_by_one is not None:  # the rows split between the threads, in order
                 groups = np.array_split(np.arange(len(chunk)), min(jobs, len(chunk)))
-                work = kernel_rows
+                work = each_row
             else:
                 groups = _groups(chunk, heavy, split, POOL if jobs == 1 else POOL_THREADED)
                 work = score_rows
