@@ -138,7 +138,7 @@ class LazyTree:
         def gathered(i: int, but: int | None) -> tuple[list[_Table], float]:
             tables, scale = list(local[i]), 0.0
             for k in tree.neighbours[i]:
-                if k != but:
+                if k != but and (k, i) in messages:
                     got, s = messages[(k, i)]
                     tables += got
                     scale += s
@@ -165,8 +165,13 @@ class LazyTree:
             if memo is not None:
                 memo.put(key, messages[(i, j)])
 
+        # a side of the tree holding none of the query's tables sends nothing: on big
+        # networks a query's tables sit in a small part of the tree
+        filled = [1 if tables else 0 for tables in local]  # cliques with tables, per subtree
         for child, parent in tree.collect:
-            send(child, parent)
+            if filled[child]:
+                send(child, parent)
+                filled[parent] += filled[child]
         tables, scale = gathered(tree.root, None)
         _, s = _sum_out(tables, _scope(tables), self.card)
         log_z += scale + s
@@ -175,7 +180,7 @@ class LazyTree:
             if t not in hard:
                 homes.setdefault(tree.home[t], []).append(t)
         for child, parent in reversed(tree.collect):
-            if homes.keys() & tree.below[(child, parent)]:
+            if filled[tree.root] > filled[child] and homes.keys() & tree.below[(child, parent)]:
                 send(parent, child)
         marginals = {}
         for t, k in hard.items():
