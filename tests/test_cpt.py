@@ -67,6 +67,25 @@ def test_binary_noisy_or_matches_closed_form(leak: float, strengths: list[float]
         assert table[(1, *column)] == pytest.approx(1.0 - expected, abs=1e-12)
 
 
+@given(
+    leak=st.floats(1e-12, 1e-4),
+    strengths=st.lists(st.floats(1e-12, 1e-4), min_size=1, max_size=4),
+)
+def test_tiny_noisy_or_probabilities_keep_their_digits(leak: float, strengths: list[float]) -> None:
+    """A finding that fires rarely: the chance it fires is exact to 1e-13 relative, the
+    sum over non-empty subsets of the inclusion-exclusion series (no ``1 - (1 - p)...``,
+    which would leave a few digits)."""
+    spec = binary_noisy_or(leak, strengths)
+    table = expand(spec, {p: YES_NO for p in spec.parents})
+    every = [leak, *strengths]  # every parent "yes" (index 0): the leak and each link
+    expected = -sum(
+        math.prod(-p for p in chosen)
+        for k in range(1, len(every) + 1)
+        for chosen in itertools.combinations(every, k)
+    )
+    assert table[(0,) * (1 + len(strengths))] == pytest.approx(expected, rel=1e-13, abs=0)
+
+
 def test_noisy_or_root_node() -> None:
     table = expand(binary_noisy_or(0.2, []), {})
     np.testing.assert_allclose(table, [0.2, 0.8])
