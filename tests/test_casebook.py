@@ -26,10 +26,12 @@ from pg import Cluster, Unavailable
 
 from model import diagnose
 from model.cli.crampnet import main
+from model.diagnosis.casebook import follow_up, save_case, timeline
 from model.errors import UsageError
 from model.readwrite.casebook import CaseBook, CaseBookError, default_url, read_dump
 from model.readwrite.casebook.store import cases_table, entries_table
 from model.readwrite.casefile import read_frames
+from model.reports.wording import step_words
 
 ROOT = Path(__file__).parent.parent
 EXAMPLE = ROOT / "tests" / "data" / "example_case.json"
@@ -1004,3 +1006,32 @@ def test_an_export_defuses_formula_labels_and_an_empty_book_exports(db, capsys, 
     code, _, err = cases_cli(capsys, db, "export", "-o", out)
     assert code == 0, err
     assert pd.read_csv(out)["_label"].tolist() == ['\'=HYPERLINK("http://example.org")']
+
+
+def test_a_follow_up_records_a_changed_soft_answer_or_intervention(db, model):
+    """The explorer's "add the answers now as a follow-up" with a soft answer changed (or an
+    intervention), which a change of hard answers cannot say: the whole answers are written
+    as a new entry, with their posterior; a change of hard answers alone stays a change, and
+    the same answers again write nothing."""
+    book = CaseBook(db)
+    first = {"evidence": {"leg_cramp_side": "left"}}
+    case_id = save_case(model, book, "soft follow-up", first)
+    softly = {**first, "soft_evidence": {"nocturnal_cramps": {"yes": 0.8, "no": 0.2}}}
+    added = follow_up(model, book, case_id, answers=softly)
+    assert [e.kind for e in added] == ["answers"]
+    case = book.get(case_id)
+    assert case.answers().to_case() == softly
+    assert case.entries[-1].posterior == posterior_by_key(model, softly)
+    assert follow_up(model, book, case_id, answers=softly) == []  # nothing changed
+    harder = {**softly, "evidence": {"leg_cramp_side": "both"}}
+    assert [e.kind for e in follow_up(model, book, case_id, answers=harder)] == ["set"]
+    assert book.get(case_id).answers().to_case() == harder
+    cause = model.causes[0]  # put right, as What-if does
+    done = {**harder, "do": {cause: model.priors.nodes[cause].normal_state}}
+    assert [e.kind for e in follow_up(model, book, case_id, answers=done)] == ["answers"]
+    steps = timeline(model, book.get(case_id))
+    assert steps[-1]["answers"] == done
+    assert step_words(model.priors, steps[1]).startswith("answers: ")
+    with pytest.raises(UsageError, match="not both"):
+        book.update(case_id, {"toe_cramps": "yes"}, answers=done)
+    book.engine.dispose()

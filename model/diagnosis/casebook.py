@@ -64,14 +64,23 @@ def follow_up(
     at: dt.datetime | None = None,
 ) -> list[Entry]:
     """Add to a case, in one transaction: the answers now (``answers``, written as their
-    change from the case's latest) or ``changes``, outcomes and a note; the new answers'
-    posterior and the model's identity go with the change; ``at`` dates the entries (now by
-    default)."""
+    change from the case's latest, or whole when a soft answer or an intervention changed,
+    which a change of hard answers cannot say) or ``changes``, outcomes and a note; the new
+    answers' posterior and the model's identity go with the change; ``at`` dates the entries
+    (now by default)."""
     latest = book.get(case_id).answers()
+    whole = None
     if answers is not None:
-        changes = changes_between(latest.to_case(), answers)
+        before = latest.to_case()
+        if any(before.get(k) != (answers.get(k) or None) for k in ("soft_evidence", "do")):
+            whole = answers
+            changes = None
+        else:
+            changes = changes_between(before, answers)
     posterior = None
-    if changes:  # the posterior of the answers as the case will read after this entry
+    if whole is not None:
+        posterior = posterior_of(model, whole)
+    elif changes:  # the posterior of the answers as the case will read after this entry
         posterior = posterior_of(model, latest.changed(changes).to_case())
     for outcome in outcomes or []:
         if "variable" in outcome:
@@ -82,8 +91,9 @@ def follow_up(
         note=note,
         outcomes=list(outcomes or []),
         at=at,
-        model=model.identity if changes else None,
+        model=model.identity if changes or whole is not None else None,
         posterior=posterior,
+        answers=whole,
     )
 
 

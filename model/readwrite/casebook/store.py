@@ -196,6 +196,13 @@ def _utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
+def _answers_data(answers: Mapping[str, object]) -> dict:
+    """An ``answers`` entry's data: the case-file form's non-empty parts, evidence always."""
+    data = {k: answers[k] for k in ("evidence", "soft_evidence", "do") if answers.get(k)}
+    data.setdefault("evidence", {})
+    return data
+
+
 def _stamp(value: dt.datetime | None) -> dt.datetime:
     """The time to store: now, or ``value`` as the same instant in UTC (a time without a zone
     is taken as UTC). SQLite keeps only the digits, so they must be UTC's."""
@@ -313,8 +320,7 @@ class CaseBook:
         ``do``); returns its id."""
         label = _check_label(label)
         at = _stamp(at)
-        data = {k: answers[k] for k in ("evidence", "soft_evidence", "do") if answers.get(k)}
-        data.setdefault("evidence", {})
+        data = _answers_data(answers)
         with self.engine.begin() as connection:
             case_id = connection.execute(
                 sa.insert(cases_table).values(label=label, created=at, updated=at, entries=0)
@@ -332,14 +338,22 @@ class CaseBook:
         at: dt.datetime | None = None,
         model: Mapping[str, str] | None = None,
         posterior: Mapping | None = None,
+        answers: Mapping[str, object] | None = None,
     ) -> list[Entry]:
         """Append, in one transaction, a change of answers (``changes``: variable -> state,
-        None takes an answer back), follow-up ``outcomes`` and a ``note``; returns the new
-        entries. Nothing already written changes."""
+        None takes an answer back; or ``answers``, the whole answers anew in case-file form,
+        for a change a ``changes`` cannot say: a soft answer or an intervention), follow-up
+        ``outcomes`` and a ``note``; returns the new entries. Nothing already written
+        changes."""
+        if changes and answers is not None:
+            raise UsageError("give the new answers as changes or as answers, not both")
         at = _stamp(at)
         with self.engine.begin() as connection:
             self._exists(connection, case_id)
             new = []
+            if answers is not None:
+                data = _answers_data(answers)
+                new.append(self._append(connection, case_id, "answers", data, at, model, posterior))
             if changes:
                 new.append(
                     self._append(
