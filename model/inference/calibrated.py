@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -33,6 +34,8 @@ UNLIMITED = np.iinfo(np.int64).max  # a budget of clique entries that never runs
 class CalibratedTree:
     """A junction tree over every table, flattened for :mod:`model.inference.kernel`, with
     its evidence-free messages. Immutable once built: threads share it."""
+
+    RELEASES_GIL: ClassVar[bool] = True  # the kernel's loops run nogil: threads help
 
     tree: JunctionTree
     arrays: dict[str, np.ndarray]  # the kernel's layout (see its docstring), by name

@@ -26,7 +26,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from model.errors import NetworkTooLargeError
-from model.inference.junction import JunctionTree, align, clique_potentials, compile_tree
+from model.inference.junction import (
+    JunctionTree,
+    align,
+    ancestral,
+    clique_potentials,
+    compile_tree,
+)
 
 MAX_CLIQUE_BYTES = 2**30  # default refusal: a clique table (with its parameter draws) above 1 GB
 FOLD_LIMIT = 16384  # largest table (entries per row) a pre-summing step may create
@@ -121,18 +127,7 @@ class Compiler:
 
     def ancestors(self, variable: str) -> set[str]:
         """Every ancestor of ``variable`` (not itself)."""
-        return self._upward(set(self.parents[variable]), frozenset())
-
-    def _upward(self, keep: set[str], do: frozenset[str]) -> set[str]:
-        """``keep`` and its ancestors, not going above an intervened variable."""
-        relevant, stack = set(), list(keep)
-        while stack:
-            node = stack.pop()
-            if node not in relevant:
-                relevant.add(node)
-                if node not in do:
-                    stack.extend(self.parents[node])
-        return relevant
+        return ancestral(self.parents, self.parents[variable])
 
     def compile(self, observed: frozenset, targets: frozenset, do: frozenset) -> Structure:
         """The structure of one pattern (see the module's steps)."""
@@ -141,7 +136,7 @@ class Compiler:
 
     def _compile(self, observed: frozenset, targets: frozenset, do: frozenset) -> Structure:
         keep = set(observed) | set(targets) | set(do)
-        relevant = self._upward(keep, do)
+        relevant = ancestral(self.parents, keep, do)
         order = [n for n in self.states if n in relevant]
         factors = [(("table", n), (n, *self.parents[n]), self.tables[n]) for n in order]
         factors = [f for f in factors if f[0][1] not in do]

@@ -262,16 +262,10 @@ class Engine:
         batched numpy (judged on their hard answers); else None. Rows with a soft answer go
         through either on their own."""
         columns = list(likelihoods)
-        tree = self.lazy_for([*targets, *columns])
+        codes = encode(self, columns, rows)
+        tree = self.row_by_row(targets, columns, codes[:LOOP_SAMPLE], rows=len(rows))
         if tree is None:
-            tree = self.calibrated()
-            codes = encode(self, columns, rows)
-            if tree is None or not self.loop_faster(
-                columns, codes[:LOOP_SAMPLE], targets, rows=len(rows)
-            ):
-                return None
-        else:
-            codes = encode(self, columns, rows)
+            return None
         marginals, log_z = tree.rows(targets, columns, codes)
         for r, row in enumerate(rows):
             if any(isinstance(a, Mapping) for a in row.values()):
@@ -280,6 +274,25 @@ class Engine:
                 for v in targets:
                     marginals[v][r] = got[v]
         return marginals, log_z
+
+    def row_by_row(
+        self,
+        targets: list[str],
+        columns: list[str],
+        sample: np.ndarray,
+        rows: int | None = None,
+    ) -> LazyTree | CalibratedTree | None:
+        """The tree that answers a batch one row at a time, if one should: the lazy tree
+        where :meth:`lazy_for` says so, else the calibrated tree where :meth:`loop_faster`
+        says its loop beats batched numpy on rows like ``sample``; None: batched numpy.
+        Both trees have the same ``rows`` and ``query``; :attr:`RELEASES_GIL
+        <model.inference.calibrated.CalibratedTree.RELEASES_GIL>` says whether threads help."""
+        lazy = self.lazy_for([*targets, *columns])
+        if lazy is not None:
+            return lazy
+        if self.loop_faster(columns, sample, targets, rows=rows):
+            return self.calibrated()
+        return None
 
     def loop_faster(
         self,

@@ -21,6 +21,7 @@ import itertools
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -156,6 +157,23 @@ def compile_tree(
         assignment[holder].append(index)
     below = _subtrees(collect, neighbours)
     return JunctionTree(card, cliques, neighbours, collect, root, home, assignment, below)
+
+
+def ancestral(
+    parents: Mapping[str, tuple[str, ...]], variables: Iterable[str], stop: Container[str] = ()
+) -> set[str]:
+    """``variables`` and all their ancestors, not going above a variable in ``stop`` (one set
+    by intervention): the only tables a query on them needs, any other variable being barren
+    (it sums to one)."""
+    found: set[str] = set()
+    stack = list(variables)
+    while stack:
+        v = stack.pop()
+        if v not in found:
+            found.add(v)
+            if v not in stop:
+                stack.extend(parents[v])
+    return found
 
 
 def family_tree(card: dict[str, int], parents: dict[str, tuple[str, ...]]) -> JunctionTree:

@@ -1,5 +1,5 @@
-"""Lazy propagation (Madsen and Jensen, 1999): exact single queries on networks whose junction
-trees have cliques too big to read whole.
+"""Lazy propagation (Madsen and Jensen, 1999): exact queries on networks whose junction trees
+have cliques too big to read whole.
 
 The junction tree is the engine's own (:func:`model.inference.junction.family_tree`), but no
 clique table is ever formed. Each clique keeps the list of its tables, cut down to the
@@ -26,10 +26,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
-from model.inference.junction import JunctionTree, family_tree
+from model.inference.junction import JunctionTree, ancestral, family_tree
 
 OPTIMISED_PRODUCT = 2**20  # a product of two tables with more entries than this goes to BLAS
 MEMO_BYTES = 64 * 2**20  # messages a batch keeps for its rows to share (all dropped when full)
@@ -49,6 +50,8 @@ class LazyTree:
 
     ``tables[v]`` has shape ``(card[v], *cards of parents[v])``, as the engine keeps them.
     """
+
+    RELEASES_GIL: ClassVar[bool] = False  # many small numpy products: one thread is faster
 
     card: dict[str, int]
     parents: dict[str, tuple[str, ...]]
@@ -175,6 +178,8 @@ class LazyTree:
         tables, scale = gathered(tree.root, None)
         _, s = _sum_out(tables, _scope(tables), self.card)
         log_z += scale + s
+        if not math.isfinite(log_z):  # impossible evidence: nothing more to send
+            return {t: np.full(self.card[t], np.nan) for t in targets}, log_z
         homes: dict[int, list[str]] = {}  # the targets to find, by home clique
         for t in dict.fromkeys(targets):
             if t not in hard:
@@ -185,31 +190,18 @@ class LazyTree:
         marginals = {}
         for t, k in hard.items():
             marginals[t] = np.eye(self.card[t])[k]
-        for home, group in homes.items() if math.isfinite(log_z) else ():
-            # the targets of one clique from one product
+        for home, group in homes.items():  # the targets of one clique from one product
             tables, _ = gathered(home, None)
             out, _ = _sum_out(tables, _scope(tables) - set(group), self.card)
             joint = _joint(out, group, self.card)
             for a, t in enumerate(group):
                 marginals[t] = joint.sum(axis=tuple(b for b in range(len(group)) if b != a))
-        for t in targets:
-            if math.isfinite(log_z):
-                marginals[t] = marginals[t] / marginals[t].sum()
-            else:
-                marginals[t] = np.full(self.card[t], np.nan)
-        return marginals, log_z
+        return {t: marginals[t] / marginals[t].sum() for t in targets}, log_z
 
     def relevant(self, variables: list[str]) -> set[str]:
         """``variables`` and all their ancestors: the only tables a query on them needs (any
         other variable is barren and sums to one)."""
-        found: set[str] = set()
-        stack = list(variables)
-        while stack:
-            v = stack.pop()
-            if v not in found:
-                found.add(v)
-                stack.extend(self.parents[v])
-        return found
+        return ancestral(self.parents, variables)
 
     def _local(
         self, relevant: set[str], hard: dict[str, int], soft: dict[str, np.ndarray]

@@ -90,13 +90,11 @@ def score_array(
         for t in targets:
             marginals[t][rows] = got[t]
 
-    # rows one at a time where that wins: lazily on a big network (one thread: its many
-    # small products hold the GIL, and its rows share messages), else on the compiled loop
-    one_by_one = engine.lazy_for([*targets, *columns])
-    if one_by_one is not None:
+    # rows one at a time where that wins (lazily on a big network, else the compiled loop),
+    # on one thread where the tree's work holds the GIL (and lazy rows share messages)
+    one_by_one = engine.row_by_row(targets, columns, _distinct(codes[:LOOP_SAMPLE])[0])
+    if one_by_one is not None and not one_by_one.RELEASES_GIL:
         jobs = 1
-    elif engine.loop_faster(columns, _distinct(codes[:LOOP_SAMPLE])[0], targets):
-        one_by_one = engine.calibrated()
 
     def each_row(rows: np.ndarray, chunk: np.ndarray, marginals: dict, log_z: np.ndarray):
         got, log_z[rows] = one_by_one.rows(targets, columns, chunk[rows])
