@@ -41,6 +41,7 @@ the run goes on. Run one by hand: ``python -m bench.networks water --quick`` (JS
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import resource
@@ -245,6 +246,12 @@ def measure(name: str, settings: Settings, step: Callable[[str], None]) -> dict:
     step(f"new patterns ({q} queries, {OBSERVED} answers, up to {TARGETS} targets)")
     for posteriors in (engine.posteriors, agrum.posteriors):
         posteriors(*warm)
+    # What the harness holds by now (pgmpy's and pyAgrum's models, numba's loaded code) leaves
+    # the collector's view: a full collection of it cost 160 ms in this process and landed in
+    # whichever timed call happened to trigger it (child's batch: 24,000 rows/s with it,
+    # 37,000 without). timeit turns the collector off for the same reason; here the garbage
+    # made while timing is still collected, for both engines alike.
+    gc.freeze()
     new_ms, new_agrum_ms, new_diff = compare(engine, agrum, new, "new", step)
     step(f"seen patterns ({q} queries, other answers)")
     seen_ms, seen_agrum_ms, seen_diff = compare(engine, agrum, seen, "seen", step)

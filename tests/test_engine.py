@@ -28,11 +28,14 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from model import CrampModel, ImpossibleEvidenceError
+from model.inference import engine as engine_module
 from model.inference import lazy as lazy_module
 from model.inference.engine import LAZY_ENTRIES, Engine
 from model.inference.evidence import Posteriors
+from model.inference.junction import onto_index
 from model.inference.scoring import score_array
-from tests.oracles.reference import PgmpyEngine, mutilated
+from model.inference.triangulation import eliminate
+from tests.oracles.reference import PgmpyEngine, min_fill_cliques, mutilated
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -235,6 +238,26 @@ def check_conflict(
         assert pyagrum_possible(bn, smaller), f"conflict {conflict} is not minimal: drop {var}"
 
 
+def check_one_query(
+    engine: Engine, bn: gum.BayesNet, targets: list[str], hard: Hard, soft: Soft
+) -> float | None:
+    """The engine's posteriors for one case as pyAgrum's (to 1e-9), or, where pyAgrum finds
+    the case impossible, an :class:`ImpossibleEvidenceError` naming a true conflict; returns
+    pyAgrum's P(evidence), None when impossible."""
+    expected, p_evidence = pyagrum_query(bn, targets, hard, soft)
+    try:
+        got = engine.posteriors(targets, hard, soft)
+    except ImpossibleEvidenceError as exc:
+        event("impossible evidence")
+        assert expected is None, f"impossible here, possible for pyAgrum: {hard} {soft}"
+        check_conflict(engine, bn, {**hard, **soft}, exc.conflict)
+        return None
+    event("possible evidence")
+    assert expected is not None, f"pyAgrum: impossible, answered here: {hard} {soft}"
+    assert max_abs_diff(got, expected) <= 1e-9
+    return p_evidence
+
+
 # --- exactness on random networks -------------------------------------------------------------
 
 
@@ -309,17 +332,8 @@ def test_lazy_propagation_matches_pyagrum_and_the_joint(data: st.DataObject) -> 
     bn = to_pyagrum(net)
     engine = Engine.from_network(net, lazy_entries=0, lazy_share=0.0)
     assert engine.lazy() is not None
-    expected, _ = pyagrum_query(bn, targets, hard, soft)
-    try:
-        got = engine.posteriors(targets, hard, soft)
-    except ImpossibleEvidenceError as exc:
-        event("impossible evidence")
-        assert expected is None, f"lazy: impossible, pyAgrum: possible: {hard} {soft}"
-        check_conflict(engine, bn, {**hard, **soft}, exc.conflict)
+    if check_one_query(engine, bn, targets, hard, soft) is None:
         return
-    event("possible evidence")
-    assert expected is not None, f"pyAgrum: impossible, lazy answered: {hard} {soft}"
-    assert max_abs_diff(got, expected) <= 1e-9
     if len(states) <= 8:
         _, joint = weighted_joint(net, hard, soft)
         _, log_z = engine.query([], [{**hard, **soft}])
@@ -376,6 +390,63 @@ def test_lazy_batches_match_pyagrum_row_by_row(data: st.DataObject) -> None:
         if expected is not None:
             got = {t: dict(zip(states[t], chunk.marginals[t][r], strict=True)) for t in targets}
             assert max_abs_diff(got, expected) <= 1e-9
+
+
+@settings(max_examples=examples(40))
+@given(data=st.data())
+def test_pattern_trees_match_pyagrum_and_the_joint(data: st.DataObject) -> None:
+    """Single queries on a tree compiled for their pattern, flattened and run uncalibrated by
+    the compiled loop (forced: the calibrated tree gets no budget, and the numpy structures
+    are never reached): posteriors as pyAgrum's, ``log P(evidence)`` as the joint's (up to
+    8 nodes), impossible evidence an error naming its conflict. The same pattern with
+    other answers reuses its tree and is right too."""
+    net = data.draw(networks(max_nodes=data.draw(st.sampled_from([8, 30]))))
+    states = net_states(net)
+    bn = to_pyagrum(net)
+    engine = Engine.from_network(net)
+    names = sorted(states)
+    targets = data.draw(subsets(names, data.draw(st.integers(1, len(names)))))
+    hard, soft = data.draw(evidence_for(states))
+    no_structures = patch.object(Engine, "_run", side_effect=AssertionError("not a pattern tree"))
+    with patch.object(engine_module, "VISITS_PER_VARIABLE", 0), no_structures:
+        for attempt in ("new", "seen"):
+            if attempt == "seen":  # the same variables answered, other states
+                hard = {v: data.draw(st.sampled_from(states[v])) for v in hard}
+                assert engine.pattern_tree([*hard, *soft], targets, build=False) is not None
+            p_evidence = check_one_query(engine, bn, targets, hard, soft)
+            if p_evidence is None:
+                continue
+            _, log_z = engine.query(targets, [{**hard, **soft}])
+            assert log_z[0] == pytest.approx(np.log(p_evidence), abs=1e-9)
+            if len(states) <= 8:
+                _, joint = weighted_joint(net, hard, soft)
+                assert log_z[0] == pytest.approx(np.log(joint.sum()), abs=1e-9)
+
+
+def test_pattern_trees_kept_within_their_bytes() -> None:
+    """Pattern trees are kept per engine up to ``PATTERN_TREE_BYTES``, least recently used
+    dropped, and a dropped pattern is built again when it comes back."""
+    net = DiscreteBayesianNetwork([(f"n{i}", f"n{i + 1}") for i in range(6)])
+    for i in range(7):
+        evidence = {} if i == 0 else {"evidence": [f"n{i - 1}"], "evidence_card": [2]}
+        values = [[0.3], [0.7]] if i == 0 else [[0.9, 0.2], [0.1, 0.8]]
+        net.add_cpds(TabularCPD(f"n{i}", 2, values, **evidence))
+    engine = Engine.from_network(net)
+    one = engine.pattern_tree(["n0"], ["n6"])
+    assert one is not None
+    bound = 2 * one.nbytes
+    with patch.object(engine_module, "PATTERN_TREE_BYTES", bound):
+        for i in range(1, 6):
+            assert engine.pattern_tree([f"n{i}"], ["n6"]) is not None
+            assert 0 < engine.pattern_bytes <= bound
+        assert engine.pattern_tree(["n0"], ["n6"], build=False) is None  # dropped
+        again = engine.pattern_tree(["n0"], ["n6"])
+    assert again is not None and again is not one
+    answer = {"n0": np.array([0.0, 1.0])}
+    got, expected = again.query(["n6"], answer), engine.calibrated().query(["n6"], answer)
+    assert got is not None and expected is not None
+    assert got[0]["n6"] == pytest.approx(expected[0]["n6"], abs=1e-12)
+    assert got[1] == pytest.approx(expected[1], abs=1e-12)
 
 
 def test_lazy_propagation_only_where_cliques_are_big(model: CrampModel) -> None:
@@ -821,3 +892,50 @@ def test_every_parameter_combination_of_a_tiny_network_matches_the_joint() -> No
                     others = tuple(k for k in range(len(names)) if k != axis)
                     expected = joint.sum(axis=others) / joint.sum()
                     assert np.abs(marginals[v][0] - expected).max() <= 1e-12
+
+
+# --- the compiled helpers of compilation ------------------------------------------------------
+
+
+@st.composite
+def moral_graphs(draw: st.DrawFn) -> tuple[dict[str, int], list[tuple[str, ...]]]:
+    """Random factor scopes over up to 150 variables (more than two 64-bit words of the
+    compiled bit rows), with 1 to 5 states each."""
+    n = draw(st.integers(1, 150))
+    names = [f"v{k:03d}" for k in draw(st.permutations(range(n)))]
+    card = {v: draw(st.integers(1, 5)) for v in names}
+    scopes = [(v,) for v in names]
+    for _ in range(draw(st.integers(0, 2 * n))):
+        size = draw(st.integers(2, min(4, n))) if n > 1 else 1
+        scopes.append(tuple(draw(subsets(names, size))))
+    return card, scopes
+
+
+@settings(max_examples=examples(60))
+@given(graph=moral_graphs())
+def test_compiled_min_fill_matches_the_python_oracle(
+    graph: tuple[dict[str, int], list[tuple[str, ...]]],
+) -> None:
+    """The compiled elimination forms the same cliques, in the same order, as min-fill in
+    plain Python sets (ties: smaller clique table, then name order), and every scope lies
+    in one of them."""
+    card, scopes = graph
+    got = eliminate(sorted(card), card, scopes)
+    assert got == min_fill_cliques(card, scopes)
+    assert all(any(set(scope) <= c for c in got) for scope in scopes)
+
+
+@settings(max_examples=examples(100))
+@given(data=st.data())
+def test_onto_index_matches_numpy(data: st.DataObject) -> None:
+    """Each entry's index on some axes of a table, as numpy's ``ravel_multi_index`` of the
+    entry's digits gives it."""
+    dims = tuple(data.draw(st.lists(st.integers(1, 5), min_size=1, max_size=6)))
+    kept = data.draw(st.permutations(range(len(dims))))[: data.draw(st.integers(0, len(dims)))]
+    digits = np.indices(dims).reshape(len(dims), -1)
+    expected = (
+        np.ravel_multi_index(digits[list(kept)], [dims[a] for a in kept])
+        if kept
+        else np.zeros(digits.shape[1], dtype=np.int64)
+    )
+    assert onto_index(dims, kept).tolist() == expected.tolist()

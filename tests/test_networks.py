@@ -793,6 +793,29 @@ def test_a_pattern_too_big_to_compile_is_answered_lazily() -> None:
     assert asked, "no pattern of link was too big to compile: the test checks nothing"
 
 
+def test_pigs_single_queries_go_to_pattern_trees() -> None:
+    """On pigs (held apart from the seven: 441 variables, a whole tree of 0.7 million
+    entries), a query on 5 answers and 20 targets needs about a fifth of the network and the
+    calibrated tree would visit most of its entries, where the pattern's own tree holds a few
+    thousand: single queries go to pattern trees, new patterns and seen ones (the same
+    variables, other answers), and answer exactly as pyAgrum does."""
+    network = load_network("pigs")
+    bn = to_pyagrum(network)
+    engine = Engine.from_network(network)
+    rng = np.random.default_rng(11)
+    names = sorted(engine.states)
+    sample = forward_sample(network, 8, rng)
+    for k in range(4):
+        observed = [names[i] for i in rng.choice(len(names), 5, replace=False)]
+        others = [v for v in names if v not in observed]
+        targets = [others[i] for i in rng.choice(len(others), 20, replace=False)]
+        for row in (sample[2 * k], sample[2 * k + 1]):  # new, then seen
+            hard = {v: row[v] for v in observed}
+            expected, _ = pyagrum_query(bn, targets, hard)
+            assert_matches(engine.posteriors(targets, hard), expected, hard)
+        assert engine.pattern_tree(observed, targets, build=False) is not None
+
+
 def memory_queries(net: Loaded, n: int) -> list[dict]:
     """``n`` queries, nearly every one a pattern of its own: 0-15 hard answers, sometimes
     soft ones, 1-27 targets, one row or a batch of up to 30, sometimes an intervention."""

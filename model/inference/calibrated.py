@@ -41,6 +41,7 @@ class CalibratedTree:
     arrays: dict[str, np.ndarray]  # the kernel's layout (see its docstring), by name
     moff: dict[str, int]  # where each variable's state map over its home clique starts
     number: dict[str, int]  # each variable's number in the kernel's arrays
+    calibrated: bool = True  # False: no evidence-free messages kept; a query sends all up
 
     @classmethod
     def build(
@@ -54,12 +55,28 @@ class CalibratedTree:
         """Compile (unless its ``tree`` is given) and calibrate the whole network's tree;
         None if it is too big to keep (over :data:`CALIBRATED_ENTRIES`, or a clique over
         ``max_clique_bytes``)."""
-        scopes = [(v, *parents[v]) for v in card]
         tree = tree or family_tree(dict(card), dict(parents))
+        scopes = [(v, *parents[v]) for v in card]
+        return cls.from_factors(tree, scopes, [tables[v] for v in card], max_clique_bytes)
+
+    @classmethod
+    def from_factors(
+        cls,
+        tree: JunctionTree,
+        scopes: list[tuple[str, ...]],
+        tables: list[np.ndarray],
+        max_clique_bytes: int,
+        calibrate: bool = True,
+    ) -> CalibratedTree | None:
+        """The flattened tree of any factors (``tables[k]`` over ``scopes[k]``, assigned to
+        cliques as ``tree`` says), calibrated unless ``calibrate`` is false: then every query
+        sends every message up the tree (a tree compiled for one pattern of evidence, used
+        a few times). None if it is too big to keep."""
+        card = tree.card
         too_big = tree.size > CALIBRATED_ENTRIES or 8 * tree.largest > max_clique_bytes
         if too_big or not tree.cliques:
             return None
-        potentials = clique_potentials(tree, scopes, [tables[v] for v in card])
+        potentials = clique_potentials(tree, scopes, tables)
         dims = [tuple(card[v] for v in c) for c in tree.cliques]
         edge_of = {}  # (i, j) -> (k, directed edge from i to j)
         for k, (c, p) in enumerate(tree.collect):
@@ -73,7 +90,7 @@ class CalibratedTree:
                 slot_of[(i, j)] = len(nb_in)
                 nb_out.append(out)
                 nb_in.append(out ^ 1)
-                maps.append(onto_index(dims[i], [clique.index(v) for v in seps[k]]))
+                maps.append((dims[i], [clique.index(v) for v in seps[k]]))
             nb_ptr.append(len(nb_in))
         arrays = {
             "pot": np.concatenate([p.ravel() for p in potentials]),
@@ -82,8 +99,8 @@ class CalibratedTree:
             "nb_ptr": np.array(nb_ptr, dtype=np.int64),
             "nb_in": np.array(nb_in, dtype=np.int64),
             "nb_out": np.array(nb_out, dtype=np.int64),
-            "nb_map_off": _offsets([m.size for m in maps])[:-1],
-            "maps": np.concatenate(maps).astype(np.int32) if maps else np.zeros(0, np.int32),
+            "nb_map_off": _offsets([math.prod(d) for d, _ in maps])[:-1],
+            "maps": _indices(maps),
             "msg_off": _offsets(sep_sizes),
             "col_child": np.array([c for c, _ in tree.collect], dtype=np.int64),
             "col_parent": np.array([p for _, p in tree.collect], dtype=np.int64),
@@ -93,8 +110,8 @@ class CalibratedTree:
         moff, vmaps, at = {}, [], 0  # each variable's state at each entry of its home clique
         for v in card:
             i = tree.home[v]
-            vmaps.append(onto_index(dims[i], [tree.cliques[i].index(v)]).astype(np.int32))
-            moff[v], at = at, at + vmaps[-1].size
+            vmaps.append((dims[i], [tree.cliques[i].index(v)]))
+            moff[v], at = at, at + math.prod(dims[i])
         ax_card, ax_stride, ax_ptr = [], [], [0]
         for clique in tree.cliques:
             for a, v in enumerate(clique):
@@ -133,13 +150,14 @@ class CalibratedTree:
                 )
             }
         )
-        arrays["vmaps"] = np.concatenate(vmaps)
+        arrays["vmaps"] = _indices(vmaps)
         total = int(arrays["msg_off"][-1])
         arrays["prior_msg"], arrays["prior_scale"] = np.ones(total), np.zeros(len(sep_sizes))
-        built = cls(tree, arrays, moff, {v: k for k, v in enumerate(card)})
-        # every message once with no evidence: what a query reads where evidence changes none
-        _, _, msg, scale, _ = built._run([], {}, every=True, budget=UNLIMITED)
-        arrays["prior_msg"], arrays["prior_scale"] = msg, scale
+        built = cls(tree, arrays, moff, {v: k for k, v in enumerate(card)}, calibrate)
+        if calibrate:  # every message once with no evidence: what a query reads where
+            # evidence changes none
+            _, _, msg, scale, _ = built._run([], {}, every=True, budget=UNLIMITED)
+            arrays["prior_msg"], arrays["prior_scale"] = msg, scale
         return built
 
     @property
@@ -189,6 +207,7 @@ class CalibratedTree:
             self._ints([self.moff[v] for v in targets]),
             self._ints([card[v] for v in targets]),
             every,
+            not self.calibrated,
             budget,
         )  # fmt: skip
 
@@ -215,6 +234,7 @@ class CalibratedTree:
             self._ints([tree.home[v] for v in targets]),
             self._ints([self.moff[v] for v in targets]),
             self._ints([card[v] for v in targets]),
+            not self.calibrated,
             budget,
         )
         return {v: out[:, t, : card[v]] for t, v in enumerate(targets)}, log_z, touched
@@ -222,6 +242,21 @@ class CalibratedTree:
     @staticmethod
     def _ints(values: list[int]) -> np.ndarray:
         return np.array(values, dtype=np.int64)
+
+
+def _indices(parts: list[tuple[tuple[int, ...], list[int]]]) -> np.ndarray:
+    """For each ``(dims, kept)`` in turn, each entry's index on the axes ``kept`` of a table
+    of shape ``dims`` (:func:`model.inference.kernel.onto`), one after another in one array
+    of 32-bit integers (the kernel's maps)."""
+    out = np.empty(sum(math.prod(dims) for dims, _ in parts), dtype=np.int32)
+    at = 0
+    for dims, kept in parts:
+        n = math.prod(dims)
+        kernel.onto(
+            np.array(dims, dtype=np.int64), np.array(kept, dtype=np.int64), out[at : at + n]
+        )
+        at += n
+    return out
 
 
 def _offsets(sizes: list[int]) -> np.ndarray:
@@ -240,3 +275,8 @@ def warm() -> None:
     tree.query(["a"], {"b": np.array([0.0, 1.0])}, budget=2**20)
     tree.query(["a"], {"b": np.array([0.3, 1.0])}, budget=2**20)
     tree.rows(["a"], ["b"], np.array([[1], [-1]]))
+    fresh = CalibratedTree.from_factors(
+        tree.tree, [("a",), ("b", "a")], [tables["a"], tables["b"]], 2**20, calibrate=False
+    )
+    fresh.query(["a"], {"b": np.array([0.0, 1.0])})
+    onto_index((2, 2), [1])  # the 64-bit maps of projection matrices

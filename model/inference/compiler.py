@@ -35,7 +35,8 @@ from model.inference.junction import (
 )
 
 MAX_CLIQUE_BYTES = 2**30  # default refusal: a clique table (with its parameter draws) above 1 GB
-FOLD_LIMIT = 16384  # largest table (entries per row) a pre-summing step may create
+FOLD_LIMIT = 16384  # largest table (entries per row) a pre-summing step may create (batches:
+# the recipes of hidden nodes with parents recur across patterns and rows)
 FOLD_CACHE_BYTES = 256 * 2**20
 POTENTIALS_KEPT = 4  # per structure: the answer values seen most recently
 TREES_KEPT = 512
@@ -134,13 +135,47 @@ class Compiler:
         with self._lock:
             return self._compile(observed, targets, do)
 
-    def _compile(self, observed: frozenset, targets: frozenset, do: frozenset) -> Structure:
-        keep = set(observed) | set(targets) | set(do)
+    def pruned(
+        self, observed: frozenset, targets: frozenset, do: frozenset = frozenset(), grow: int = 0
+    ) -> list[tuple]:
+        """The factors a query on this pattern needs, ``(recipe, scope, table)`` each: the
+        tables of the answered, asked and set variables and their ancestors (the others are
+        barren), with the unanswered non-targets whose elimination makes no bigger table
+        (or one of at most ``grow`` entries, for a variable with parents) summed out, each
+        sum cached by recipe."""
+        with self._lock:
+            return self._pruned(set(observed) | set(targets) | set(do), do, grow)
+
+    def _pruned(self, keep: set[str], do: frozenset, grow: int) -> list[tuple]:
         relevant = ancestral(self.parents, keep, do)
         order = [n for n in self.states if n in relevant]
         factors = [(("table", n), (n, *self.parents[n]), self.tables[n]) for n in order]
         factors = [f for f in factors if f[0][1] not in do]
-        factors = self._fold(factors, [n for n in order if n not in keep])
+        return self._fold(factors, [n for n in order if n not in keep], grow)
+
+    def tree(self, card: dict[str, int], scopes: list[tuple[str, ...]]) -> JunctionTree:
+        """The junction tree of these factor scopes (cached by shape); raise a
+        :class:`NetworkTooLargeError` if its largest clique would pass the limit."""
+        with self._lock:
+            return self._tree(card, scopes)
+
+    def _tree(self, card: dict[str, int], scopes: list[tuple[str, ...]]) -> JunctionTree:
+        key = (tuple(scopes), tuple(sorted(card.items())))
+        tree = self._trees.get(key)
+        if tree is None:
+            tree = compile_tree(card, scopes, list(self.states))
+            self._check_size(tree)
+            self._trees[key] = tree
+            while len(self._trees) > TREES_KEPT:
+                self._trees.popitem(last=False)
+        else:
+            self._trees.move_to_end(key)
+        return tree
+
+    def _compile(self, observed: frozenset, targets: frozenset, do: frozenset) -> Structure:
+        keep = set(observed) | set(targets) | set(do)
+        order = [n for n in self.states if n in keep]  # the answered ones, in order
+        factors = self._pruned(keep, do, FOLD_LIMIT)
         # An answered variable held by one table only (a finding at the edge of the pruned
         # network), or by its own prior and one child's table (an answered risk factor),
         # leaves the tree: at query time its likelihood is summed into that table, a factor
@@ -177,16 +212,7 @@ class Compiler:
         rests = [scope for scope, _ in dynamic]
         gone = {v for v, *_ in steps}
         card = {v: self.card[v] for v in ({v for s in scopes + rests for v in s} | keep) - gone}
-        key = (tuple(scopes + rests), tuple(sorted(card.items())))
-        tree = self._trees.get(key)
-        if tree is None:
-            tree = compile_tree(card, scopes + rests, list(self.states))
-            self._check_size(tree)
-            self._trees[key] = tree
-            while len(self._trees) > TREES_KEPT:
-                self._trees.popitem(last=False)
-        else:
-            self._trees.move_to_end(key)
+        tree = self._tree(card, scopes + rests)
         homes = [
             next(i for i, held in enumerate(tree.assignment) if len(scopes) + k in held)
             for k in range(len(dynamic))
@@ -204,8 +230,9 @@ class Compiler:
             largest = max(tree.cliques, key=lambda c: math.prod([tree.card[v] for v in c]))
             raise NetworkTooLargeError(needed, self.max_clique_bytes, largest)
 
-    def _fold(self, factors: list[tuple], candidates: list[str]) -> list[tuple]:
-        """Sum out unobserved non-targets whose elimination creates no larger table.
+    def _fold(self, factors: list[tuple], candidates: list[str], grow: int) -> list[tuple]:
+        """Sum out unobserved non-targets whose elimination creates no larger table (or, for
+        one with parents, one of at most ``grow`` entries).
 
         Each factor is ``(recipe, scope, table)``; a fold's result is cached under its recipe
         (the variable summed out and the recipes it combined), so the same fold in another
@@ -234,7 +261,7 @@ class Compiler:
                 # growing folds only for hidden nodes with parents (the leg sides), whose
                 # recipes recur across evidence and so are computed once; a risk factor with
                 # several children is left to the junction tree
-                if size > largest and (not self.parents[v] or size > FOLD_LIMIT):
+                if size > largest and (not self.parents[v] or size > grow):
                     waiting.append(v)
                     continue
                 recipe = ("fold", v, tuple(sorted(f[0] for f in holding)))

@@ -1,12 +1,16 @@
 """The exact engine: the network as numpy arrays, answered one case at a time or in batches.
 
-Three ways to answer, picked per query:
+Four ways to answer, picked per query:
 
 - the whole network's junction tree, calibrated once with no evidence
   (:mod:`model.inference.calibrated`), whose compiled loop (:mod:`model.inference.kernel`)
-  recomputes only the messages the answers change: single queries that stay within
-  :data:`CALIBRATED_BUDGET`, and batches of hard answers where :meth:`Engine.loop_faster`
-  says so;
+  recomputes only the messages the answers change: single queries that stay within their
+  budget (see :meth:`Engine._single`), and batches of hard answers where
+  :meth:`Engine.loop_faster` says so;
+- a single query over that budget, or on a network too big to calibrate whole, on a tree of
+  its own pattern (:meth:`Engine.pattern_tree`): the pruned, pre-summed network, flattened
+  for the same compiled loop and kept for the pattern's next query (pigs and munin: the
+  query needs a fifth of the network, its tree a few thousand entries);
 - on networks whose junction tree holds more than ``lazy_entries`` entries in all (water,
   mildew, barley, diabetes, link), queries that need much of it by lazy propagation
   (:mod:`model.inference.lazy`): lists of small tables instead of clique tables, so the big
@@ -19,7 +23,7 @@ Three ways to answer, picked per query:
 
 pgmpy stays the model's representation; this engine is checked against it and pyAgrum.
 Thread safety: every cache belongs to one engine and sits behind its own lock (compiled
-structures here, trees and folds in the compiler, projection matrices in
+structures and pattern trees here, trees and folds in the compiler, projection matrices in
 :class:`~model.inference.junction.Projections`); the calibrated and lazy trees are immutable
 once built.
 """
@@ -41,6 +45,7 @@ from model.inference.evidence import Posteriors, check_evidence, check_row, chec
 from model.inference.junction import (
     JunctionTree,
     Projections,
+    ancestral,
     family_tree,
     propagate,
 )
@@ -49,6 +54,8 @@ from model.inference.lazy import LazyTree
 _UNBUILT = object()  # the calibrated tree before its first use
 CALIBRATED_BUDGET = 2**20  # clique entries a single query may visit on the calibrated tree
 # (about 5 ms in the kernel): a query over more is answered by a tree pruned to its pattern
+VISITS_PER_VARIABLE = 5000  # ... or over this many per variable the query needs: building the
+# pattern's tree costs about 35 us per such variable, a visit about 7 ns
 LOOP_SAMPLE = 256  # rows that decide between the compiled loop and batched numpy
 LOOP_CLIQUE = 2**14  # a pruned tree with a clique bigger than this batches badly
 LAZY_ENTRIES = 2**19  # a network tree with more entries than this: queries lazily (batches too),
@@ -56,6 +63,8 @@ LAZY_SHARE = 0.25  # ... those that need more than this share of its variables
 SMALL_BATCH = 128  # rows of a query that batched numpy's fixed cost per message dominates
 SMALL_BATCH_MARGIN = 2.0  # ... where the loop wins while visiting up to this many times more
 STRUCTURES_KEPT = 256  # compiled patterns kept per engine (least recently used dropped)
+PATTERN_TREE_BYTES = 128 * 2**20  # flattened pattern trees for single queries, kept per engine
+PATTERN_TREE_ENTRIES = 2**23  # ... each of at most this many clique entries
 STRUCTURES_KEPT_DRAWN = 8  # fewer over parameter draws: each holds 1000-draw tables (24 peaked
 # at 1.0 GB over 120 refreshes, 8 at 0.8 GB, at the same refresh time)
 
@@ -103,6 +112,8 @@ class Engine:
             self.states, self.card, self.parents, self.tables, max_clique_bytes, self.draws
         )
         self._structures: OrderedDict[tuple, Structure] = OrderedDict()
+        self._pattern_trees: OrderedDict[tuple, CalibratedTree | None] = OrderedDict()
+        self._pattern_bytes = 0
         self.projections = Projections()
         self._lock = threading.RLock()  # batch scoring runs groups on several threads
         self._calibrated: CalibratedTree | None | object = _UNBUILT
@@ -155,6 +166,57 @@ class Engine:
             else:
                 self._structures.move_to_end(key)
         return found
+
+    def pattern_tree(
+        self, observed: Iterable[str], targets: Iterable[str], build: bool = True
+    ) -> CalibratedTree | None:
+        """The tree of one pattern (answered and asked variables) for single queries: the
+        pruned, pre-summed factors of :meth:`Compiler.pruned
+        <model.inference.compiler.Compiler.pruned>` on a junction tree of their own,
+        flattened for the compiled loop and not calibrated (a query sends every message that
+        leads to a target). None over parameter draws, or if too big to flatten (the
+        compiled structures answer, or refuse), or not built yet and ``build`` is false.
+        Kept per pattern, up to :data:`PATTERN_TREE_BYTES`, least recently used dropped."""
+        if self.draws:
+            return None
+        key = (frozenset(observed), frozenset(targets))
+        with self._lock:
+            if key in self._pattern_trees:
+                self._pattern_trees.move_to_end(key)
+                return self._pattern_trees[key]
+        if not build:
+            return None
+        factors = self.compiler.pruned(*key)
+        scopes = [scope for _, scope, _ in factors]
+        card = {v: self.card[v] for v in {v for s in scopes for v in s} | key[0] | key[1]}
+        try:
+            tree = self.compiler.tree(card, scopes)
+        except NetworkTooLargeError:
+            found = None
+        else:
+            tables = [table for *_, table in factors]
+            found = (
+                CalibratedTree.from_factors(
+                    tree, scopes, tables, self.max_clique_bytes, calibrate=False
+                )
+                if tree.size <= PATTERN_TREE_ENTRIES
+                else None
+            )
+        with self._lock:
+            if key not in self._pattern_trees:
+                self._pattern_trees[key] = found
+                self._pattern_bytes += found.nbytes if found else 0
+                while self._pattern_bytes > PATTERN_TREE_BYTES and len(self._pattern_trees) > 1:
+                    _, dropped = self._pattern_trees.popitem(last=False)
+                    self._pattern_bytes -= dropped.nbytes if dropped else 0
+        return found
+
+    @property
+    def pattern_bytes(self) -> int:
+        """What the kept pattern trees hold (at most :data:`PATTERN_TREE_BYTES`, unless one
+        tree alone is bigger)."""
+        with self._lock:
+            return self._pattern_bytes
 
     # --- evidence ---------------------------------------------------------------------------
 
@@ -234,23 +296,36 @@ class Engine:
         return marginals, log_z + (scales[0] if self.draws else scales)
 
     def _single(self, targets: list[str], likelihoods: dict) -> tuple | None:
-        """One evidence set by lazy propagation on a big network where the query needs more
-        than :attr:`lazy_share` of the variables (answers, targets and their ancestors), else
-        on the calibrated whole-network tree, if this engine has one and the query stays
-        within its budget (else None: the compiled patterns answer, cached for next time).
+        """One evidence set, the cheapest way this engine has (None: the compiled structures
+        answer, cached for next time):
 
-        On pigs and munin a query needs about a fifth of the variables: a pattern compiled
-        for them is small and, once seen, beats lazy propagation (pyAgrum's time over
-        crampnet's, seen patterns: 1.7x and 1.2x against lazy's 0.7x and 0.6x; new ones
-        0.6x either way). On water, diabetes, mildew and barley a query needs 90% of them
-        and on link a third: lazy wins on new and seen patterns alike."""
-        lazy = self.lazy_for([*targets, *likelihoods])
+        - by lazy propagation on a big network where the query needs more than
+          :attr:`lazy_share` of the variables (answers, targets and their ancestors);
+        - on the pattern's own flattened tree (:meth:`pattern_tree`) if one was built;
+        - on the calibrated whole-network tree if the entries it would visit cost less than
+          building the pattern's tree: :data:`VISITS_PER_VARIABLE` per variable the query
+          needs, at most :data:`CALIBRATED_BUDGET`;
+        - else on the pattern's tree, built now and kept.
+
+        On water, diabetes, mildew and barley a query needs 90% of the variables and on link
+        a third: lazy wins on new and seen patterns alike. On pigs and munin it needs about a
+        fifth; a query on the calibrated tree visits most of pigs' tree (about a million
+        entries) where the pattern's tree holds a few thousand, so the pattern's tree wins
+        even on its first query."""
+        variables = [*targets, *likelihoods]
+        lazy = self.lazy_for(variables)
         if lazy is not None:
             return _one_row(lazy.query(targets, likelihoods))
-        calibrated = self.calibrated()
-        if calibrated is None:
-            return None
-        found = calibrated.query(targets, likelihoods, CALIBRATED_BUDGET)
+        pattern = self.pattern_tree(likelihoods, targets, build=False)
+        found = pattern and pattern.query(targets, likelihoods)
+        calibrated = self.calibrated() if found is None else None
+        if calibrated is not None:
+            needed = len(ancestral(self.parents, variables))
+            budget = min(CALIBRATED_BUDGET, VISITS_PER_VARIABLE * needed)
+            found = calibrated.query(targets, likelihoods, budget)
+        if found is None and pattern is None:
+            pattern = self.pattern_tree(likelihoods, targets)
+            found = pattern and pattern.query(targets, likelihoods)
         if found is None:
             return None
         marginals, log_z = found

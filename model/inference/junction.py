@@ -27,6 +27,9 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 
+from model.inference.kernel import onto
+from model.inference.triangulation import eliminate
+
 SMALL_BATCH = 32  # fewer rows than this: products formed, per-onto matrices (see _project)
 PAIRING_ROWS = 32  # batches smaller than this multiply in order of size, unplanned
 PROJECTION_BYTES = 64 * 2**20  # projection matrices one owner keeps (least recent dropped)
@@ -68,34 +71,9 @@ class JunctionTree:
 
 
 def _eliminate(card: dict[str, int], scopes: list[tuple[str, ...]]) -> list[frozenset]:
-    adjacency: dict[str, set[str]] = {v: set() for v in card}
-    for scope in scopes:
-        for a, b in itertools.combinations(scope, 2):
-            adjacency[a].add(b)
-            adjacency[b].add(a)
-    remaining = set(card)
-    cliques: list[frozenset] = []
-
-    def cost(v: str) -> tuple[int, float, str]:
-        near = adjacency[v] & remaining
-        k = len(near)  # fill-in = pairs of neighbours not yet linked
-        linked = sum(len(adjacency[a] & near) for a in near) // 2
-        return k * (k - 1) // 2 - linked, float(math.prod([card[u] for u in near | {v}])), v
-
-    costs = {v: cost(v) for v in remaining}
-    while remaining:
-        v = min(costs.values())[2]
-        near = adjacency[v] & remaining
-        for a, b in itertools.combinations(near, 2):
-            adjacency[a].add(b)
-            adjacency[b].add(a)
-        cliques.append(frozenset(near | {v}))
-        remaining.remove(v)
-        del costs[v]
-        # only nodes next to v, or next to a new fill edge among v's neighbours, change cost
-        for u in near | {w for n in near for w in adjacency[n] & remaining}:
-            costs[u] = cost(u)
-    return _maximal(list(dict.fromkeys(cliques)))
+    """The maximal cliques of greedy min-fill elimination (ties: smaller clique table, then
+    name order), compiled: see :mod:`model.inference.triangulation`."""
+    return _maximal(list(dict.fromkeys(eliminate(sorted(card), card, scopes))))
 
 
 def _maximal(cliques: list[frozenset]) -> list[frozenset]:
@@ -520,11 +498,11 @@ def _positions(clique: tuple[str, ...], ontos: tuple[tuple[str, ...], ...]) -> t
 
 def onto_index(dims: tuple[int, ...], kept: tuple[int, ...] | list[int]) -> np.ndarray:
     """For each entry of a flattened table of shape ``dims``, its flat index on the axes
-    ``kept`` (all zeros when none is kept)."""
-    grid = np.indices(dims).reshape(len(dims), -1)
-    if not kept:
-        return np.zeros(grid.shape[1], dtype=np.int64)
-    return np.ravel_multi_index(grid[list(kept)], [dims[a] for a in kept])
+    ``kept`` (all zeros when none is kept), by a compiled loop
+    (:func:`model.inference.kernel.onto`): no grid of every entry's digits."""
+    out = np.empty(math.prod(dims), dtype=np.int64)
+    onto(np.array(dims, dtype=np.int64), np.array(list(kept), dtype=np.int64), out)
+    return out
 
 
 def projection(dims: tuple[int, ...], kept: tuple[int, ...]) -> np.ndarray:

@@ -48,6 +48,31 @@ BLOCK = 2048  # entries multiplied together at a time: their products stay in th
 
 
 @njit(cache=True, nogil=True)
+def onto(dims, kept, out):
+    """``out[e]``: entry ``e``'s flat index on the axes ``kept`` of a C-order table of shape
+    ``dims`` (the first kept axis the slowest), by an odometer over the entries."""
+    n = dims.shape[0]
+    stride = np.zeros(n, np.int64)  # each axis's stride on the kept axes (0: not kept)
+    s = 1
+    for k in range(kept.shape[0] - 1, -1, -1):
+        stride[kept[k]] = s
+        s *= dims[kept[k]]
+    digits = np.zeros(n, np.int64)
+    index = 0
+    for e in range(out.shape[0]):
+        out[e] = index
+        a = n - 1
+        while a >= 0:
+            digits[a] += 1
+            index += stride[a]
+            if digits[a] < dims[a]:
+                break
+            index -= stride[a] * dims[a]
+            digits[a] = 0
+            a -= 1
+
+
+@njit(cache=True, nogil=True)
 def _entries(i, ax_ptr, ax_card, ax_stride, fixed, ent, free, digits):
     """The entries of clique ``i`` consistent with the fixed axes (``fixed[a] >= 0``), in
     order, into ``ent``; returns how many, or -1 if no axis is fixed (every entry)."""
@@ -240,7 +265,7 @@ def _believe(i, m, ent, t, nb_ptr, nb_in, nb_out, nb_map_off, msg_off, scale, se
 
 @njit(cache=True, nogil=True)
 def propagate(tree, hard_var, hard_state, ev_home, ev_moff, ev_lik,
-              tg_home, tg_moff, tg_card, every, budget):  # fmt: skip
+              tg_home, tg_moff, tg_card, every, fresh, budget):  # fmt: skip
     """One query: the messages the evidence changes that lead to a target's clique, then
     each target's marginal. ``tree`` is the tuple of arrays :data:`TREE` names.
 
@@ -249,8 +274,9 @@ def propagate(tree, hard_var, hard_state, ev_home, ev_moff, ev_lik,
     log_z, msg, scale, touched)``: ``marginals[t, :card]`` normalised (NaN when the evidence
     is impossible), ``log_z = log P(evidence)``, the messages (the prior ones where
     unchanged) and the clique entries the work visits at most. With ``every`` set, every
-    message is sent (calibration); if the work would visit more than ``budget`` clique
-    entries nothing is done.
+    message is sent (calibration); with ``fresh`` the tree holds no calibrated messages (a
+    pattern's own tree): every message that leads to a target is sent. If the work would
+    visit more than ``budget`` clique entries nothing is done.
     """
     prior_msg, prior_scale = tree[14], tree[16]
     marginals = np.zeros((tg_home.shape[0], _widest(tg_card)))
@@ -258,13 +284,13 @@ def propagate(tree, hard_var, hard_state, ev_home, ev_moff, ev_lik,
     scale = prior_scale.copy()
     buffers = _buffers(tree)
     log_z, touched = _query(tree, msg, scale, hard_var, hard_state, ev_home, ev_moff,
-                            ev_lik, tg_home, tg_moff, tg_card, every, budget,
+                            ev_lik, tg_home, tg_moff, tg_card, every, fresh, budget,
                             buffers, marginals)  # fmt: skip
     return marginals, log_z, msg, scale, touched
 
 
 @njit(cache=True, nogil=True)
-def propagate_rows(tree, columns, codes, tg_home, tg_moff, tg_card, budget):
+def propagate_rows(tree, columns, codes, tg_home, tg_moff, tg_card, fresh, budget):
     """:func:`propagate` for many rows of hard answers: ``codes[r, j]`` is row ``r``'s state
     of variable ``columns[j]``, or -1 for none. Returns ``(marginals[r, t, :card], log_z[r],
     touched[r])``; the buffers are made once for all rows. A row that would visit more than
@@ -292,7 +318,7 @@ def propagate_rows(tree, columns, codes, tg_home, tg_moff, tg_card, budget):
         scale[:] = prior_scale
         log_z[r], touched[r] = _query(tree, msg, scale, hard_var[:n], hard_state[:n], no_home,
                                       no_home, no_lik, tg_home, tg_moff, tg_card, False,
-                                      budget, buffers, out[r])  # fmt: skip
+                                      fresh, budget, buffers, out[r])  # fmt: skip
     return out, log_z, touched
 
 
@@ -337,7 +363,7 @@ def _buffers(tree):
 
 @njit(cache=True, nogil=True)
 def _query(tree, msg, scale, hard_var, hard_state, ev_home, ev_moff, ev_lik,
-           tg_home, tg_moff, tg_card, every, budget, buffers, marginals):  # fmt: skip
+           tg_home, tg_moff, tg_card, every, fresh, budget, buffers, marginals):  # fmt: skip
     """The work of :func:`propagate` in buffers the caller owns (``msg`` and ``scale`` hold
     the prior messages on entry); writes ``marginals``, returns ``(log_z, touched)``."""
     (pot, pot_off, size, ax_ptr, ax_card, ax_stride, var_ptr, var_clique, var_axis, nb_ptr,
@@ -377,8 +403,10 @@ def _query(tree, msg, scale, hard_var, hard_state, ev_home, ev_moff, ev_lik,
     believes[:] = is_end  # the cliques that form their belief on the way down
     for k in range(n_edges):
         c = col_child[k]
-        up[k] = every or (ev_sub[c] > 0 and end_all - end_sub[c] > 0)
-        down[k] = every or (ev_all - ev_sub[c] > 0 and end_sub[c] > 0)
+        # calibrated: a message changes only where evidence lies on its sender's side;
+        # fresh: every message is computed, those that lead to a target
+        up[k] = every or ((fresh or ev_sub[c] > 0) and end_all - end_sub[c] > 0)
+        down[k] = every or ((fresh or ev_all - ev_sub[c] > 0) and end_sub[c] > 0)
         if down[k]:
             believes[col_parent[k]] = True
     touched = 0

@@ -8,6 +8,8 @@ the engine's ``posteriors``; evidence of probability zero raises
 
 from __future__ import annotations
 
+import itertools
+import math
 import warnings
 
 import numpy as np
@@ -187,3 +189,33 @@ def load_network(name: str) -> DiscreteBayesianNetwork:
     for cpd in network.get_cpds():
         cpd.values = cpd.values / cpd.values.sum(axis=0, keepdims=True)
     return network
+
+
+def min_fill_cliques(card: dict[str, int], scopes: list[tuple[str, ...]]) -> list[frozenset]:
+    """Greedy min-fill elimination in plain Python sets, the engine's rule (fewest fill-in
+    edges, then the smallest clique table, then the first name): the clique each
+    elimination forms, in order. The oracle of the compiled
+    :mod:`model.inference.triangulation`; it was the engine's own until that replaced it."""
+    adjacency: dict[str, set[str]] = {v: set() for v in card}
+    for scope in scopes:
+        for a, b in itertools.combinations(scope, 2):
+            adjacency[a].add(b)
+            adjacency[b].add(a)
+    remaining = set(card)
+    cliques: list[frozenset] = []
+
+    def cost(v: str) -> tuple[int, float, str]:
+        near = adjacency[v] & remaining
+        k = len(near)
+        linked = sum(len(adjacency[a] & near) for a in near) // 2
+        return k * (k - 1) // 2 - linked, float(math.prod([card[u] for u in near | {v}])), v
+
+    while remaining:
+        v = min(cost(u) for u in remaining)[2]
+        near = adjacency[v] & remaining
+        for a, b in itertools.combinations(near, 2):
+            adjacency[a].add(b)
+            adjacency[b].add(a)
+        cliques.append(frozenset(near | {v}))
+        remaining.remove(v)
+    return cliques
