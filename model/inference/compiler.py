@@ -40,6 +40,7 @@ FOLD_LIMIT = 16384  # largest table (entries per row) a pre-summing step may cre
 FOLD_CACHE_BYTES = 256 * 2**20
 POTENTIALS_KEPT = 4  # per structure: the answer values seen most recently
 TREES_KEPT = 512
+RECIPES_KEPT = 2**18  # fold recipes numbered (each a short tuple)
 
 
 @dataclass(eq=False)
@@ -122,8 +123,14 @@ class Compiler:
         self.max_clique_bytes = max_clique_bytes
         self.row_bytes = 8 * (draws or 1)  # one entry of a clique, over every parameter draw
         self._trees: OrderedDict[tuple, JunctionTree] = OrderedDict()
-        self._folds: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._folds: OrderedDict[int, np.ndarray] = OrderedDict()  # by recipe number
         self._fold_bytes = 0  # what the folds hold
+        # a recipe is a number: a network table's is its variable's rank, a fold's is given
+        # when first met to (variable summed out, the numbers it combined), so that keys stay
+        # flat however deep the folds nest (nested tuples were hashed and compared whole)
+        self._rank = {v: k for k, v in enumerate(states)}
+        self._recipes: dict[tuple[str, tuple[int, ...]], int] = {}
+        self._next_recipe = itertools.count(len(states))
         self._lock = threading.RLock()
 
     def ancestors(self, variable: str) -> set[str]:
@@ -149,8 +156,8 @@ class Compiler:
     def _pruned(self, keep: set[str], do: frozenset, grow: int) -> list[tuple]:
         relevant = ancestral(self.parents, keep, do)
         order = [n for n in self.states if n in relevant]
-        factors = [(("table", n), (n, *self.parents[n]), self.tables[n]) for n in order]
-        factors = [f for f in factors if f[0][1] not in do]
+        factors = [(self._rank[n], (n, *self.parents[n]), self.tables[n]) for n in order]
+        factors = [f for f in factors if f[1][0] not in do]
         return self._fold(factors, [n for n in order if n not in keep], grow)
 
     def tree(self, card: dict[str, int], scopes: list[tuple[str, ...]]) -> JunctionTree:
@@ -230,6 +237,17 @@ class Compiler:
             largest = max(tree.cliques, key=lambda c: math.prod([tree.card[v] for v in c]))
             raise NetworkTooLargeError(needed, self.max_clique_bytes, largest)
 
+    def _recipe(self, v: str, combined: tuple[int, ...]) -> int:
+        """The number of the fold summing ``v`` out of the recipes ``combined``; numbers are
+        never reused, so forgetting them all (past :data:`RECIPES_KEPT`) only misses folds."""
+        key = (v, combined)
+        number = self._recipes.get(key)
+        if number is None:
+            if len(self._recipes) >= RECIPES_KEPT:
+                self._recipes.clear()
+            number = self._recipes[key] = next(self._next_recipe)
+        return number
+
     def _fold(self, factors: list[tuple], candidates: list[str], grow: int) -> list[tuple]:
         """Sum out unobserved non-targets whose elimination creates no larger table (or, for
         one with parents, one of at most ``grow`` entries).
@@ -238,7 +256,7 @@ class Compiler:
         (the variable summed out and the recipes it combined), so the same fold in another
         structure (the hidden leg nodes into ``leg_cramp_side``, say) is not redone.
         """
-        rank = {v: k for k, v in enumerate(self.states)}
+        rank = self._rank
         live = dict(enumerate(factors))
         keys = itertools.count(len(factors))  # a new key for each folded factor
         holders: dict[str, set[int]] = {}
@@ -264,7 +282,7 @@ class Compiler:
                 if size > largest and (not self.parents[v] or size > grow):
                     waiting.append(v)
                     continue
-                recipe = ("fold", v, tuple(sorted(f[0] for f in holding)))
+                recipe = self._recipe(v, tuple(sorted(f[0] for f in holding)))
                 table = self._folds.get(recipe)
                 if table is None:
                     table = self._folds[recipe] = _sum_product(holding, v, merged)
