@@ -45,7 +45,7 @@ from model.errors import (
     UnknownStateError,
     UnknownVariableError,
 )
-from model.inference.engine import Engine, encode
+from model.inference.engine import PATTERN_TREE_BYTES, Engine, encode
 from model.inference.scoring import score_array
 from tests.oracles.reference import load_network, mutilated, to_pyagrum
 
@@ -757,6 +757,7 @@ MEMORY_SCRIPT = textwrap.dedent(
         "answered": answered,
         "projection_bytes": engine.projections.nbytes,
         "projection_max_bytes": engine.projections.max_bytes,
+        "pattern_bytes": engine.pattern_bytes,
     }))
     """
 )
@@ -876,6 +877,7 @@ def test_memory_stays_bounded_over_many_varied_queries(library: Library, tmp_pat
         f"(after set-up {report['setup_mb']:.0f} MB; limit {PEAK_RSS_MB} MB)"
     )
     assert report["projection_bytes"] <= report["projection_max_bytes"]
+    assert report["pattern_bytes"] <= PATTERN_TREE_BYTES
 
 
 # --- threads -----------------------------------------------------------------------------------
