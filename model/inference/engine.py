@@ -64,7 +64,6 @@ SMALL_BATCH = 128  # rows of a query that batched numpy's fixed cost per message
 SMALL_BATCH_MARGIN = 2.0  # ... where the loop wins while visiting up to this many times more
 STRUCTURES_KEPT = 256  # compiled patterns kept per engine (least recently used dropped)
 PATTERN_TREE_BYTES = 128 * 2**20  # flattened pattern trees for single queries, kept per engine
-PATTERN_TREE_ENTRIES = 2**23  # ... each of at most this many clique entries
 STRUCTURES_KEPT_DRAWN = 8  # fewer over parameter draws: each holds 1000-draw tables (24 peaked
 # at 1.0 GB over 120 refreshes, 8 at 0.8 GB, at the same refresh time)
 
@@ -195,12 +194,8 @@ class Engine:
             found = None
         else:
             tables = [table for *_, table in factors]
-            found = (
-                CalibratedTree.from_factors(
-                    tree, scopes, tables, self.max_clique_bytes, calibrate=False
-                )
-                if tree.size <= PATTERN_TREE_ENTRIES
-                else None
+            found = CalibratedTree.from_factors(
+                tree, scopes, tables, self.max_clique_bytes, calibrate=False
             )
         with self._lock:
             if key not in self._pattern_trees:
