@@ -50,18 +50,24 @@ BLOCK = 2048  # entries multiplied together at a time: their products stay in th
 @njit(cache=True, nogil=True)
 def onto(dims, kept, out):
     """``out[e]``: entry ``e``'s flat index on the axes ``kept`` of a C-order table of shape
-    ``dims`` (the first kept axis the slowest), by an odometer over the entries."""
+    ``dims`` (the first kept axis the slowest): a run along the last axis at a time, an
+    odometer over the others between runs."""
     n = dims.shape[0]
     stride = np.zeros(n, np.int64)  # each axis's stride on the kept axes (0: not kept)
     s = 1
     for k in range(kept.shape[0] - 1, -1, -1):
         stride[kept[k]] = s
         s *= dims[kept[k]]
+    if n == 0:
+        out[:] = 0
+        return
+    last, step = dims[n - 1], stride[n - 1]
     digits = np.zeros(n, np.int64)
     index = 0
-    for e in range(out.shape[0]):
-        out[e] = index
-        a = n - 1
+    for start in range(0, out.shape[0], last):
+        for q in range(last):
+            out[start + q] = index + q * step
+        a = n - 2
         while a >= 0:
             digits[a] += 1
             index += stride[a]
