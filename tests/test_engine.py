@@ -32,7 +32,7 @@ from model.inference import engine as engine_module
 from model.inference import lazy as lazy_module
 from model.inference.engine import LAZY_ENTRIES, Engine
 from model.inference.evidence import Posteriors
-from model.inference.junction import onto_index
+from model.inference.junction import ancestral, onto_index
 from model.inference.scoring import score_array
 from model.inference.triangulation import eliminate
 from tests.oracles.reference import PgmpyEngine, min_fill_cliques, mutilated
@@ -939,3 +939,25 @@ def test_onto_index_matches_numpy(data: st.DataObject) -> None:
         else np.zeros(digits.shape[1], dtype=np.int64)
     )
     assert onto_index(dims, kept).tolist() == expected.tolist()
+
+
+@settings(max_examples=examples(40))
+@given(data=st.data())
+def test_needed_counts_the_variables_and_their_ancestors(data: st.DataObject) -> None:
+    """``Engine.needed`` (bit sets made once) counts what walking the parents finds."""
+    net = data.draw(networks())
+    engine = Engine.from_network(net)
+    names = sorted(engine.states)
+    asked = data.draw(subsets(names, data.draw(st.integers(0, len(names)))))
+    assert engine.needed(asked) == len(ancestral(engine.parents, asked))
+
+
+def test_needed_on_a_chain_longer_than_the_recursion_limit() -> None:
+    n = 3000
+    states = {f"v{i}": ["a", "b"] for i in range(n)}
+    parents = {f"v{i}": (f"v{i - 1}",) if i else () for i in range(n)}
+    flip = np.array([[0.9, 0.2], [0.1, 0.8]])
+    tables = {f"v{i}": flip if i else np.array([0.5, 0.5]) for i in range(n)}
+    engine = Engine(states, parents, tables)
+    assert engine.needed([f"v{n - 1}"]) == n
+    assert engine.needed(["v5", "v3"]) == 6
