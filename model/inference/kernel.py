@@ -300,7 +300,8 @@ def propagate_rows(tree, columns, codes, tg_home, tg_moff, tg_card, fresh, budge
     """:func:`propagate` for many rows of hard answers: ``codes[r, j]`` is row ``r``'s state
     of variable ``columns[j]``, or -1 for none. Returns ``(marginals[r, t, :card], log_z[r],
     touched[r])``; the buffers are made once for all rows. A row that would visit more than
-    ``budget`` clique entries is only counted (its marginals left zero)."""
+    ``budget`` clique entries is only counted (its marginals left zero). ``fresh`` as in
+    :func:`propagate` (a tree with no calibrated messages)."""
     prior_msg, prior_scale = tree[14], tree[16]
     rows = codes.shape[0]
     out = np.zeros((rows, tg_home.shape[0], _widest(tg_card)))
