@@ -5,9 +5,9 @@ A thin page over ``model`` (``model.diagnosis.view`` computes every number shown
 ``model.reports.wording`` every sentence; this file only lays them out). Answers live in the URL so
 a scenario can be bookmarked and shared. Run with ``make run`` (binds to 127.0.0.1).
 
-What a person waits for is kept small: only the open tab is computed and sent (tabs rerun on
-change), no chart is animated or laid out in the browser by graphviz, and nothing from the
-URL is rendered as markdown (``st.text`` only).
+What a person waits for is kept small: only the chosen view is computed and sent (views rerun
+on their own, a fragment), long tables are drawn on demand, no chart is animated or laid out in
+the browser by graphviz, and nothing from the URL is rendered as markdown (``st.text`` only).
 """
 
 from __future__ import annotations
@@ -75,9 +75,8 @@ from model.reports.wording import (
     trial_tests,
 )
 
-TOP = "top"  # the Why tab's "follow the current top cause" choice
+TOP = "top"  # the Why view's "follow the current top cause" choice
 ASK_SHOWN = 5  # questions drawn with answer buttons in Ask next; the table lists them all
-TABS = ["Causes", "Interview", "Why", "Ask next", "What-if", "Network", "Case book", "Download"]
 
 st.set_page_config(page_title="crampnet: cramp causes explorer", layout="wide")
 
@@ -154,8 +153,8 @@ def answer(node_id: str, state: str) -> None:
 
 
 def whole_page() -> None:
-    """Callback of a widget inside the tabs whose change the rest of the page shows: the
-    interaction reruns the whole page at once, not the tabs' fragment and then the page."""
+    """Callback of a widget inside the views whose change the rest of the page shows: the
+    interaction reruns the whole page at once, not the views' fragment and then the page."""
     st.rerun()
 
 
@@ -219,7 +218,7 @@ def restrict(scenario: Scenario, allowed: set[str], prefix: str) -> tuple[Scenar
             kept = kept.with_answer(node_id, state, how="do")
         else:
             problems.append(
-                f"ignored {prefix}do.{node_id}: interventions belong to scenario B (What-if tab)"
+                f"ignored {prefix}do.{node_id}: interventions belong to scenario B (What-if view)"
                 if not prefix
                 else f"ignored b.do.{node_id}: not something scenario B can set"
             )
@@ -227,13 +226,14 @@ def restrict(scenario: Scenario, allowed: set[str], prefix: str) -> tuple[Scenar
 
 
 started = time.perf_counter()
-KEPT = ("cost_weight", "why_cause", "net_cause", "rank_by")
+KEPT = ("cost_weight", "why_cause", "net_cause", "rank_by", "causes_table", "ask_table")
 
 
 def keep_hidden_widgets() -> None:
-    """Streamlit forgets a widget's value after a run that does not draw it, and a closed tab
-    draws nothing: re-set these so the effort weight, a pinned Why cause and the Network's
-    cause survive a tab switch (a whole rerun or one of the tabs' fragment)."""
+    """Streamlit forgets a widget's value after a run that does not draw it, and a view not
+    shown draws nothing: re-set these so the effort weight, a pinned Why cause, the Network's
+    cause, the ranking and the tables asked for survive a change of view (a whole rerun or one
+    of the views' fragment)."""
     for kept in KEPT:
         if kept in st.session_state:
             st.session_state[kept] = st.session_state[kept]
@@ -269,7 +269,7 @@ with st.sidebar:
     st.markdown(f"**{len(scenario_a.answered())} of {len(questions_a)} answered.**")
     st.caption(
         "Leave a question 'not answered' if you do not know; 'probably' is a softer answer. "
-        "The Interview tab asks the most useful question for you."
+        "The Interview view asks the most useful question for you."
     )
     st.button("Reset all answers", on_click=reset, width="stretch")
     QUESTIONS_FORM(
@@ -288,7 +288,7 @@ with st.sidebar:
 st.title("crampnet: what might be behind your cramps?")
 st.caption(
     "Answer in the sidebar (on a narrow screen, open it with the arrow button at the top "
-    "left) or let the Interview tab ask you one question at a time."
+    "left) or let the Interview view ask you one question at a time."
 )
 st.warning(md(priors.meta.notice), icon=":material/warning:")
 # kept for the session: the link is rewritten after the first run, its problems stay shown
@@ -352,361 +352,343 @@ with st.expander("What the words mean"):
         st.markdown(f"**{md(term)}**: {md(meaning)}")
 
 
-@st.fragment
-def results() -> None:
-    """The tabs. A fragment: switching tabs, pinning a cause or building scenario B reruns only
-    this part, not the sidebar of 49 questions; an answer given here (or the effort weight)
-    reruns the whole page (:func:`whole_page`)."""
-    keep_hidden_widgets()
+def causes_view() -> None:
+    """The causes ranked by probability (or by what putting each right would stop), as a
+    chart with each bar's number; the numbers in words as a table on demand (a table of
+    fourteen rows drawn on every answer cost about 10 ms of the browser's wait)."""
+    by = st.radio(
+        "Rank the causes by",
+        CAUSE_ORDERS,
+        format_func=lambda o: {
+            "probability": "how probable",
+            "if fixed": "what putting it right would stop",
+        }[o],
+        horizontal=True,
+        key="rank_by",
+    )
+    table = cause_rows(model, shown, by)
+    if by == "probability":
+        st.caption(
+            "Bars: how probable each cause is with your answers (the number beside it); "
+            "black line: the 90% interval from the uncertainty of the model's own "
+            "numbers; thick black tick: the probability before any answer."
+        )
+        st.vega_lite_chart(causes_chart(table), width="stretch")
+    else:
+        st.caption(
+            "Bars: had only this cause been normal, how many of the features you report "
+            "would be expected to stop (a counterfactual: what fixing it would do, not "
+            "how probable it is). Hover for the chance that all of them would stop."
+        )
+        st.vega_lite_chart(if_fixed_chart(table), width="stretch")
+    if st.toggle("Show the numbers as a table", key="causes_table"):
+        st.markdown(markdown_table(cause_table(table, by)))
 
-    tabs = dict(zip(TABS, st.tabs(TABS, key="view", on_change="rerun"), strict=True))
 
-    # --- ranked causes -------------------------------------------------------------------------
-    with tabs["Causes"]:
-        if tabs["Causes"].open:
-            by = st.radio(
-                "Rank the causes by",
-                CAUSE_ORDERS,
-                format_func=lambda o: {
-                    "probability": "how probable",
-                    "if fixed": "what putting it right would stop",
-                }[o],
-                horizontal=True,
-                key="rank_by",
+def interview_view() -> None:
+    """One question at a time, the most telling first, with large answer buttons."""
+    step = next_step(
+        priors,
+        shown.questions,
+        len(scenario_a.answered()),
+        skipped=frozenset(st.session_state.get("skipped", [])),
+    )
+    st.markdown(f"**{step.progress}.**")
+    if step.done:
+        st.success(md(step.reason))
+    else:
+        st.subheader(md(step.question))
+        about = "a trial" + (f" of about {step.cost:g} days" if step.cost else "")
+        st.caption(
+            md(f"{step.label}: {about if step.kind == 'trial' else 'a question'}. ")
+            + md("Asked first because its answer is expected to tell the most.")
+        )
+        show_cautions(step.cautions)
+        with st.container(horizontal=True):
+            answer_buttons("iv", step.variable, step.states, type="primary", width=180)
+            st.button(
+                "I don't know (skip)",
+                key=f"iv_skip_{step.variable}",
+                on_click=skip,
+                args=(step.variable,),
+                width=180,
             )
-            table = cause_rows(model, shown, by)
-            if by == "probability":
-                st.caption(
-                    "Bars: how probable each cause is with your answers (the number beside it); "
-                    "black line: the 90% interval from the uncertainty of the model's own "
-                    "numbers; thick black tick: the probability before any answer."
-                )
-                st.vega_lite_chart(causes_chart(table), width="stretch")
-            else:
-                st.caption(
-                    "Bars: had only this cause been normal, how many of the features you report "
-                    "would be expected to stop (a counterfactual: what fixing it would do, not "
-                    "how probable it is). Hover for the chance that all of them would stop."
-                )
-                st.vega_lite_chart(if_fixed_chart(table), width="stretch")
-            for row, col in zip(table.head(3).itertuples(), st.columns(3), strict=False):
-                col.metric(
-                    row.cause,
-                    f"{row.posterior:.3f}",
-                    f"{signed(row.change)} from {row.prior:.3f} before any answer",
-                    delta_color="off",
-                    delta_arrow=arrow(row.change),
-                    help=f"90% interval {row.low:.3f} to {row.high:.3f}",
-                )
-            st.markdown(markdown_table(cause_table(table, by)))
 
-    # --- interview ----------------------------------------------------------------------------
-    with tabs["Interview"]:
-        if tabs["Interview"].open:
-            step = next_step(
-                priors,
-                shown.questions,
-                len(scenario_a.answered()),
-                skipped=frozenset(st.session_state.get("skipped", [])),
-            )
-            st.markdown(f"**{step.progress}.**")
-            if step.done:
-                st.success(md(step.reason))
-            else:
-                st.subheader(md(step.question))
-                about = "a trial" + (f" of about {step.cost:g} days" if step.cost else "")
-                st.caption(
-                    md(f"{step.label}: {about if step.kind == 'trial' else 'a question'}. ")
-                    + md("Asked first because its answer is expected to tell the most.")
-                )
-                show_cautions(step.cautions)
-                with st.container(horizontal=True):
-                    answer_buttons("iv", step.variable, step.states, type="primary", width=180)
-                    st.button(
-                        "I don't know (skip)",
-                        key=f"iv_skip_{step.variable}",
-                        on_click=skip,
-                        args=(step.variable,),
-                        width=180,
-                    )
 
-    # --- why -----------------------------------------------------------------------------------
-    with tabs["Why"]:
-        if tabs["Why"].open:
-            choices = [TOP, *(f"{r['cause']}={r['state']}" for r in ranked)]
-            chosen = st.selectbox(
-                "Explain which cause?",
-                choices,
-                key="why_cause",
-                format_func=lambda c: (
-                    f"the current top cause ({summary.label})"
-                    if c == TOP
-                    else cause_label(priors, *c.split("="))
-                ),
-            )
-            cause, state = (top["cause"], top["state"]) if chosen == TOP else chosen.split("=")
-            reason = top_why if chosen == TOP else why(model, shown, cause, state)
-            change = reason.posterior - reason.prior
-            st.metric(
-                cause_label(priors, cause, state),
-                f"{reason.posterior:.3f}",
-                f"{signed(change)} from {reason.prior:.3f} before any answer",
-                delta_color="off",
-                delta_arrow=arrow(change),
-            )
-            if reason.contributions:
-                moves = pd.DataFrame(
-                    [
-                        {
-                            "answer": answer_label(priors, c.variable, c.answer),
-                            "change": c.delta,
-                            "without this answer": c.without,
-                        }
-                        for c in reason.contributions
-                    ]
-                )
-                moves = moves.sort_values("change", key=abs, ascending=False, ignore_index=True)
-                st.caption(
-                    "Each bar: how much this answer moves the probability, found by taking that "
-                    "one answer back and keeping the others. Answers overlap and reinforce or "
-                    "weaken each other, so the bars need not add up to the whole change from "
-                    "before any answer."
-                )
-                st.vega_lite_chart(
-                    signed_bars(moves, "change", "answer", "change made by the answer"),
-                    width="stretch",
-                )
-            else:
-                st.info("No answers yet: this is the probability before any answer.")
-            st.markdown("**What the source claims on the links involved** (paraphrased; one page)")
-            for claim in reason.claims:
-                links = ", ".join(
-                    f"{priors.nodes[a].label} \u2192 {priors.nodes[b].label}"
-                    for a, b in (link.split(" -> ") for link in claim.links)
-                )
-                st.markdown(
-                    f"- **{claim.id}** ({md(claim.section)}): {md(claim.text)}  \n"
-                    f"  _links: {md(links)}_"
-                )
-            if not reason.claims:
-                st.caption("No answer is linked to this cause yet.")
-
-    # --- ask next ------------------------------------------------------------------------------
-    with tabs["Ask next"]:
-        if tabs["Ask next"].open:
-            st.slider(
-                "Weigh information against effort (bits given up per day a trial takes)",
-                0.0,
-                0.2,
-                key="cost_weight",
-                step=0.01,
-                on_change=whole_page,  # the ranking is computed with the page, not the tabs
-                help="0: rank by information alone. Higher: prefer quick questions to trials.",
-            )
-            if not shown.questions:
-                st.info("Every question is answered: nothing left to ask.")
-            for q in shown.questions[:ASK_SHOWN]:
-                node = priors.nodes[q.variable]
-                detail = q.max_change_detail
-                with st.container(border=True):
-                    st.markdown(f"**{md(node.label)}**: {md(node.question)}")
-                    said = f"Expected information {q.info_gain:.3f} bits"
-                    if node.cost:
-                        said += f"; a trial of about {node.cost:g} days"
-                    if detail:
-                        said += (
-                            f". The answer '{state_word(detail.answer)}' would move "
-                            f"{cause_label(priors, detail.target, detail.state)} from "
-                            f"{detail.before:.2f} to {detail.after:.2f}"
-                        )
-                    st.caption(md(said + "."))
-                    tests = trial_tests(priors, q.variable, shown.diagnosis.if_fixed)
-                    if tests:
-                        st.caption(md(tests))
-                    show_cautions(q.cautions)
-                    with st.container(horizontal=True):
-                        answer_buttons("ask", q.variable, node.states)
-            if shown.questions:
-                st.markdown(markdown_table(question_table(priors, shown.questions)))
-
-    # --- what-if -------------------------------------------------------------------------------
-    with tabs["What-if"]:
-        if tabs["What-if"].open:
-            st.markdown(
-                "Scenario **B** is a copy of your answers (A) with the changes you pick below. "
-                "Switch on **make it so** for a habit you could change: the model then treats it "
-                "as your doing (an intervention) and does not infer what usually leads to it."
-            )
-            st.button("Reset B to a plain copy of A", on_click=reset_b)
-            overrides = Scenario()  # what B changes, kept in the URL with the prefix b.
-            changed = st.multiselect(
-                "What to change in B",
-                settable_b,
-                default=[n for n in url_b.answered()],
-                format_func=lambda n: priors.nodes[n].label,
-                key="b_changed",
-            )
-            for node_id in changed:
-                node = priors.nodes[node_id]
-                cols = st.columns([3, 2])
-                start = url_b.do.get(node_id) or shown_choice(url_b, node_id)
-                if start == NOT_ANSWERED:
-                    start = shown_choice(scenario_a, node_id)
-                st.session_state.setdefault(f"b_{node_id}", start)
-                st.session_state.setdefault(f"do_{node_id}", node_id in url_b.do)
-                choice = cols[0].selectbox(
-                    f"B: {node.label}",
-                    answer_choices(node),
-                    key=f"b_{node_id}",
-                    format_func=state_word,
-                )
-                intervene = cols[1].toggle(
-                    "make it so (intervention)",
-                    key=f"do_{node_id}",
-                    help="On: as if you changed it yourself. Off: as if you had only noticed it.",
-                )
-                if (
-                    intervene
-                    and choice not in (NOT_ANSWERED,)
-                    and not choice.startswith(PROBABLY_WORD)
-                ):
-                    cols[1].caption(md(intervention_label(priors, node_id, choice)))
-                overrides = read_choice(
-                    overrides, node_id, choice, how="do" if intervene else "sure"
-                )
-            scenario_b = scenario_a
-            st.session_state.pop("scenario_b_case", None)
-            for node_id in changed:
-                how = (
-                    "do"
-                    if node_id in overrides.do
-                    else "probably"
-                    if node_id in overrides.probably
-                    else "sure"
-                )
-                state = {**overrides.evidence, **overrides.probably, **overrides.do}.get(node_id)
-                scenario_b = scenario_b.with_answer(node_id, state, how=how)
-            wanted = {**to_query(scenario_a), **to_query(overrides, B_PREFIX)}
-            if st.query_params.to_dict() != wanted:  # only a change: each redraws the page
-                st.query_params.from_dict(wanted)
-            if scenario_b != scenario_a:  # the Case book tab can keep B as a case too
-                st.session_state["scenario_b_case"] = scenario_b.to_case(priors)
-            try:
-                shown_b = diagnose(
-                    scenario_b.evidence,
-                    scenario_b.soft_evidence(priors),
-                    do=scenario_b.do,
-                    model=model,
-                    draws=PAGE_DRAWS,  # the page's drawn engine, already built
-                )
-                deltas = compare(model, shown.diagnosis, shown_b)
-                if scenario_b == scenario_a:
-                    st.info("B is the same as A: pick what to change above to compare.")
-                else:
-                    moved = deltas[deltas["change"].abs() >= 0.0005]
-                    if moved.empty:
-                        st.info("B differs from A, but no cause moves by 0.001 or more.")
-                    else:
-                        st.vega_lite_chart(side_by_side(moved), width="stretch")
-                    st.table(
-                        deltas[["cause", "A", "B", "change"]]
-                        .rename(columns={"A": "A: your answers", "B": "B: with the changes"})
-                        .style.format(precision=3)
-                        .format(signed, subset=["change"])
-                        .hide(axis="index")
-                    )
-                for flag in shown_b.red_flags if scenario_b != scenario_a else []:
-                    st.error(
-                        f"Scenario B red flag: **{md(flag.title)}.** {md(flag.message)}",
-                        icon=":material/flag:",
-                    )
-            except CrampnetError as exc:
-                st.error(f"Scenario B cannot be scored: {md(str(exc))}")
-
-    # --- the network, around one cause ---------------------------------------------------------
-    with tabs["Network"]:
-        if tabs["Network"].open:
-            st.session_state.setdefault("net_cause", top["cause"])  # the top cause first
-            centre = st.selectbox(
-                "Show the links of",
-                model.causes,
-                format_func=lambda n: priors.nodes[n].label,
-                key="net_cause",
-            )
-            st.caption(
-                "Left: what raises it (risk factors). Right: what it makes likelier (findings; "
-                "'hidden' ones are worked out from your answers). Each names a state and its "
-                "probability with your answers; squares are answered, circles not."
-            )
-            nodes, links = neighbourhood(model, shown, centre)
-            st.vega_lite_chart(neighbourhood_chart(nodes, links), width="stretch")
-            node_id = st.selectbox(
-                "Show the table of",
-                list(priors.nodes),
-                index=list(priors.nodes).index(centre),
-                format_func=lambda n: priors.nodes[n].label,
-                key=f"net_node_{centre}",  # a new centre shows its own table first
-            )
-            spec = priors.nodes[node_id]
-            st.caption(
-                md(
-                    f"How probable each state of '{spec.label}' is for every combination of "
-                    "what it depends on (one row each)."
-                )
-            )
-            table = node_table(model, node_id)
-            for parent in spec.parents:
-                table[parent] = table[parent].map(state_word)
-            table = table.rename(
-                columns={
-                    **{p: priors.nodes[p].label for p in spec.parents},
-                    **{f"P({s})": f"P({state_word(s)})" for s in spec.states},
+def why_view() -> None:
+    """Why the top cause (or a pinned one) stands where it does: each answer's part and the
+    source's claims on the links."""
+    choices = [TOP, *(f"{r['cause']}={r['state']}" for r in ranked)]
+    chosen = st.selectbox(
+        "Explain which cause?",
+        choices,
+        key="why_cause",
+        format_func=lambda c: (
+            f"the current top cause ({summary.label})"
+            if c == TOP
+            else cause_label(priors, *c.split("="))
+        ),
+    )
+    cause, state = (top["cause"], top["state"]) if chosen == TOP else chosen.split("=")
+    reason = top_why if chosen == TOP else why(model, shown, cause, state)
+    change = reason.posterior - reason.prior
+    st.metric(
+        cause_label(priors, cause, state),
+        f"{reason.posterior:.3f}",
+        f"{signed(change)} from {reason.prior:.3f} before any answer",
+        delta_color="off",
+        delta_arrow=arrow(change),
+    )
+    if reason.contributions:
+        moves = pd.DataFrame(
+            [
+                {
+                    "answer": answer_label(priors, c.variable, c.answer),
+                    "change": c.delta,
+                    "without this answer": c.without,
                 }
-            )
-            st.dataframe(table, hide_index=True, width="stretch", height=320)
-            for claim in node_claims(model, node_id):
-                st.markdown(f"- **{claim['id']}** ({md(claim['section'])}): {md(claim['text'])}")
-            st.download_button(
-                "Download the whole network (Graphviz DOT)",
-                network_dot(model, shown),
-                file_name="crampnet-network.dot",
-                mime="text/vnd.graphviz",
-            )
+                for c in reason.contributions
+            ]
+        )
+        moves = moves.sort_values("change", key=abs, ascending=False, ignore_index=True)
+        st.caption(
+            "Each bar: how much this answer moves the probability, found by taking that "
+            "one answer back and keeping the others. Answers overlap and reinforce or "
+            "weaken each other, so the bars need not add up to the whole change from "
+            "before any answer."
+        )
+        st.vega_lite_chart(
+            signed_bars(moves, "change", "answer", "change made by the answer"),
+            width="stretch",
+        )
+    else:
+        st.info("No answers yet: this is the probability before any answer.")
+    st.markdown("**What the source claims on the links involved** (paraphrased; one page)")
+    for claim in reason.claims:
+        links = ", ".join(
+            f"{priors.nodes[a].label} \u2192 {priors.nodes[b].label}"
+            for a, b in (link.split(" -> ") for link in claim.links)
+        )
+        st.markdown(
+            f"- **{claim.id}** ({md(claim.section)}): {md(claim.text)}  \n  _links: {md(links)}_"
+        )
+    if not reason.claims:
+        st.caption("No answer is linked to this cause yet.")
 
-    # --- download ------------------------------------------------------------------------------
-    with tabs["Case book"]:
-        if tabs["Case book"].open:
-            case_book_tab(shown.scenario.to_case(priors))
 
-    with tabs["Download"]:
-        if tabs["Download"].open:
-            st.download_button(
-                "Download this case and its posterior (JSON)",
-                case_json(model, shown),
-                file_name="crampnet-case.json",
-                mime="application/json",
-            )
-            st.caption("Re-score it with `crampnet diagnose` (the 'case' part is a case file).")
-            case = json.dumps(shown.scenario.to_case(priors), ensure_ascii=False)
-            today = dt.date.today().isoformat()
-            for fmt, label in (("html", "report (HTML)"), ("pdf", "report (PDF)")):
-                st.download_button(
-                    f"Download the {label}",
-                    partial(report_file, case, fmt, today),  # built only when clicked, then cached
-                    file_name=f"crampnet-report.{fmt}",
-                    mime=MIME[fmt],
-                    key=f"report_{fmt}",
-                    on_click="ignore",
+def ask_next_view() -> None:
+    """The questions and trials expected to tell the most, each with its answer buttons."""
+    st.slider(
+        "Weigh information against effort (bits given up per day a trial takes)",
+        0.0,
+        0.2,
+        key="cost_weight",
+        step=0.01,
+        on_change=whole_page,  # the ranking is computed with the page, not the view
+        help="0: rank by information alone. Higher: prefer quick questions to trials.",
+    )
+    if not shown.questions:
+        st.info("Every question is answered: nothing left to ask.")
+    for q in shown.questions[:ASK_SHOWN]:
+        node = priors.nodes[q.variable]
+        detail = q.max_change_detail
+        with st.container(border=True):
+            st.markdown(f"**{md(node.label)}**: {md(node.question)}")
+            said = f"Expected information {q.info_gain:.3f} bits"
+            if node.cost:
+                said += f"; a trial of about {node.cost:g} days"
+            if detail:
+                said += (
+                    f". The answer '{state_word(detail.answer)}' would move "
+                    f"{cause_label(priors, detail.target, detail.state)} from "
+                    f"{detail.before:.2f} to {detail.after:.2f}"
                 )
-            st.caption(
-                "The report is what `crampnet report CASE.json -o report.pdf` writes: the notice "
-                "and red flags first, your answers, the ranked causes with 90% intervals, what "
-                "moved them and the source's claims, the next questions, the source's remedy "
-                "claims (not advice) and the case itself."
+            st.caption(md(said + "."))
+            tests = trial_tests(priors, q.variable, shown.diagnosis.if_fixed)
+            if tests:
+                st.caption(md(tests))
+            show_cautions(q.cautions)
+            with st.container(horizontal=True):
+                answer_buttons("ask", q.variable, node.states)
+    if shown.questions and st.toggle(
+        f"Show all {len(shown.questions)} questions and trials ranked, as a table",
+        key="ask_table",
+    ):
+        st.markdown(markdown_table(question_table(priors, shown.questions)))
+
+
+def what_if_view() -> None:
+    """Scenario B: a copy of the answers with changes, compared with A."""
+    st.markdown(
+        "Scenario **B** is a copy of your answers (A) with the changes you pick below. "
+        "Switch on **make it so** for a habit you could change: the model then treats it "
+        "as your doing (an intervention) and does not infer what usually leads to it."
+    )
+    st.button("Reset B to a plain copy of A", on_click=reset_b)
+    overrides = Scenario()  # what B changes, kept in the URL with the prefix b.
+    changed = st.multiselect(
+        "What to change in B",
+        settable_b,
+        default=[n for n in url_b.answered()],
+        format_func=lambda n: priors.nodes[n].label,
+        key="b_changed",
+    )
+    for node_id in changed:
+        node = priors.nodes[node_id]
+        cols = st.columns([3, 2])
+        start = url_b.do.get(node_id) or shown_choice(url_b, node_id)
+        if start == NOT_ANSWERED:
+            start = shown_choice(scenario_a, node_id)
+        st.session_state.setdefault(f"b_{node_id}", start)
+        st.session_state.setdefault(f"do_{node_id}", node_id in url_b.do)
+        choice = cols[0].selectbox(
+            f"B: {node.label}",
+            answer_choices(node),
+            key=f"b_{node_id}",
+            format_func=state_word,
+        )
+        intervene = cols[1].toggle(
+            "make it so (intervention)",
+            key=f"do_{node_id}",
+            help="On: as if you changed it yourself. Off: as if you had only noticed it.",
+        )
+        if intervene and choice not in (NOT_ANSWERED,) and not choice.startswith(PROBABLY_WORD):
+            cols[1].caption(md(intervention_label(priors, node_id, choice)))
+        overrides = read_choice(overrides, node_id, choice, how="do" if intervene else "sure")
+    scenario_b = scenario_a
+    st.session_state.pop("scenario_b_case", None)
+    for node_id in changed:
+        how = (
+            "do"
+            if node_id in overrides.do
+            else "probably"
+            if node_id in overrides.probably
+            else "sure"
+        )
+        state = {**overrides.evidence, **overrides.probably, **overrides.do}.get(node_id)
+        scenario_b = scenario_b.with_answer(node_id, state, how=how)
+    wanted = {**to_query(scenario_a), **to_query(overrides, B_PREFIX)}
+    if st.query_params.to_dict() != wanted:  # only a change: each redraws the page
+        st.query_params.from_dict(wanted)
+    if scenario_b != scenario_a:  # the Case book view can keep B as a case too
+        st.session_state["scenario_b_case"] = scenario_b.to_case(priors)
+    try:
+        shown_b = diagnose(
+            scenario_b.evidence,
+            scenario_b.soft_evidence(priors),
+            do=scenario_b.do,
+            model=model,
+            draws=PAGE_DRAWS,  # the page's drawn engine, already built
+        )
+        deltas = compare(model, shown.diagnosis, shown_b)
+        if scenario_b == scenario_a:
+            st.info("B is the same as A: pick what to change above to compare.")
+        else:
+            moved = deltas[deltas["change"].abs() >= 0.0005]
+            if moved.empty:
+                st.info("B differs from A, but no cause moves by 0.001 or more.")
+            else:
+                st.vega_lite_chart(side_by_side(moved), width="stretch")
+            st.table(
+                deltas[["cause", "A", "B", "change"]]
+                .rename(columns={"A": "A: your answers", "B": "B: with the changes"})
+                .style.format(precision=3)
+                .format(signed, subset=["change"])
+                .hide(axis="index")
             )
+        for flag in shown_b.red_flags if scenario_b != scenario_a else []:
+            st.error(
+                f"Scenario B red flag: **{md(flag.title)}.** {md(flag.message)}",
+                icon=":material/flag:",
+            )
+    except CrampnetError as exc:
+        st.error(f"Scenario B cannot be scored: {md(str(exc))}")
 
 
-def case_book_tab(case_a: dict) -> None:
+def network_view() -> None:
+    """The links around one cause, and any node's table."""
+    st.session_state.setdefault("net_cause", top["cause"])  # the top cause first
+    centre = st.selectbox(
+        "Show the links of",
+        model.causes,
+        format_func=lambda n: priors.nodes[n].label,
+        key="net_cause",
+    )
+    st.caption(
+        "Left: what raises it (risk factors). Right: what it makes likelier (findings; "
+        "'hidden' ones are worked out from your answers). Each names a state and its "
+        "probability with your answers; squares are answered, circles not."
+    )
+    nodes, links = neighbourhood(model, shown, centre)
+    st.vega_lite_chart(neighbourhood_chart(nodes, links), width="stretch")
+    node_id = st.selectbox(
+        "Show the table of",
+        list(priors.nodes),
+        index=list(priors.nodes).index(centre),
+        format_func=lambda n: priors.nodes[n].label,
+        key=f"net_node_{centre}",  # a new centre shows its own table first
+    )
+    spec = priors.nodes[node_id]
+    st.caption(
+        md(
+            f"How probable each state of '{spec.label}' is for every combination of "
+            "what it depends on (one row each)."
+        )
+    )
+    table = node_table(model, node_id)
+    for parent in spec.parents:
+        table[parent] = table[parent].map(state_word)
+    table = table.rename(
+        columns={
+            **{p: priors.nodes[p].label for p in spec.parents},
+            **{f"P({s})": f"P({state_word(s)})" for s in spec.states},
+        }
+    )
+    st.dataframe(table, hide_index=True, width="stretch", height=320)
+    for claim in node_claims(model, node_id):
+        st.markdown(f"- **{claim['id']}** ({md(claim['section'])}): {md(claim['text'])}")
+    st.download_button(
+        "Download the whole network (Graphviz DOT)",
+        network_dot(model, shown),
+        file_name="crampnet-network.dot",
+        mime="text/vnd.graphviz",
+    )
+
+
+def case_book_view() -> None:
+    """Saved cases: save, open, follow up, compare."""
+    case_book(shown.scenario.to_case(priors))
+
+
+def download_view() -> None:
+    """The case and its report, as files."""
+    st.download_button(
+        "Download this case and its posterior (JSON)",
+        case_json(model, shown),
+        file_name="crampnet-case.json",
+        mime="application/json",
+    )
+    st.caption("Re-score it with `crampnet diagnose` (the 'case' part is a case file).")
+    case = json.dumps(shown.scenario.to_case(priors), ensure_ascii=False)
+    today = dt.date.today().isoformat()
+    for fmt, label in (("html", "report (HTML)"), ("pdf", "report (PDF)")):
+        st.download_button(
+            f"Download the {label}",
+            partial(report_file, case, fmt, today),  # built only when clicked, then cached
+            file_name=f"crampnet-report.{fmt}",
+            mime=MIME[fmt],
+            key=f"report_{fmt}",
+            on_click="ignore",
+        )
+    st.caption(
+        "The report is what `crampnet report CASE.json -o report.pdf` writes: the notice "
+        "and red flags first, your answers, the ranked causes with 90% intervals, what "
+        "moved them and the source's claims, the next questions, the source's remedy "
+        "claims (not advice) and the case itself."
+    )
+
+
+def case_book(case_a: dict) -> None:
     """Keep cases and come back to them: save A (and B), open a saved case into the sidebar,
     add a follow-up, see its timeline, compare two saved cases."""
     try:
@@ -818,6 +800,36 @@ def open_case(case: dict) -> None:
         if node_id in questions_a:
             st.session_state[f"q_{node_id}"] = PROBABLY_WORD + max(likelihood, key=likelihood.get)
     whole_page()
+
+
+# The views, in the order the page offers them; only the chosen one is computed and drawn.
+VIEWS = {
+    "Causes": causes_view,
+    "Interview": interview_view,
+    "Why": why_view,
+    "Ask next": ask_next_view,
+    "What-if": what_if_view,
+    "Network": network_view,
+    "Case book": case_book_view,
+    "Download": download_view,
+}
+
+
+@st.fragment
+def results() -> None:
+    """The chosen view. A fragment: switching views, pinning a cause or building scenario B
+    reruns only this part, not the sidebar of 49 questions; an answer given here (or the
+    effort weight) reruns the whole page (:func:`whole_page`).
+
+    A row of view buttons rather than ``st.tabs``: the browser re-checks every tab panel's
+    focusable content after each change of the page, which cost about 12 ms of every
+    answer's wait (measured in headless chromium)."""
+    keep_hidden_widgets()
+    chosen = st.segmented_control(
+        "View", list(VIEWS), default="Causes", required=True, key="view", width="stretch"
+    )
+    with st.container(key=f"view-{chosen.lower().replace(' ', '-')}"):
+        VIEWS[chosen]()
 
 
 results()

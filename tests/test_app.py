@@ -8,7 +8,7 @@ Every panel is exercised and its numbers must equal the model API's for the same
 page's cached model is the same ``default_model()`` the expected numbers come from.
 
 Tabs are drawn lazily: only the open one has content. A test opens one with
-``open_tab(at, name)`` (``session_state["view"]`` and a rerun). The URL is hostile input:
+``open_view(at, name)`` (``session_state["view"]`` and a rerun). The URL is hostile input:
 whatever in it is not a valid answer is named in a plain ``st.text`` line and reaches no other
 element.
 """
@@ -74,7 +74,7 @@ MODEL = default_model()
 PRIORS = MODEL.priors
 QUESTIONS = [n for ids in PRIORS.questions().values() for n in ids]
 SETTABLE_B = QUESTIONS + MODEL.causes
-TABS = ["Causes", "Interview", "Why", "Ask next", "What-if", "Network", "Case book", "Download"]
+VIEWS = ["Causes", "Interview", "Why", "Ask next", "What-if", "Network", "Case book", "Download"]
 DIRECTION = {
     "off": MetricProto.MetricDirection.NONE,
     "up": MetricProto.MetricDirection.UP,
@@ -117,15 +117,30 @@ def rerun(at: AppTest) -> AppTest:
     return at
 
 
-def open_tab(at: AppTest, name: str):
-    """Open tab ``name`` (a rerun) and return it; every other tab is empty."""
+def view_control(at: AppTest):
+    """The row of view buttons (a segmented control, key ``view``)."""
+    (control,) = [w for w in at.get("button_group") if w.key == "view"]
+    return control
+
+
+def open_view(at: AppTest, name: str):
+    """Choose view ``name`` (a rerun) and return its panel: the one view drawn."""
     at.session_state["view"] = name
     rerun(at)
-    tabs = list(at.tabs)
-    assert [t.label for t in tabs] == TABS
-    for label, tab in zip(TABS, tabs, strict=True):
-        assert bool(tab.children) == (label == name), f"{label} drawn while {name} is open"
-    return tabs[TABS.index(name)]
+    return shown_view(at, name)
+
+
+def shown_view(at: AppTest, name: str):
+    """The panel of view ``name``, checked to be the one view the page draws now."""
+    control = view_control(at)
+    assert control.options == VIEWS and control.value == name
+    panels = [b for b in walk(at.main) if "-view-" in getattr(b.proto, "id", "")]
+    assert [p.proto.id.rsplit("-view-", 1)[1] for p in panels] == [slug(name)], "one view drawn"
+    return panels[0]
+
+
+def slug(view: str) -> str:
+    return view.lower().replace(" ", "-")
 
 
 def answer(at: AppTest, node: str, choice: str) -> None:
@@ -263,12 +278,27 @@ def assert_metric(metric, label: str, posterior: float, prior: float, help_text:
         assert metric.proto.help == help_text
 
 
-def assert_causes_tab(at: AppTest, scenario: Scenario, cost_weight: float = 0.0) -> None:
-    """The Causes tab shows exactly ``cause_rows`` and ``diagnose`` for ``scenario``."""
-    tab = open_tab(at, "Causes")
+def causes_table(at: AppTest):
+    """The Causes view's table, asked for with its toggle (off on a fresh page: the table is
+    drawn on demand); returns the view and the table's markdown element."""
+    tab = shown_view(at, "Causes")
+    toggle = tab.toggle(key="causes_table")
+    assert toggle.label == "Show the numbers as a table"
+    if not toggle.value:
+        assert not [m for m in tab.markdown if m.value.startswith("| ")]
+        toggle.set_value(True)
+        rerun(at)
+        tab = shown_view(at, "Causes")
+    (table,) = [m for m in tab.markdown if m.value.startswith("| ")]
+    return tab, table
+
+
+def assert_causes_view(at: AppTest, scenario: Scenario, cost_weight: float = 0.0) -> None:
+    """The Causes view shows exactly ``cause_rows`` and ``diagnose`` for ``scenario``."""
+    open_view(at, "Causes")
+    tab, table = causes_table(at)
     shown = expected_view(scenario, cost_weight)
     rows = cause_rows(MODEL, shown)
-    (table,) = [m for m in tab.markdown if m.value.startswith("| ")]
     assert table.value == markdown_table(cause_table(rows))
     header, body = parse_table(table.value)
     assert header == list(cause_table(rows).columns) and header[0] == "cause"
@@ -294,15 +324,7 @@ def assert_causes_tab(at: AppTest, scenario: Scenario, cost_weight: float = 0.0)
         assert abs(int(count) - 100 * share) <= 0.5 + 1e-9
         assert interval["low"] <= interval["high"]
         assert not any(c.startswith(("-0.000", "\u22120.000")) for c in cells)
-    assert len(tab.metric) == 3
-    for metric, row in zip(tab.metric, rows.itertuples(), strict=False):
-        assert_metric(
-            metric,
-            row.cause,
-            row.posterior,
-            row.prior,
-            f"90% interval {row.low:.3f} to {row.high:.3f}",
-        )
+    assert not tab.metric  # the chart and the table say it: no third copy to draw
     (chart,) = tab.get("vega_lite_chart")
     _, data, _ = chart_data(chart)
     assert list(data["posterior"]) == pytest.approx(list(rows["posterior"]), abs=1e-12)
@@ -343,7 +365,7 @@ def flag_text(flag: RaisedFlag, prefix: str = "") -> str:
 # --- layout: the notice, red flags and the summary come first -------------------------------------
 
 
-def test_notice_red_flags_and_summary_come_before_the_tabs():
+def test_notice_red_flags_and_summary_come_before_the_views():
     at = start()
     assert at.title[0].value.startswith("crampnet")
     elements = list(walk(at.main))
@@ -353,10 +375,10 @@ def test_notice_red_flags_and_summary_come_before_the_tabs():
     ok = first_index(elements, Success)
     assert "No red flag" in elements[ok].value
     summary, heading = summary_element(at)
-    tabs = next(i for i, e in enumerate(elements) if e.type == "tab_container")
-    assert notice < ok < heading < elements.index(summary) < tabs
-    assert all(e.type not in ("metric", "vega_lite_chart") for e in elements[:tabs])
-    assert [t.label for t in at.tabs] == TABS
+    views = elements.index(view_control(at))
+    assert notice < ok < heading < elements.index(summary) < views
+    assert all(e.type not in ("metric", "vega_lite_chart") for e in elements[:views])
+    assert view_control(at).options == VIEWS
 
     answer(at, "neurological_condition", "yes")
     answer(at, "leg_cramp_side", "left")
@@ -371,9 +393,9 @@ def test_notice_red_flags_and_summary_come_before_the_tabs():
     assert [e.value for e in shown] == [flag_text(f) for f in flags]
     assert any(e.type == "subheader" and e.value == f"Red flags ({len(flags)})" for e in elements)
     summary, heading = summary_element(at)
-    tabs = next(i for i, e in enumerate(elements) if e.type == "tab_container")
+    views = elements.index(view_control(at))
     assert first_index(elements, Warning) < elements.index(shown[0])
-    assert elements.index(shown[-1]) < heading < elements.index(summary) < tabs
+    assert elements.index(shown[-1]) < heading < elements.index(summary) < views
     assert not at.success
 
 
@@ -419,11 +441,12 @@ def test_glossary_and_debug_expanders():
     assert any(PRIORS.sha256 in c.value for c in at.caption)
 
 
-def test_only_the_open_tab_is_drawn():
+def test_only_the_chosen_view_is_drawn():
     at = start(leg_cramp_side="left")
-    for name in [*TABS[1:], TABS[0]]:
-        tab = open_tab(at, name)  # checks that every other tab is empty
-        assert tab.children, name
+    assert shown_view(at, "Causes").children  # the first view, before any choice
+    for name in [*VIEWS[1:], VIEWS[0]]:
+        view = open_view(at, name)  # checks that no other view is drawn
+        assert view.children, name
     assert address(at) == {"leg_cramp_side": "left"}
 
 
@@ -432,7 +455,7 @@ def test_only_the_open_tab_is_drawn():
 
 def test_prior_page_equals_the_model_prior():
     at = start()
-    assert_causes_tab(at, Scenario())
+    assert_causes_view(at, Scenario())
     asked = questions_shown(at)
     assert list(asked) == QUESTIONS
     assert all(q["chosen"] == "not answered" for q in asked.values())
@@ -489,12 +512,12 @@ def test_a_bad_event_from_the_questions_component_changes_nothing(event):
     PENDING[at] = event
     rerun(at)
     assert shown_strings(at) == before
-    assert_causes_tab(at, Scenario(evidence={"nocturnal_cramps": "yes"}))
+    assert_causes_view(at, Scenario(evidence={"nocturnal_cramps": "yes"}))
     if isinstance(event, dict):
         PENDING[at] = {**event, "female": "yes"}
         rerun(at)
         assert chosen(at, "female") == "yes"
-        assert_causes_tab(at, Scenario(evidence={"nocturnal_cramps": "yes", "female": "yes"}))
+        assert_causes_view(at, Scenario(evidence={"nocturnal_cramps": "yes", "female": "yes"}))
 
 
 def test_sidebar_answers_drive_the_causes_table():
@@ -507,7 +530,7 @@ def test_sidebar_answers_drive_the_causes_table():
     assert "not tried" in trial and "probably no change" in trial  # words, not ids
     answer(at, "leg_cramp_side", "left")
     rerun(at)
-    assert_causes_tab(at, Scenario(evidence={"leg_cramp_side": "left"}))
+    assert_causes_view(at, Scenario(evidence={"leg_cramp_side": "left"}))
     answer(at, "nocturnal_cramps", "probably yes")
     answer(at, "calcium_trial", "no_change")
     rerun(at)
@@ -516,7 +539,7 @@ def test_sidebar_answers_drive_the_causes_table():
         evidence={"leg_cramp_side": "left", "calcium_trial": "no_change"},
         probably={"nocturnal_cramps": "yes"},
     )
-    assert_causes_tab(at, scenario)
+    assert_causes_view(at, scenario)
     assert address(at) == to_query(scenario)
     assert at.sidebar.markdown[0].value == f"**3 of {len(QUESTIONS)} answered.**"
     counts = {
@@ -531,25 +554,29 @@ def test_sidebar_answers_drive_the_causes_table():
     answer(at, "calcium_trial", "not answered")
     rerun(at)
     scenario = scenario.with_answer("calcium_trial", None)
-    assert_causes_tab(at, scenario)
+    assert_causes_view(at, scenario)
     assert address(at) == to_query(scenario)
 
 
 def test_metric_arrows_follow_the_rounded_change():
-    # before any answer every change is zero: no arrow and no sign, never "-0.000"
+    """The Why view's metric: no arrow and no sign for a change that rounds to zero (never
+    "-0.000"), up for a rise and down for a fall."""
     at = start()
-    tab = open_tab(at, "Causes")
-    for metric in tab.metric:
-        assert metric.proto.delta.startswith("0.000 from ")
-        assert metric.proto.direction == MetricProto.MetricDirection.NONE
-    # with answers the arrows point up for a rise and down for a fall
+    (metric,) = open_view(at, "Why").metric
+    assert metric.proto.delta.startswith("0.000 from ")
+    assert metric.proto.direction == MetricProto.MetricDirection.NONE
     scenario = Scenario(evidence={"strenuous_exercise": "yes", "nocturnal_cramps": "no"})
     at = start(to_query(scenario))
-    assert_causes_tab(at, scenario)
-    directions = {m.proto.direction for m in open_tab(at, "Causes").metric}
-    rows = cause_rows(MODEL, expected_view(scenario)).head(3)
-    assert directions == {DIRECTION[arrow(c)] for c in rows["change"]}
-    assert MetricProto.MetricDirection.UP in directions
+    rows = cause_rows(MODEL, expected_view(scenario))
+    rise = rows.loc[rows["change"].round(3) > 0].iloc[0]
+    fall = rows.loc[rows["change"].round(3) < 0].iloc[0]
+    open_view(at, "Why")
+    for row, direction in ((rise, "UP"), (fall, "DOWN")):
+        at.session_state["why_cause"] = row.id  # pinned: "cause=state"
+        rerun(at)
+        (metric,) = shown_view(at, "Why").metric
+        assert_metric(metric, row.cause, row.posterior, row.prior)
+        assert metric.proto.direction == getattr(MetricProto.MetricDirection, direction)
 
 
 # --- interview -----------------------------------------------------------------------------------
@@ -579,7 +606,7 @@ def assert_interview(tab, scenario: Scenario, skipped: frozenset[str] = frozense
 def test_interview_answers_into_scenario_a():
     scenario = Scenario(evidence={"leg_cramp_side": "left"})
     at = start(to_query(scenario))
-    step = assert_interview(open_tab(at, "Interview"), scenario)
+    step = assert_interview(open_view(at, "Interview"), scenario)
     assert step.progress == f"1 answered, {len(QUESTIONS) - 1} left"
     assert step.variable == expected_view(scenario).questions[0].variable
     for _ in range(2):
@@ -589,20 +616,18 @@ def test_interview_answers_into_scenario_a():
         assert chosen(at, step.variable) == state
         scenario = scenario.with_answer(step.variable, state)
         assert address(at) == to_query(scenario)
-        step = assert_interview(at.tabs[TABS.index("Interview")], scenario)
+        step = assert_interview(shown_view(at, "Interview"), scenario)
     assert step.progress == f"3 answered, {len(QUESTIONS) - 3} left"
-    assert_causes_tab(at, scenario)
+    assert_causes_view(at, scenario)
 
 
 def test_interview_skip_moves_to_the_next_question_and_reset_forgets_skips():
     scenario = Scenario(probably={"nocturnal_cramps": "yes"})
     at = start(to_query(scenario))
-    first = assert_interview(open_tab(at, "Interview"), scenario)
+    first = assert_interview(open_view(at, "Interview"), scenario)
     at.button(key=f"iv_skip_{first.variable}").click()
     rerun(at)
-    second = assert_interview(
-        at.tabs[TABS.index("Interview")], scenario, frozenset({first.variable})
-    )
+    second = assert_interview(shown_view(at, "Interview"), scenario, frozenset({first.variable}))
     assert second.variable != first.variable
     assert second.progress == first.progress  # a skip answers nothing
     assert address(at) == to_query(scenario)
@@ -610,13 +635,13 @@ def test_interview_skip_moves_to_the_next_question_and_reset_forgets_skips():
     at.button(key=f"iv_skip_{second.variable}").click()
     rerun(at)
     third = assert_interview(
-        at.tabs[TABS.index("Interview")], scenario, frozenset({first.variable, second.variable})
+        shown_view(at, "Interview"), scenario, frozenset({first.variable, second.variable})
     )
     assert third.variable not in (first.variable, second.variable)
     (reset,) = [b for b in at.sidebar.button if b.label == "Reset all answers"]
     reset.click()
     rerun(at)
-    assert_interview(at.tabs[TABS.index("Interview")], Scenario())
+    assert_interview(shown_view(at, "Interview"), Scenario())
 
 
 def interview_path(pick: int) -> list[tuple[str, str]]:
@@ -637,12 +662,12 @@ def test_interview_stops_when_no_answer_could_move_the_top_cause():
     assert 1 < len(path) < 20, path
     scenario = Scenario(evidence=dict(path[:-1]))
     at = start(to_query(scenario))
-    step = assert_interview(open_tab(at, "Interview"), scenario)
+    step = assert_interview(open_view(at, "Interview"), scenario)
     assert (step.variable, step.states[0]) == path[-1]
     at.button(key=f"iv_{path[-1][0]}_{path[-1][1]}").click()
     rerun(at)
     scenario = Scenario(evidence=dict(path))
-    step = assert_interview(at.tabs[TABS.index("Interview")], scenario)
+    step = assert_interview(shown_view(at, "Interview"), scenario)
     assert step.done and step.left > 0
     questions = expected_view(scenario).questions
     assert max(q.top_change for q in questions) < model.reports.wording.STOP_CHANGE
@@ -657,7 +682,7 @@ def test_interview_stop_threshold_is_the_one_next_step_uses(monkeypatch):
         lambda *args, **kwargs: next_step(*args, **kwargs, stop_change=1.01),
     )
     at = start()
-    tab = open_tab(at, "Interview")
+    tab = open_view(at, "Interview")
     (done,) = tab.success
     assert done.value.startswith(escape_markdown("No remaining answer could move"))
     assert escape_markdown("1.01") in done.value
@@ -702,7 +727,7 @@ def assert_why_tab(tab, scenario: Scenario, cause: str, state: str) -> dict:
 
 def test_why_follows_the_top_cause_and_keeps_a_pinned_one():
     at = start()
-    tab = open_tab(at, "Why")
+    tab = open_view(at, "Why")
     chooser = tab.selectbox(key="why_cause")
     top = diagnose({}).ranked()[0]
     assert chooser.value == "top"
@@ -721,7 +746,7 @@ def test_why_follows_the_top_cause_and_keeps_a_pinned_one():
     scenario = Scenario(evidence={"strenuous_exercise": "yes"})
     new_top = diagnose(scenario.evidence).ranked()[0]
     assert (new_top["cause"], new_top["state"]) != (top["cause"], top["state"])
-    tab = at.tabs[TABS.index("Why")]
+    tab = shown_view(at, "Why")
     assert tab.selectbox(key="why_cause").value == "top"
     reason = assert_why_tab(tab, scenario, new_top["cause"], new_top["state"])
     assert reason.contributions
@@ -729,7 +754,7 @@ def test_why_follows_the_top_cause_and_keeps_a_pinned_one():
     # a pinned cause stays pinned when the answers change, and across a tab switch
     at.selectbox(key="why_cause").select("calcium=low")
     rerun(at)
-    assert_why_tab(at.tabs[TABS.index("Why")], scenario, "calcium", "low")
+    assert_why_tab(shown_view(at, "Why"), scenario, "calcium", "low")
     answer(at, "low_fluid_intake", "yes")
     answer(at, "blood_thinners", "probably yes")
     rerun(at)
@@ -737,12 +762,12 @@ def test_why_follows_the_top_cause_and_keeps_a_pinned_one():
         evidence={"strenuous_exercise": "yes", "low_fluid_intake": "yes"},
         probably={"blood_thinners": "yes"},
     )
-    tab = at.tabs[TABS.index("Why")]
+    tab = shown_view(at, "Why")
     assert tab.selectbox(key="why_cause").value == "calcium=low"
     reason = assert_why_tab(tab, scenario, "calcium", "low")
     assert "**C24**" in " ".join(m.value for m in tab.markdown)
-    open_tab(at, "Causes")
-    tab = open_tab(at, "Why")
+    open_view(at, "Causes")
+    tab = open_view(at, "Why")
     assert tab.selectbox(key="why_cause").value == "calcium=low"
     assert_why_tab(tab, scenario, "calcium", "low")
 
@@ -750,10 +775,10 @@ def test_why_follows_the_top_cause_and_keeps_a_pinned_one():
 def test_why_tab_explains_soft_answers_and_names_the_claims():
     scenario = Scenario(evidence={"blood_thinners": "yes"}, probably={"leg_cramp_side": "right"})
     at = start(to_query(scenario))
-    open_tab(at, "Why")
+    open_view(at, "Why")
     at.selectbox(key="why_cause").select("calcium=low")
     rerun(at)
-    tab = at.tabs[TABS.index("Why")]
+    tab = shown_view(at, "Why")
     reason = assert_why_tab(tab, scenario, "calcium", "low")
     _, data, _ = chart_data(tab.get("vega_lite_chart")[0])
     assert {a.replace("\n", " ") for a in data["answer"]} == {
@@ -767,7 +792,7 @@ def test_why_tab_explains_soft_answers_and_names_the_claims():
 
 def test_why_tab_on_the_prior_says_so():
     at = start()
-    tab = open_tab(at, "Why")
+    tab = open_view(at, "Why")
     top = diagnose({}).ranked()[0]
     assert tab.metric[0].value == f"{MODEL.prior[top['cause']][top['state']]:.3f}"
     assert_why_tab(tab, Scenario(), top["cause"], top["state"])
@@ -788,13 +813,24 @@ def unescape(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text)
 
 
-def assert_ask_next(tab, scenario: Scenario, cost_weight: float = 0.0) -> list[RankedQuestion]:
-    """The Ask next tab lists ``rank_questions`` for ``scenario``; returns that ranking."""
+def assert_ask_next(
+    at: AppTest, scenario: Scenario, cost_weight: float = 0.0
+) -> list[RankedQuestion]:
+    """The Ask next view (open) lists ``rank_questions`` for ``scenario``: the first five
+    with their buttons, all of them in the table its toggle asks for; returns the ranking."""
     soft = scenario.soft_evidence(PRIORS)
     expected = rank_questions(
         MODEL, scenario.evidence, soft, do=scenario.do, cost_weight=cost_weight
     )
     assert expected == expected_view(scenario, cost_weight).questions
+    tab = shown_view(at, "Ask next")
+    toggle = tab.toggle(key="ask_table")
+    assert toggle.label == f"Show all {len(expected)} questions and trials ranked, as a table"
+    if not toggle.value:
+        assert not [m for m in tab.markdown if m.value.startswith("| ")]
+        toggle.set_value(True)
+        rerun(at)
+        tab = shown_view(at, "Ask next")
     (table,) = [m for m in tab.markdown if m.value.startswith("| question or trial")]
     assert table.value == markdown_table(question_table(PRIORS, expected))
     rows = [line.split(" | ") for line in table.value.splitlines()[2:]]
@@ -833,10 +869,11 @@ def assert_ask_next(tab, scenario: Scenario, cost_weight: float = 0.0) -> list[R
 def test_ask_next_lists_rank_questions_and_a_button_answers():
     scenario = Scenario(evidence={"leg_cramp_side": "left"})
     at = start(to_query(scenario))
-    expected = assert_ask_next(open_tab(at, "Ask next"), scenario)
+    open_view(at, "Ask next")
+    expected = assert_ask_next(at, scenario)
     # each trial shown says what a change after it would point to, in words
     if_fixed = expected_view(scenario).diagnosis.if_fixed
-    captions = [c.value for c in at.tabs[TABS.index("Ask next")].caption]
+    captions = [c.value for c in shown_view(at, "Ask next").caption]
     trials = [q for q in expected[:5] if PRIORS.nodes[q.variable].cost]  # 5: app.ASK_SHOWN
     assert trials
     for q in expected[:5]:
@@ -850,39 +887,39 @@ def test_ask_next_lists_rank_questions_and_a_button_answers():
     assert chosen(at, var) == state
     scenario = scenario.with_answer(var, state)
     assert address(at) == to_query(scenario)
-    tab = at.tabs[TABS.index("Ask next")]
+    tab = shown_view(at, "Ask next")
     assert var not in {button_node(b.key) for b in tab.button}
-    assert_ask_next(tab, scenario)
-    assert_causes_tab(at, scenario)
+    assert_ask_next(at, scenario)
+    assert_causes_view(at, scenario)
 
 
 def test_cost_slider_moves_free_questions_ahead_of_trials_and_is_kept():
     at = start()
-    tab = open_tab(at, "Ask next")
+    tab = open_view(at, "Ask next")
     trials = {n for n in QUESTIONS if PRIORS.nodes[n].cost > 0}
     assert trials == {"calcium_trial", "magnesium_trial", "electrolyte_trial"}
     before = [button_node(b.key) for b in tab.button]
     assert trials & set(before), "with cost 0 a trial is among the top questions"
     at.slider(key="cost_weight").set_value(0.2)
     rerun(at)
-    tab = at.tabs[TABS.index("Ask next")]
-    expected = assert_ask_next(tab, Scenario(), cost_weight=0.2)
+    tab = shown_view(at, "Ask next")
+    expected = assert_ask_next(at, Scenario(), cost_weight=0.2)
     costs = [q.cost for q in expected]
     first_trial = next(i for i, c in enumerate(costs) if c > 0)
     assert all(c > 0 for c in costs[first_trial:]), "a free question ranks below a trial"
     assert not trials & {button_node(b.key) for b in tab.button}
     # the slider changes only the order, never the posteriors; leaving the tab keeps it, and
     # the interview and the summary follow it
-    assert_causes_tab(at, Scenario(), cost_weight=0.2)
+    assert_causes_view(at, Scenario(), cost_weight=0.2)
     summary, _ = summary_element(at)
     assert summary.value == escape_markdown(expected_summary(Scenario(), 0.2).text)
     step = next_step(PRIORS, expected, 0)
     assert step.variable == expected[0].variable and step.variable not in trials
-    tab = open_tab(at, "Interview")
+    tab = open_view(at, "Interview")
     assert tab.button[0].key.startswith(f"iv_{step.variable}_")
-    tab = open_tab(at, "Ask next")
+    tab = open_view(at, "Ask next")
     assert at.slider(key="cost_weight").value == 0.2
-    assert_ask_next(tab, Scenario(), cost_weight=0.2)
+    assert_ask_next(at, Scenario(), cost_weight=0.2)
 
 
 # --- what-if -------------------------------------------------------------------------------------
@@ -890,7 +927,7 @@ def test_cost_slider_moves_free_questions_ahead_of_trials_and_is_kept():
 
 def compare_shown(at: AppTest) -> pd.DataFrame:
     """The What-if table with its columns named as ``compare`` names them."""
-    table = at.tabs[TABS.index("What-if")].table[0].value
+    table = shown_view(at, "What-if").table[0].value
     assert list(table.columns) == ["cause", "A: your answers", "B: with the changes", "change"]
     return table.rename(columns={"A: your answers": "A", "B: with the changes": "B"})
 
@@ -898,7 +935,7 @@ def compare_shown(at: AppTest) -> pd.DataFrame:
 def assert_what_if(at: AppTest, a: Scenario, b: Scenario) -> pd.DataFrame | None:
     """The What-if tab compares ``diagnose`` of A and B: the table and the chart, or, when B is
     A, says so and shows neither."""
-    tab = at.tabs[TABS.index("What-if")]
+    tab = shown_view(at, "What-if")
     if a == b:
         assert any("B is the same as A" in i.value for i in tab.info)
         assert not tab.get("vega_lite_chart") and not tab.table
@@ -930,7 +967,7 @@ def assert_what_if(at: AppTest, a: Scenario, b: Scenario) -> pd.DataFrame | None
 def test_what_if_b_equal_to_a_shows_an_info_and_no_chart():
     a = Scenario(evidence={"leg_cramp_side": "left"}, probably={"nocturnal_cramps": "yes"})
     at = start(to_query(a))
-    open_tab(at, "What-if")
+    open_view(at, "What-if")
     assert at.multiselect(key="b_changed").value == []
     assert_what_if(at, a, a)
     # picking a question but leaving it as in A keeps B equal to A
@@ -942,7 +979,7 @@ def test_what_if_b_equal_to_a_shows_an_info_and_no_chart():
 
 def test_what_if_b_with_an_intervention_equals_diagnose_with_do():
     at = start()
-    open_tab(at, "What-if")
+    open_view(at, "What-if")
     at.multiselect(key="b_changed").select("calcium_supplements").select("leg_cramp_side")
     rerun(at)
     at.selectbox(key="b_calcium_supplements").select("yes")
@@ -952,7 +989,7 @@ def test_what_if_b_with_an_intervention_equals_diagnose_with_do():
     b = Scenario(do={"calcium_supplements": "yes"}, probably={"leg_cramp_side": "both"})
     assert_what_if(at, Scenario(), b)
     assert dict(at.query_params) == to_query(b, B_PREFIX)
-    captions = [c.value for c in at.tabs[TABS.index("What-if")].caption]
+    captions = [c.value for c in shown_view(at, "What-if").caption]
     assert escape_markdown(intervention_label(PRIORS, "calcium_supplements", "yes")) in captions
     assert captions[-1].startswith(escape_markdown("if you started or kept up: "))
     # observing calcium supplements is not setting them: the B column tells them apart
@@ -963,13 +1000,13 @@ def test_what_if_b_with_an_intervention_equals_diagnose_with_do():
     observed = diagnose(seen.evidence, seen.soft_evidence(PRIORS)).posterior
     assert observed != diagnose(b.evidence, b.soft_evidence(PRIORS), do=b.do).posterior
     # scenario A stays as it was
-    assert_causes_tab(at, Scenario())
+    assert_causes_view(at, Scenario())
 
 
 def test_what_if_sets_a_cause_in_b_from_the_url():
     a = Scenario(evidence={"nocturnal_cramps": "yes"})
     at = start(to_query(a), **{"b.do.calcium": "low", "b.strenuous_exercise": "~yes"})
-    open_tab(at, "What-if")
+    open_view(at, "What-if")
     assert sorted(at.multiselect(key="b_changed").value) == ["calcium", "strenuous_exercise"]
     assert at.toggle(key="do_calcium").value is True
     assert at.selectbox(key="b_strenuous_exercise").value == "probably yes"
@@ -983,7 +1020,7 @@ def test_what_if_sets_a_cause_in_b_from_the_url():
 
 def test_what_if_columns_follow_a_and_b_and_b_red_flags_show():
     at = start(leg_cramp_side="left", **{"b.neurological_condition": "yes"})
-    tab = open_tab(at, "What-if")
+    tab = open_view(at, "What-if")
     assert at.multiselect(key="b_changed").value == ["neurological_condition"]
     assert at.selectbox(key="b_neurological_condition").value == "yes"
     a = Scenario(evidence={"leg_cramp_side": "left"})
@@ -1000,9 +1037,9 @@ def test_what_if_columns_follow_a_and_b_and_b_red_flags_show():
 def test_reset_b_makes_b_equal_to_a():
     a = Scenario(evidence={"leg_cramp_side": "left"}, probably={"nocturnal_cramps": "yes"})
     at = start(to_query(a), **{"b.female": "yes"})
-    open_tab(at, "What-if")
+    open_view(at, "What-if")
     assert_what_if(at, a, a.with_answer("female", "yes"))
-    (reset_b,) = [b for b in at.tabs[TABS.index("What-if")].button if "Reset B" in b.label]
+    (reset_b,) = [b for b in shown_view(at, "What-if").button if "Reset B" in b.label]
     reset_b.click()
     rerun(at)
     assert at.multiselect(key="b_changed").value == []
@@ -1044,14 +1081,14 @@ def test_network_tab_draws_the_cause_neighbourhood_and_tables(monkeypatch):
     at = start(to_query(scenario))
     shown = expected_view(scenario)
     top = shown.diagnosis.ranked()[0]["cause"]
-    tab = open_tab(at, "Network")
+    tab = open_view(at, "Network")
     assert at.selectbox(key="net_cause").value == top
     assert not tab.get("graphviz_chart")
     for centre in (top, "magnesium"):
         if centre != top:
             at.selectbox(key="net_cause").select(centre)
             rerun(at)
-            tab = at.tabs[TABS.index("Network")]
+            tab = shown_view(at, "Network")
         (chart,) = tab.get("vega_lite_chart")
         spec, _, named = chart_data(chart)
         nodes, links = neighbourhood(MODEL, shown, centre)
@@ -1065,7 +1102,7 @@ def test_network_tab_draws_the_cause_neighbourhood_and_tables(monkeypatch):
 
     at.selectbox(key="net_node_magnesium").select("leg_cramp_side")
     rerun(at)
-    tab = at.tabs[TABS.index("Network")]
+    tab = shown_view(at, "Network")
     table = tab.dataframe[0].value
     expected = node_table(MODEL, "leg_cramp_side")
     spec = PRIORS.nodes["leg_cramp_side"]
@@ -1095,7 +1132,7 @@ def test_download_tab_offers_the_case(monkeypatch):
     built = captured_downloads(monkeypatch)
     scenario = Scenario(evidence={"leg_cramp_side": "right"}, probably={"female": "yes"})
     at = start(to_query(scenario))
-    tab = open_tab(at, "Download")
+    tab = open_view(at, "Download")
     assert tab.get("download_button")[0].proto.label.startswith("Download this case")
     assert any("crampnet diagnose" in c.value for c in tab.caption)
     data, mime = built["crampnet-case.json"]
@@ -1117,7 +1154,7 @@ def test_download_tab_offers_the_report_as_html_and_pdf_with_the_page_numbers(
     built = captured_downloads(monkeypatch)
     scenario = Scenario(evidence={"leg_cramp_side": "left"}, probably={"nocturnal_cramps": "yes"})
     at = start(to_query(scenario))
-    tab = open_tab(at, "Download")
+    tab = open_view(at, "Download")
     labels = [b.label for b in tab.get("download_button")]
     assert labels == [
         "Download this case and its posterior (JSON)",
@@ -1164,10 +1201,10 @@ def test_query_params_restore_a_scenario():
     assert chosen(at, "leg_cramp_side") == "left"
     assert chosen(at, "nocturnal_cramps") == "probably yes"
     a = Scenario(evidence={"leg_cramp_side": "left"}, probably={"nocturnal_cramps": "yes"})
-    assert_causes_tab(at, a)
+    assert_causes_view(at, a)
     changes = Scenario(evidence={"female": "yes"}, probably={"toe_cramps": "no"})
     assert address(at) == {**to_query(a), **to_query(changes, B_PREFIX)}
-    open_tab(at, "What-if")
+    open_view(at, "What-if")
     assert sorted(at.multiselect(key="b_changed").value) == ["female", "toe_cramps"]
     assert at.selectbox(key="b_toe_cramps").value == "probably no"
     b = a.with_answer("female", "yes").with_answer("toe_cramps", "no", how="probably")
@@ -1179,7 +1216,7 @@ def test_query_params_restore_a_scenario():
 
 def test_query_params_restore_an_intervention_in_b():
     at = start(**{"b.do.calcium_supplements": "yes"})
-    open_tab(at, "What-if")
+    open_view(at, "What-if")
     assert at.toggle(key="do_calcium_supplements").value is True
     assert at.selectbox(key="b_calcium_supplements").value == "yes"
     assert_what_if(at, Scenario(), Scenario(do={"calcium_supplements": "yes"}))
@@ -1199,14 +1236,14 @@ def test_bad_query_params_show_text_lines_and_the_page_still_works():
         assert any(key in line for line in lines), (key, lines)
     assert PROBLEMS_HEADER in [m.value for m in at.markdown]
     assert chosen(at, "leg_cramp_side") == "not answered"
-    assert_causes_tab(at, Scenario(evidence={"nocturnal_cramps": "yes"}))
+    assert_causes_view(at, Scenario(evidence={"nocturnal_cramps": "yes"}))
     # the bad parameters are dropped from the URL, the good one is kept; the problems stay
     # listed for the session
     assert address(at) == {"nocturnal_cramps": "yes"}
     answer(at, "female", "no")
     rerun(at)
     assert text_lines(at) == lines
-    assert_causes_tab(at, Scenario(evidence={"nocturnal_cramps": "yes", "female": "no"}))
+    assert_causes_view(at, Scenario(evidence={"nocturnal_cramps": "yes", "female": "no"}))
 
 
 def test_link_parameters_the_page_cannot_show_are_reported():
@@ -1231,7 +1268,7 @@ def test_link_parameters_the_page_cannot_show_are_reported():
         assert any(line.startswith(f"ignored {key}:") for line in lines), (key, lines)
     assert len(lines) == 5
     assert address(at) == {"nocturnal_cramps": "~yes"}
-    assert_causes_tab(at, Scenario(probably={"nocturnal_cramps": "yes"}))
+    assert_causes_view(at, Scenario(probably={"nocturnal_cramps": "yes"}))
 
 
 HOSTILE = [
@@ -1287,7 +1324,7 @@ def test_hostile_link_parameters_reach_only_a_text_line(key, value):
             assert not any(raw in s for s in strings), raw
     for marker in ("](http", "<img", "<script", "<b>", "`code`"):
         assert not any(marker in s for s in strings), marker
-    assert_causes_tab(at, Scenario(evidence={"nocturnal_cramps": "yes"}))
+    assert_causes_view(at, Scenario(evidence={"nocturnal_cramps": "yes"}))
 
 
 # --- impossible answers --------------------------------------------------------------------------
@@ -1342,20 +1379,20 @@ def test_impossible_answers_show_an_error_not_an_exception(monkeypatch):
     assert error.value.startswith("These answers cannot be scored together")
     assert escape_markdown("leg_cramp_side=none") in error.value
     assert at.warning[0].value == escape_markdown(PRIORS.meta.notice)
-    assert not at.tabs and not at.metric and not at.table
+    assert not at.get("button_group") and not at.metric and not at.table
     monkeypatch.undo()
     rerun(at)
-    assert_causes_tab(at, Scenario(evidence={"leg_cramp_side": "none"}))
+    assert_causes_view(at, Scenario(evidence={"leg_cramp_side": "none"}))
 
 
 def test_every_question_answered():
     scenario = Scenario(evidence={n: PRIORS.nodes[n].states[-1] for n in QUESTIONS})
     at = start(to_query(scenario))
     assert at.sidebar.markdown[0].value == f"**{len(QUESTIONS)} of {len(QUESTIONS)} answered.**"
-    assert_causes_tab(at, scenario)
-    step = assert_interview(open_tab(at, "Interview"), scenario)
+    assert_causes_view(at, scenario)
+    step = assert_interview(open_view(at, "Interview"), scenario)
     assert step.done and step.reason == "Every question is answered: nothing left to ask."
-    tab = open_tab(at, "Ask next")
+    tab = open_view(at, "Ask next")
     assert any("nothing left to ask" in i.value for i in tab.info)
     assert not [m for m in tab.markdown if m.value.startswith("| question")]
     assert not tab.button
@@ -1370,7 +1407,7 @@ def test_reset_clears_every_answer():
     at = start(leg_cramp_side="left", **{"b.female": "yes"})
     answer(at, "blood_thinners", "probably yes")
     rerun(at)
-    open_tab(at, "What-if")
+    open_view(at, "What-if")
     assert at.multiselect(key="b_changed").value == ["female"]
     (reset,) = [b for b in at.sidebar.button if b.label == "Reset all answers"]
     reset.click()
@@ -1379,7 +1416,7 @@ def test_reset_clears_every_answer():
     assert address(at) == {}
     assert at.multiselect(key="b_changed").value == []
     assert_what_if(at, Scenario(), Scenario())
-    assert_causes_tab(at, Scenario())
+    assert_causes_view(at, Scenario())
 
 
 # --- random answer sets and random links ---------------------------------------------------------
@@ -1413,14 +1450,14 @@ def test_random_answers_give_the_model_numbers(choices, via_link):
         rerun(at)
     for node in QUESTIONS:
         assert chosen(at, node) == choices.get(node, "not answered")
-    assert_causes_tab(at, scenario)
+    assert_causes_view(at, scenario)
     assert address(at) == to_query(scenario)
     d = diagnose(scenario.evidence, scenario.soft_evidence(PRIORS))
     assert [e.value for e in at.main.error] == [flag_text(f) for f in d.red_flags]
     summary, _ = summary_element(at)
     assert summary.value == escape_markdown(expected_summary(scenario).text)
     top = d.ranked()[0]
-    tab = open_tab(at, "Why")
+    tab = open_view(at, "Why")
     assert at.selectbox(key="why_cause").value == "top"
     assert_why_tab(tab, scenario, top["cause"], top["state"])
 
@@ -1487,7 +1524,7 @@ def test_random_links_use_the_valid_answers_and_name_the_rest(params):
     assert shown_strings(at) == shown_strings(clean)
     a, problems = from_query(PRIORS, kept)
     assert not problems
-    assert_causes_tab(at, a)
+    assert_causes_view(at, a)
 
 
 @pytest.mark.parametrize(
@@ -1507,9 +1544,9 @@ def test_a_trial_that_may_harm_is_never_suggested_without_its_caution(evidence, 
     summary, _ = summary_element(at)
     assert escape_markdown(f"read its caution first ({rule.title})") in summary.value
     assert expected_view(scenario).questions[0].variable == rule.trial
-    ask = open_tab(at, "Ask next")
+    ask = open_view(at, "Ask next")
     assert [w.value for w in ask.warning] == [text]
-    interview = open_tab(at, "Interview")
+    interview = open_view(at, "Interview")
     assert [w.value for w in interview.warning] == [text]
 
 
@@ -1530,7 +1567,7 @@ PULLING_APART = {  # the pair the model finds least likely together (1.8 times),
 def test_causes_view_ranks_by_what_putting_it_right_would_stop():
     scenario = Scenario(evidence=IF_FIXED_VIGNETTE)
     at = start(to_query(scenario))
-    tab = open_tab(at, "Causes")
+    tab = open_view(at, "Causes")
     radio = tab.radio(key="rank_by")
     assert radio.value == "probability" and list(radio.options) == [
         "how probable",
@@ -1538,10 +1575,9 @@ def test_causes_view_ranks_by_what_putting_it_right_would_stop():
     ]
     radio.set_value("if fixed")
     rerun(at)
-    tab = at.tabs[TABS.index("Causes")]
+    tab, table = causes_table(at)
     shown = expected_view(scenario)
     rows = cause_rows(MODEL, shown, "if fixed")
-    (table,) = [m for m in tab.markdown if m.value.startswith("| ")]
     assert table.value == markdown_table(cause_table(rows, "if fixed"))
     header, body = parse_table(table.value)
     order = shown.diagnosis.ranked_if_fixed()
@@ -1556,8 +1592,8 @@ def test_causes_view_ranks_by_what_putting_it_right_would_stop():
         [shown.diagnosis.if_fixed[cs].expected_disablement for cs in order]
     )
     # the choice survives a tab switch
-    open_tab(at, "Why")
-    assert open_tab(at, "Causes").radio(key="rank_by").value == "if fixed"
+    open_view(at, "Why")
+    assert open_view(at, "Causes").radio(key="rank_by").value == "if fixed"
 
 
 def test_summary_says_what_putting_a_cause_right_would_stop():
@@ -1595,7 +1631,7 @@ def test_case_book_saves_opens_follows_up_and_compares(case_book_in_tmp):
 
     scenario = Scenario(evidence={"leg_cramp_side": "left", "nocturnal_cramps": "yes"})
     at = start(to_query(scenario))
-    open_tab(at, "Case book")
+    open_view(at, "Case book")
     assert at.button(key="cb_save").disabled  # a label first
     at.text_input(key="cb_label").input("night cramps")
     rerun(at)
@@ -1621,7 +1657,7 @@ def test_case_book_saves_opens_follows_up_and_compares(case_book_in_tmp):
     case = book.get(saved.id)
     assert [e.kind for e in case.entries] == ["answers", "set", "outcome"]
     assert case.entries[1].data == {"set": {"toe_cramps": "yes"}}
-    tab = at.tabs[TABS.index("Case book")]
+    tab = shown_view(at, "Case book")
     steps = timeline(MODEL, case)
     assert [t.value[18:] for t in tab.text] == [step_words(PRIORS, s) for s in steps]
     assert "_" not in " ".join(t.value for t in tab.text)  # labels, never ids
@@ -1632,16 +1668,16 @@ def test_case_book_saves_opens_follows_up_and_compares(case_book_in_tmp):
     )
     # opening it puts its answers in the sidebar; a second case compares side by side
     reset_at = start()
-    open_tab(reset_at, "Case book")
+    open_view(reset_at, "Case book")
     reset_at.button(key="cb_open").click()
     rerun(reset_at)
     assert chosen(reset_at, "toe_cramps") == "yes"
     assert chosen(reset_at, "leg_cramp_side") == "left"
     reset_at.text_input(key="cb_label").input("second")
     rerun(reset_at)
-    open_tab(reset_at, "Case book")
+    open_view(reset_at, "Case book")
     reset_at.button(key="cb_save").click()
     rerun(reset_at)
-    tab = open_tab(reset_at, "Case book")
+    tab = open_view(reset_at, "Case book")
     assert len(tab.get("vega_lite_chart")) >= 1
     assert reset_at.selectbox(key="cb_compare").options

@@ -7,7 +7,7 @@ does not use ``playwright install``. Without /usr/bin/chromium the tests fail ra
 skip, so no run can pass without having looked at the page.
 
 The story: answers in the sidebar, then through the interview; every view is visited; the
-summary and the Why tab follow the top cause; no label in a chart is cut off or shows an id;
+summary and the Why view follow the top cause; no label in a chart is cut off or shows an id;
 What-if shows A and B with a legend; axe-core finds no serious or critical violation in any
 view, at 1400 px and at 390 px. Screenshots go to a temporary folder, or to ``docs/`` with
 ``UPDATE_SCREENSHOTS=1`` (``make docs``), for the README.
@@ -31,6 +31,8 @@ from bench.browser import (
     missing_browser,
     open_page,
     streamlit_server,
+    view_button,
+    view_panel,
 )
 from model import default_model, diagnose
 from model.diagnosis.scenario import Scenario
@@ -98,10 +100,9 @@ def top_label(scenario: Scenario) -> str:
 def open_view(page, name: str) -> None:
     from playwright.sync_api import expect
 
-    page.get_by_role("tab", name=name, exact=True).click()
-    expect(page.get_by_role("tab", name=name, exact=True)).to_have_attribute(
-        "aria-selected", "true"
-    )
+    view_button(page, name).click()
+    expect(view_button(page, name)).to_have_attribute("aria-checked", "true")
+    expect(view_panel(page, name)).to_be_visible()
     expect(page.locator('[data-testid="stApp"]')).to_have_attribute(
         "data-test-script-state", "notRunning"
     )
@@ -153,7 +154,6 @@ def test_a_whole_story_in_a_real_browser(browser, server, shots, tmp_path):
     expect.set_options(timeout=TIMEOUT_MS)
     page = open_app(browser, server)
     main = page.locator('[data-testid="stMain"]')
-    first_metric = page.locator('[data-testid="stMetricValue"]').first
 
     # before any answer: the notice, then the summary naming the most probable cause
     expect(page.get_by_text(PRIORS.meta.notice[:40])).to_be_visible()
@@ -165,7 +165,7 @@ def test_a_whole_story_in_a_real_browser(browser, server, shots, tmp_path):
         answer(page, PRIORS.nodes[node].label, state_word(state))
         scenario = scenario.with_answer(node, state)
         expected = cause_rows(MODEL, shown(scenario)).iloc[0]
-        expect(first_metric).to_have_text(f"{expected.posterior:.3f}")
+        expect(main).to_contain_text(f" at {expected.posterior:.2f}")  # the summary's number
         expect(main).to_contain_text(f"Your answers point most to {top_label(scenario)}")
     expect(page).to_have_url(re.compile(r"leg_cramp_side=left"))
     expect(page.get_by_text("2 of 49 answered.")).to_be_visible()
@@ -179,7 +179,7 @@ def test_a_whole_story_in_a_real_browser(browser, server, shots, tmp_path):
     # Why follows the top cause, with every answer's label whole
     open_view(page, "Why")
     reason = shown(scenario).diagnosis.ranked()[0]
-    panel = page.get_by_role("tabpanel", name="Why")
+    panel = view_panel(page, "Why")
     expect(panel.locator('[data-testid="stMetricLabel"]').first).to_have_text(top_label(scenario))
     expect(panel).to_contain_text("need not add up")
     labels = [answer_label(PRIORS, n, s) for n, s in scenario.evidence.items()]
@@ -198,7 +198,7 @@ def test_a_whole_story_in_a_real_browser(browser, server, shots, tmp_path):
 
     # the interview asks the most useful question; its buttons answer it
     open_view(page, "Interview")
-    interview = page.get_by_role("tabpanel", name="Interview")
+    interview = view_panel(page, "Interview")
     for _ in range(3):
         q = shown(scenario).questions[0]
         node = PRIORS.nodes[q.variable]
@@ -218,12 +218,12 @@ def test_a_whole_story_in_a_real_browser(browser, server, shots, tmp_path):
 
     # ask next: full labels, answers in words
     open_view(page, "Ask next")
-    ask = page.get_by_role("tabpanel", name="Ask next")
+    ask = view_panel(page, "Ask next")
     for q in shown(scenario).questions[:3]:
         expect(ask).to_contain_text(PRIORS.nodes[q.variable].label)
     assert_no_ids(page)
     assert_accessible(page, "Ask next")
-    # the effort weight re-ranks at once (it reruns the page, not only the tabs)
+    # the effort weight re-ranks at once (it reruns the page, not only the view)
     light = view(MODEL, scenario, cost_weight=0.2, draws=PAGE_DRAWS).questions
     first, moved = shown(scenario).questions[0].variable, light[0].variable
     assert first != moved, "the story should have a trial first that effort demotes"
@@ -236,7 +236,7 @@ def test_a_whole_story_in_a_real_browser(browser, server, shots, tmp_path):
 
     # what-if: B changes one answer; A and B side by side with a legend
     open_view(page, "What-if")
-    whatif = page.get_by_role("tabpanel", name="What-if")
+    whatif = view_panel(page, "What-if")
     expect(whatif).to_contain_text("B is the same as A")
     pick = page.get_by_role("combobox", name="What to change in B")
     pick.click()
@@ -291,7 +291,7 @@ def test_a_phone_sized_page_is_usable(browser, server, shots):
     scenario = Scenario({"leg_cramp_side": "left", "nocturnal_cramps": "yes"})
     main = page.locator('[data-testid="stMain"]')
     expect(main).to_contain_text(f"Your answers point most to {top_label(scenario)}")
-    expect(main).to_contain_text("Interview tab")
+    expect(main).to_contain_text("Interview view")
     rows = cause_rows(MODEL, shown(scenario))
     assert_labels_whole(chart_texts(page), list(rows["cause"]))
     # nothing wider than the screen in the main area
@@ -301,6 +301,7 @@ def test_a_phone_sized_page_is_usable(browser, server, shots):
     page.screenshot(path=str(shots / "explorer-phone.png"), full_page=False)
     # the second ranking: what putting each cause right would stop, whole and on screen
     page.get_by_text("what putting it right would stop").click()
+    page.get_by_text("Show the numbers as a table").click()  # the table is drawn on demand
     order = shown(scenario).diagnosis.ranked_if_fixed()
     first = cause_label(PRIORS, *order[0])
     expect(main.locator("table tbody tr").first).to_contain_text(first)
@@ -310,7 +311,7 @@ def test_a_phone_sized_page_is_usable(browser, server, shots):
     assert_accessible(page, "Causes ranked by fixing at 390 px")
     # the interview answers inline, with buttons a thumb can hit
     open_view(page, "Interview")
-    button = page.get_by_role("tabpanel", name="Interview").get_by_role("button").first
+    button = view_panel(page, "Interview").get_by_role("button").first
     box = button.bounding_box()
     assert box and box["height"] >= 32 and box["width"] >= 120
     assert_accessible(page, "Interview at 390 px")
@@ -337,8 +338,8 @@ def test_a_hostile_link_renders_nothing_from_the_url(browser, server):
     page.context.close()
 
 
-def test_a_pinned_cause_survives_tab_switches(browser, server):
-    """The tabs rerun on their own (a fragment): a choice in a closed tab is kept."""
+def test_a_pinned_cause_survives_view_switches(browser, server):
+    """The views rerun on their own (a fragment): a choice in a view not shown is kept."""
     from playwright.sync_api import expect
 
     expect.set_options(timeout=TIMEOUT_MS)
@@ -346,7 +347,7 @@ def test_a_pinned_cause_survives_tab_switches(browser, server):
     pinned = cause_label(PRIORS, "dehydration", "yes")
     open_view(page, "Why")
     choose(page, "Explain which cause?", pinned)
-    panel = page.get_by_role("tabpanel", name="Why")
+    panel = view_panel(page, "Why")
     expect(panel.locator('[data-testid="stMetricLabel"]').first).to_have_text(pinned)
     for name in ("Causes", "Network", "Why"):
         open_view(page, name)
@@ -365,7 +366,7 @@ def test_a_saved_case_comes_back_after_a_reload(browser, server):
     label = "browser story"
     page = open_app(browser, server, query="?leg_cramp_side=right&nocturnal_cramps=yes")
     open_view(page, "Case book")
-    panel = page.get_by_role("tabpanel", name="Case book")
+    panel = view_panel(page, "Case book")
     panel.get_by_label("A label for these answers (no name needed)").fill(label)
     panel.get_by_label("A label for these answers (no name needed)").press("Enter")
     panel.get_by_role("button", name="Save these answers as a case").click()
@@ -374,14 +375,14 @@ def test_a_saved_case_comes_back_after_a_reload(browser, server):
 
     page = open_app(browser, server)  # a new visit: no answers in the address
     open_view(page, "Case book")
-    panel = page.get_by_role("tabpanel", name="Case book")
+    panel = view_panel(page, "Case book")
     expect(panel).to_contain_text(label)
     panel.get_by_role("button", name="Open it in the sidebar").click()
     side = PRIORS.nodes["leg_cramp_side"].label
     expect(page.get_by_role("combobox", name=side, exact=True)).to_have_value("right")
     answer(page, PRIORS.nodes["toe_cramps"].label, "yes")
     open_view(page, "Case book")
-    panel = page.get_by_role("tabpanel", name="Case book")
+    panel = view_panel(page, "Case book")
     panel.get_by_role("button", name="Add the answers now as a follow-up").click()
     expect(panel).to_contain_text("changed: Toe cramps: yes")
     expect(panel).to_contain_text("answers: Which leg cramps: right; Cramps at night: yes")
