@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
@@ -166,6 +166,30 @@ class CalibratedTree:
             _, _, msg, scale, _ = built._run([], {}, every=True, budget=UNLIMITED)
             arrays["prior_msg"], arrays["prior_scale"] = msg, scale
         return built
+
+    def given(self, likelihoods: Mapping[str, np.ndarray]) -> CalibratedTree:
+        """This tree with ``likelihoods`` (``likelihoods[v]``: a vector over ``v``'s states,
+        one-hot for a hard answer) multiplied into each variable's home clique, and
+        calibrated again: a query on it is conditional on those answers too, and recomputes
+        only the messages its own answers change. For many queries that share most of their
+        answers (the value of each next question: the answers so far plus one more), whose
+        every query on this tree would otherwise carry all the shared answers through the
+        tree again. ``log_z`` of a query then counts the shared answers as given here (soft
+        ones at the scale given)."""
+        if not self.calibrated:
+            raise ValueError("only a calibrated tree can take answers in (not a pattern's tree)")
+        arrays = dict(self.arrays)
+        pot = arrays["pot"].copy()
+        for v, likelihood in likelihoods.items():
+            i = self.tree.home[v]
+            lo, n = int(arrays["pot_off"][i]), int(arrays["size"][i])
+            states = arrays["vmaps"][self.moff[v] : self.moff[v] + n]
+            pot[lo : lo + n] *= np.asarray(likelihood, dtype=float)[states]
+        arrays["pot"] = pot
+        conditioned = replace(self, arrays=arrays)
+        _, _, msg, scale, _ = conditioned._run([], {}, every=True, budget=UNLIMITED)
+        arrays["prior_msg"], arrays["prior_scale"] = msg, scale
+        return conditioned
 
     @property
     def kernel_tree(self) -> tuple:

@@ -481,6 +481,24 @@ class Engine:
                 )
             return self._calibrated
 
+    def given(
+        self, row: Mapping[str, object], do: Mapping[str, str] | None = None
+    ) -> CalibratedTree | None:
+        """The calibrated whole-network tree with ``row``'s answers taken in
+        (:meth:`CalibratedTree.given <model.inference.calibrated.CalibratedTree.given>`), for
+        many queries that add a few answers each to the same ones; its ``rows`` answer them
+        in one compiled loop. None where single queries would not use the calibrated tree
+        either (parameter draws, interventions, a tree too big to keep, or a network where
+        lazy propagation answers these variables), and the caller queries the engine."""
+        row = check_row(self.states, row)
+        do, _ = check_evidence(self.states, do)
+        if do or self.draws or self.lazy_for(list(row)) is not None:
+            return None
+        tree = self.calibrated()
+        if tree is None:
+            return None
+        return tree.given({v: self.likelihood(v, answer) for v, answer in row.items()})
+
     def run(
         self,
         targets: list[str],

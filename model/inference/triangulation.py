@@ -9,13 +9,17 @@ neighbour.
 
 The rule is the one :mod:`model.inference.junction` always used: eliminate the variable whose
 elimination adds the fewest edges, ties to the smallest clique table (product of the
-numbers of states), then to the first variable in the caller's order.
+numbers of states), then to the first variable in the caller's order. Table sizes are counted
+up to :data:`SIZE_CAP` (2^53, where float64 stops counting exactly): beyond it every table is
+as big as any other, so that rounding never decides a tie (no engine keeps such a table).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+SIZE_CAP = float(2**53)  # clique table sizes compare exactly below this, all equal above
 
 
 def eliminate(
@@ -73,7 +77,7 @@ def _cost(v, adj, remaining, card, near, words):
     weight = card[v]
     for x in range(k):
         a = near[x]
-        weight *= card[a]
+        weight = min(weight * card[a], SIZE_CAP)
         for w in range(words.shape[0]):
             pairs += _popcount(adj[a, w] & words[w])
     return k * (k - 1) // 2 - pairs // 2, weight

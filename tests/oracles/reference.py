@@ -193,8 +193,8 @@ def load_network(name: str) -> DiscreteBayesianNetwork:
 
 def min_fill_cliques(card: dict[str, int], scopes: list[tuple[str, ...]]) -> list[frozenset]:
     """Greedy min-fill elimination in plain Python sets, the engine's rule (fewest fill-in
-    edges, then the smallest clique table, then the first name): the clique each
-    elimination forms, in order. The oracle of the compiled
+    edges, then the smallest clique table counted up to 2^53, then the first name): the
+    clique each elimination forms, in order. The oracle of the compiled
     :mod:`model.inference.triangulation`; it was the engine's own until that replaced it."""
     adjacency: dict[str, set[str]] = {v: set() for v in card}
     for scope in scopes:
@@ -208,7 +208,8 @@ def min_fill_cliques(card: dict[str, int], scopes: list[tuple[str, ...]]) -> lis
         near = adjacency[v] & remaining
         k = len(near)
         linked = sum(len(adjacency[a] & near) for a in near) // 2
-        return k * (k - 1) // 2 - linked, float(math.prod([card[u] for u in near | {v}])), v
+        size = min(math.prod([card[u] for u in near | {v}]), 2**53)  # as triangulation.SIZE_CAP
+        return k * (k - 1) // 2 - linked, float(size), v
 
     while remaining:
         v = min(cost(u) for u in remaining)[2]
