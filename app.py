@@ -77,6 +77,7 @@ from model.reports.wording import (
 
 TOP = "top"  # the Why view's "follow the current top cause" choice
 ASK_SHOWN = 5  # questions drawn with answer buttons in Ask next; the table lists them all
+ASK_DETAIL = ":small[{}]"  # what a question in Ask next would tell, in small print
 
 st.set_page_config(page_title="crampnet: cramp causes explorer", layout="wide")
 
@@ -493,7 +494,6 @@ def ask_next_view() -> None:
         node = priors.nodes[q.variable]
         detail = q.max_change_detail
         with st.container(border=True):
-            st.markdown(f"**{md(node.label)}**: {md(node.question)}")
             said = f"Expected information {q.info_gain:.3f} bits"
             if node.cost:
                 said += f"; a trial of about {node.cost:g} days"
@@ -503,10 +503,14 @@ def ask_next_view() -> None:
                     f"{cause_label(priors, detail.target, detail.state)} from "
                     f"{detail.before:.2f} to {detail.after:.2f}"
                 )
-            st.caption(md(said + "."))
             tests = trial_tests(priors, q.variable, shown.diagnosis.if_fixed)
-            if tests:
-                st.caption(md(tests))
+            # one element for the question and what it would tell (each element is redrawn
+            # on every answer given here)
+            st.markdown(
+                f"**{md(node.label)}**: {md(node.question)}  \n"
+                + ASK_DETAIL.format(md(said + "."))
+                + (f"  \n{ASK_DETAIL.format(md(tests))}" if tests else "")
+            )
             show_cautions(q.cautions)
             with st.container(horizontal=True):
                 answer_buttons("ask", q.variable, node.states)

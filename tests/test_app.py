@@ -848,21 +848,21 @@ def assert_ask_next(
     assert [b.label for b in tab.button] == [
         state_word(s) for q in expected[:5] for s in PRIORS.nodes[q.variable].states
     ]
-    info = [c for c in tab.caption if c.value.startswith("Expected information")]
-    for q, block_md, block_caption in zip(expected, tab.markdown, info, strict=False):
+    # one markdown element per question shown: the question, then in small print what it
+    # would tell (and, for a trial, what a change after it would point to)
+    blocks = [m.value for m in tab.markdown if m.value.startswith("**")]
+    assert len(blocks) == len(expected[:5])
+    for q, block in zip(expected, blocks, strict=False):
         node = PRIORS.nodes[q.variable]
-        assert (
-            block_md.value == f"**{escape_markdown(node.label)}**: {escape_markdown(node.question)}"
-        )
-        assert block_caption.value.startswith(
-            escape_markdown(f"Expected information {q.info_gain:.3f} bits")
+        head, *small = block.split("  \n")
+        assert head == f"**{escape_markdown(node.label)}**: {escape_markdown(node.question)}"
+        assert all(s.startswith(":small[") and s.endswith("]") for s in small)
+        assert small[0].startswith(
+            ":small[" + escape_markdown(f"Expected information {q.info_gain:.3f} bits")
         )
         detail = q.max_change_detail
         if detail:
-            assert (
-                escape_markdown(f"from {detail.before:.2f} to {detail.after:.2f}")
-                in block_caption.value
-            )
+            assert escape_markdown(f"from {detail.before:.2f} to {detail.after:.2f}") in small[0]
     return expected
 
 
@@ -873,13 +873,13 @@ def test_ask_next_lists_rank_questions_and_a_button_answers():
     expected = assert_ask_next(at, scenario)
     # each trial shown says what a change after it would point to, in words
     if_fixed = expected_view(scenario).diagnosis.if_fixed
-    captions = [c.value for c in shown_view(at, "Ask next").caption]
+    blocks = [m.value for m in shown_view(at, "Ask next").markdown if m.value.startswith("**")]
     trials = [q for q in expected[:5] if PRIORS.nodes[q.variable].cost]  # 5: app.ASK_SHOWN
     assert trials
-    for q in expected[:5]:
+    for q, block in zip(expected[:5], blocks, strict=True):
         tests = trial_tests(PRIORS, q.variable, if_fixed)
         assert (tests is not None) == bool(PRIORS.nodes[q.variable].cost)
-        assert tests is None or escape_markdown(tests) in captions
+        assert tests is None or block.endswith(f"  \n:small[{escape_markdown(tests)}]")
     top = expected[0]
     var, state = top.variable, PRIORS.nodes[top.variable].states[0]
     at.button(key=f"ask_{var}_{state}").click()
