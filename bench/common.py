@@ -46,6 +46,7 @@ class Settings:
     large_repeats: int = 3  # timed repeats of the large batches and of pyAgrum's (median kept)
     app_reruns: int = 20
     browser_loads: int = 3
+    browser_rounds: int = 2  # turns of the bare page and the explorer (bench/browser.py)
     file_sizes: tuple[int, ...] = (100_000, 1_000_000)
     file_repeats: int = 3  # runs per size (median kept)
     network_queries: int = 40  # bnlearn networks: new patterns per network, and as many seen
@@ -63,6 +64,7 @@ QUICK = Settings(
     large_repeats=1,
     app_reruns=3,
     browser_loads=1,
+    browser_rounds=1,
     file_sizes=(10_000,),
     file_repeats=1,
     network_queries=5,
