@@ -349,8 +349,8 @@ summary = summarise(
 st.subheader("In short")
 st.markdown(md(summary.text))
 with st.expander("What the words mean"):
-    for term, meaning in GLOSSARY:
-        st.markdown(f"**{md(term)}**: {md(meaning)}")
+    # one element (a list), not one per term: every element is redrawn on every answer
+    st.markdown("\n".join(f"- **{md(term)}**: {md(meaning)}" for term, meaning in GLOSSARY))
 
 
 def causes_view() -> None:

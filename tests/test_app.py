@@ -433,7 +433,10 @@ def test_glossary_and_debug_expanders():
     at = start()
     (glossary,) = [e for e in at.main.expander if e.label == "What the words mean"]
     assert [m.value for m in glossary.markdown] == [
-        f"**{escape_markdown(term)}**: {escape_markdown(meaning)}" for term, meaning in GLOSSARY
+        "\n".join(
+            f"- **{escape_markdown(term)}**: {escape_markdown(meaning)}"
+            for term, meaning in GLOSSARY
+        )
     ]
     timing = [m for m in at.metric if m.label == TIMING]
     assert len(timing) == 1 and timing[0].value.endswith(" ms")
