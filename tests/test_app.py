@@ -278,19 +278,24 @@ def assert_metric(metric, label: str, posterior: float, prior: float, help_text:
         assert metric.proto.help == help_text
 
 
-def causes_table(at: AppTest):
-    """The Causes view's table, asked for with its toggle (off on a fresh page: the table is
-    drawn on demand); returns the view and the table's markdown element."""
-    tab = shown_view(at, "Causes")
-    toggle = tab.toggle(key="causes_table")
-    assert toggle.label == "Show the numbers as a table"
+def table_on_demand(at: AppTest, view: str, key: str, label: str):
+    """A view's table, asked for with its toggle (``key``, ``label``; off on a fresh page:
+    no table is drawn until asked for); returns the view and the table's markdown element."""
+    tab = shown_view(at, view)
+    toggle = tab.toggle(key=key)
+    assert toggle.label == label
     if not toggle.value:
         assert not [m for m in tab.markdown if m.value.startswith("| ")]
         toggle.set_value(True)
         rerun(at)
-        tab = shown_view(at, "Causes")
+        tab = shown_view(at, view)
     (table,) = [m for m in tab.markdown if m.value.startswith("| ")]
     return tab, table
+
+
+def causes_table(at: AppTest):
+    """The Causes view's table in words, and the view."""
+    return table_on_demand(at, "Causes", "causes_table", "Show the numbers as a table")
 
 
 def assert_causes_view(at: AppTest, scenario: Scenario, cost_weight: float = 0.0) -> None:
@@ -826,15 +831,9 @@ def assert_ask_next(
         MODEL, scenario.evidence, soft, do=scenario.do, cost_weight=cost_weight
     )
     assert expected == expected_view(scenario, cost_weight).questions
-    tab = shown_view(at, "Ask next")
-    toggle = tab.toggle(key="ask_table")
-    assert toggle.label == f"Show all {len(expected)} questions and trials ranked, as a table"
-    if not toggle.value:
-        assert not [m for m in tab.markdown if m.value.startswith("| ")]
-        toggle.set_value(True)
-        rerun(at)
-        tab = shown_view(at, "Ask next")
-    (table,) = [m for m in tab.markdown if m.value.startswith("| question or trial")]
+    label = f"Show all {len(expected)} questions and trials ranked, as a table"
+    tab, table = table_on_demand(at, "Ask next", "ask_table", label)
+    assert table.value.startswith("| question or trial")
     assert table.value == markdown_table(question_table(PRIORS, expected))
     rows = [line.split(" | ") for line in table.value.splitlines()[2:]]
     assert [unescape(r[0].removeprefix("| ")) for r in rows] == [q.label for q in expected]
