@@ -2,7 +2,7 @@
 timeline recomputed now, and follow-ups written as the change of answers they are.
 
 The store (:mod:`model.readwrite.casebook`) keeps what it is given; this module is where the
-model comes in, shared by ``crampnet cases`` and the explorer's Case book tab.
+model comes in, shared by ``crampnet cases`` and the explorer's Case book view.
 """
 
 from __future__ import annotations

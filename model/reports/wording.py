@@ -476,8 +476,8 @@ def cause_table(rows: pd.DataFrame, by: str = "probability") -> pd.DataFrame:
     often it ranks first over the plausible versions of the model, and before any answer. If
     fixed: how many of the features present putting it right alone would be expected to stop,
     the chance that all would, and its probability. Narrow enough for a phone either way: the
-    words of the verbal scale are in the summary and the glossary, the changes in the metrics
-    and the Why tab."""
+    words of the verbal scale are in the summary and the glossary, the change from before any
+    answer in the Why view."""
     if by == "if fixed":
         return pd.DataFrame(
             {
