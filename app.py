@@ -44,6 +44,7 @@ from model.reports.explorer import (
     network_dot,
     node_claims,
     node_table,
+    view_key,
 )
 from model.reports.questions_form import (
     EVENT,
@@ -832,7 +833,7 @@ def results() -> None:
     chosen = st.segmented_control(
         "View", list(VIEWS), default="Causes", required=True, key="view", width="stretch"
     )
-    with st.container(key=f"view-{chosen.lower().replace(' ', '-')}"):
+    with st.container(key=view_key(chosen)):
         VIEWS[chosen]()
 
 

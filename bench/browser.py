@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
+from model.reports.explorer import view_key
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -298,8 +300,8 @@ def view_button(page, name: str):
 
 
 def view_panel(page, name: str):
-    """The panel the explorer draws view ``name`` in (a container keyed ``view-<name>``)."""
-    return page.locator(f".st-key-view-{name.lower().replace(' ', '-')}")
+    """The panel the explorer draws view ``name`` in (a container keyed :func:`view_key`)."""
+    return page.locator(f".st-key-{view_key(name)}")
 
 
 def _explorer_actions(browser, url: str) -> dict[str, list[float]]:

@@ -48,6 +48,7 @@ from model.reports.explorer import (
     network_dot,
     node_claims,
     node_table,
+    view_key,
 )
 from model.reports.questions_form import form_data
 from model.reports.wording import (
@@ -135,12 +136,10 @@ def shown_view(at: AppTest, name: str):
     control = view_control(at)
     assert control.options == VIEWS and control.value == name
     panels = [b for b in walk(at.main) if "-view-" in getattr(b.proto, "id", "")]
-    assert [p.proto.id.rsplit("-view-", 1)[1] for p in panels] == [slug(name)], "one view drawn"
+    assert [p.proto.id.rsplit("-view-", 1)[1] for p in panels] == [
+        view_key(name).removeprefix("view-")
+    ], "one view drawn"
     return panels[0]
-
-
-def slug(view: str) -> str:
-    return view.lower().replace(" ", "-")
 
 
 def answer(at: AppTest, node: str, choice: str) -> None:

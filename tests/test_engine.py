@@ -137,6 +137,18 @@ def evidence_for(
     return hard, soft
 
 
+@st.composite
+def cases(draw: st.DrawFn, max_hard: int = 5):
+    """A random network (up to 8 or 30 nodes), its states, one or more targets and the
+    evidence of one query: ``(net, states, targets, hard, soft)``."""
+    net = draw(networks(max_nodes=draw(st.sampled_from([8, 30]))))
+    states = net_states(net)
+    names = sorted(states)
+    targets = draw(subsets(names, draw(st.integers(1, len(names)))))
+    hard, soft = draw(evidence_for(states, max_hard=max_hard))
+    return net, states, targets, hard, soft
+
+
 # --- oracles ---------------------------------------------------------------------------------
 
 
@@ -400,13 +412,9 @@ def test_pattern_trees_match_pyagrum_and_the_joint(data: st.DataObject) -> None:
     are never reached): posteriors as pyAgrum's, ``log P(evidence)`` as the joint's (up to
     8 nodes), impossible evidence an error naming its conflict. The same pattern with
     other answers reuses its tree and is right too."""
-    net = data.draw(networks(max_nodes=data.draw(st.sampled_from([8, 30]))))
-    states = net_states(net)
+    net, states, targets, hard, soft = data.draw(cases())
     bn = to_pyagrum(net)
     engine = Engine.from_network(net)
-    names = sorted(states)
-    targets = data.draw(subsets(names, data.draw(st.integers(1, len(names)))))
-    hard, soft = data.draw(evidence_for(states))
     no_structures = patch.object(Engine, "_run", side_effect=AssertionError("not a pattern tree"))
     with patch.object(engine_module, "VISITS_PER_VARIABLE", 0), no_structures:
         for attempt in ("new", "seen"):
@@ -430,13 +438,10 @@ def test_a_tree_given_answers_answers_more_as_pyagrum(data: st.DataObject) -> No
     that each add hard answers give pyAgrum's posteriors for all the answers together (to
     1e-9) and ``log P(evidence)`` as the joint's (up to 8 nodes, no soft answer: their scale
     is the caller's); an impossible row comes back with -inf and NaN, as from ``query``."""
-    net = data.draw(networks(max_nodes=data.draw(st.sampled_from([8, 30]))))
-    states = net_states(net)
+    net, states, targets, hard, soft = data.draw(cases(max_hard=3))
     bn = to_pyagrum(net)
     engine = Engine.from_network(net)
     names = sorted(states)
-    targets = data.draw(subsets(names, data.draw(st.integers(1, len(names)))))
-    hard, soft = data.draw(evidence_for(states, max_hard=3))
     tree = engine.given({**hard, **soft})
     assert tree is not None  # small networks keep a calibrated tree
     free = [v for v in names if v not in hard and v not in soft]

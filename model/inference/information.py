@@ -82,24 +82,25 @@ def question_values(
     )
     plans = [_plan(engine, q, marginals[q][0], outcomes.get(q)) for q in candidates]
     # the rows of every candidate's queried answers, answered in one batch
-    rows = [
-        {**evidence, p.variable: engine.states[p.variable][k]} for p in plans for k in p.queried
-    ]
-    after_rows = np.empty((0, len(now.labels)))
-    tree = engine.given(evidence, do) if rows else None
-    if tree is not None:  # the answers so far taken in once; each row adds one answer
-        columns = [p.variable for p in plans if p.queried]
-        codes = np.full((len(rows), len(columns)), -1, dtype=np.int64)
-        r = 0
-        for j, plan in enumerate(p for p in plans if p.queried):
-            for k in plan.queried:
-                codes[r, j] = k
-                r += 1
-        batch, _ = tree.rows(targets, columns, codes)
-        after_rows = np.concatenate([batch[t] for t in targets], axis=1)
-    elif rows:
+    asked = [p for p in plans if p.queried]
+    n_rows = sum(len(p.queried) for p in asked)
+    tree = engine.given(evidence, do) if n_rows else None
+    if tree is not None:  # the answers so far taken in once; each row adds its one answer
+        codes = np.full((n_rows, len(asked)), -1, dtype=np.int64)
+        codes[np.arange(n_rows), [j for j, p in enumerate(asked) for _ in p.queried]] = [
+            k for p in asked for k in p.queried
+        ]
+        batch, _ = tree.rows(targets, [p.variable for p in asked], codes)
+    elif n_rows:
+        rows = [
+            {**evidence, p.variable: engine.states[p.variable][k]} for p in asked for k in p.queried
+        ]
         batch, _ = engine.query(targets, rows, do)
-        after_rows = np.concatenate([batch[t] for t in targets], axis=1)
+    after_rows = (
+        np.concatenate([batch[t] for t in targets], axis=1)
+        if n_rows
+        else np.empty((0, len(now.labels)))
+    )
     return _values(engine, plans, after_rows, now)
 
 
@@ -166,8 +167,8 @@ def _values(
             queried[i, at[k]] = True
         first += len(plan.queried)
         derived[i] = at[plan.derived]
-        rest = [k for k in range(len(plan.p)) if k not in at]
-        outside[i] = plan.p[rest].sum() if rest else 0.0
+        cannot = [k for k in range(len(plan.p)) if k not in at]
+        outside[i] = plan.p[cannot].sum() if cannot else 0.0
     # P(T|E) = sum over answers s of P(s|E) P(T|E,s): the derived answer's row from the rest
     rest = before * outside[:, None] + np.where(queried[..., None], p[..., None] * after, 0.0).sum(
         axis=1
@@ -185,6 +186,7 @@ def _values(
         gain = now.entropy - (weights * entropy).sum(axis=1) / total
     change = np.where(live[..., None] & now.counts, after - before, 0.0)
     size = np.abs(change)
+    top = now.top
     values = []
     for i, plan in enumerate(plans):
         if total[i] <= 0:
@@ -202,7 +204,7 @@ def _values(
                 info_gain=max(float(gain[i]), 0.0),
                 max_change=largest,
                 max_change_detail=detail,
-                top_change=float(size[i, :, now.top].max()),
+                top_change=float(size[i, :, top].max()),
             )
         )
     return values

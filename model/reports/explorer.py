@@ -16,6 +16,12 @@ from model.diagnosis.view import View, node_marginals
 CAUSE_ORDERS = ("probability", "if fixed")  # how the Causes view can rank
 
 
+def view_key(view: str) -> str:
+    """The key of the container the explorer draws view ``view`` in ("Ask next" ->
+    ``view-ask-next``): what its tests and the browser benchmark find the view by."""
+    return "view-" + view.lower().replace(" ", "-")
+
+
 def cause_rows(model: CrampModel, shown: View, by: str = "probability") -> pd.DataFrame:
     """Each abnormal cause state: posterior, its interval, the share of the draws in which it
     ranks first, prior, and what putting it right alone would stop; ordered ``by`` one of
