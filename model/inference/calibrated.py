@@ -101,14 +101,14 @@ class CalibratedTree:
             nb_ptr.append(len(nb_in))
         arrays = {
             "pot": np.concatenate([p.ravel() for p in potentials]),
-            "pot_off": _offsets([p.size for p in potentials])[:-1],
+            "pot_off": offsets([p.size for p in potentials])[:-1],
             "size": np.array([p.size for p in potentials], dtype=np.int64),
             "nb_ptr": np.array(nb_ptr, dtype=np.int64),
             "nb_in": np.array(nb_in, dtype=np.int64),
             "nb_out": np.array(nb_out, dtype=np.int64),
-            "nb_map_off": _offsets([math.prod(d) for d, _ in maps])[:-1],
-            "maps": _indices(maps),
-            "msg_off": _offsets(sep_sizes),
+            "nb_map_off": offsets([math.prod(d) for d, _ in maps])[:-1],
+            "maps": flat_indices(maps),
+            "msg_off": offsets(sep_sizes),
             "col_child": np.array([c for c, _ in tree.collect], dtype=np.int64),
             "col_parent": np.array([p for _, p in tree.collect], dtype=np.int64),
             "col_slot_cp": np.array([slot_of[(c, p)] for c, p in tree.collect], dtype=np.int64),
@@ -157,7 +157,7 @@ class CalibratedTree:
                 )
             }
         )
-        arrays["vmaps"] = _indices(vmaps)
+        arrays["vmaps"] = flat_indices(vmaps)
         total = int(arrays["msg_off"][-1])
         arrays["prior_msg"], arrays["prior_scale"] = np.ones(total), np.zeros(len(sep_sizes))
         built = cls(tree, arrays, moff, {v: k for k, v in enumerate(card)}, calibrate)
@@ -275,7 +275,7 @@ class CalibratedTree:
         return np.array(values, dtype=np.int64)
 
 
-def _indices(parts: list[tuple[tuple[int, ...], list[int]]]) -> np.ndarray:
+def flat_indices(parts: list[tuple[tuple[int, ...], list[int]]]) -> np.ndarray:
     """For each ``(dims, kept)`` in turn, each entry's index on the axes ``kept`` of a table
     of shape ``dims`` (:func:`model.inference.kernel.onto`), one after another in one array
     of 32-bit integers (the kernel's maps)."""
@@ -290,7 +290,7 @@ def _indices(parts: list[tuple[tuple[int, ...], list[int]]]) -> np.ndarray:
     return out
 
 
-def _offsets(sizes: list[int]) -> np.ndarray:
+def offsets(sizes: list[int]) -> np.ndarray:
     """Where each of consecutive blocks of these sizes starts, and the end."""
     return np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).astype(np.int64)
 

@@ -20,7 +20,7 @@ import itertools
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,6 +39,7 @@ FOLD_LIMIT = 16384  # largest table (entries per row) a pre-summing step may cre
 # the recipes of hidden nodes with parents recur across patterns and rows)
 FOLD_CACHE_BYTES = 256 * 2**20
 POTENTIALS_KEPT = 4  # per structure: the answer values seen most recently
+LAYOUTS_KEPT = 8  # per structure: batch layouts (by clique shapes and per-row factors)
 TREES_KEPT = 512
 RECIPES_KEPT = 2**18  # fold recipes numbered (each a short tuple)
 
@@ -52,7 +53,8 @@ class Structure:
     prior, for a risk factor) into a table, a source that is either one of the network's
     tables or the result of an earlier step. The factors the steps leave (``outputs``) are
     the tree's factors ``len(factors)`` onwards, each multiplied into its home clique.
-    Keeps the clique tables of the :data:`POTENTIALS_KEPT` answer values seen last.
+    Keeps the clique tables of the :data:`POTENTIALS_KEPT` answer values seen last, and
+    the :data:`LAYOUTS_KEPT` batch layouts used last (:meth:`layout`).
     """
 
     tree: JunctionTree
@@ -61,6 +63,7 @@ class Structure:
     steps: tuple = ()  # (variable, prior table or None, (kind, table or step index), scope)
     outputs: tuple = ()  # (scope, step index, home clique) of each factor the steps leave
     potentials_kept: OrderedDict = field(default_factory=OrderedDict, repr=False)
+    layouts_kept: OrderedDict = field(default_factory=OrderedDict, repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def absorb(self, likelihoods: dict[str, np.ndarray]) -> list[tuple]:
@@ -84,6 +87,21 @@ class Structure:
                 out = "z" + letters
                 results.append(np.einsum(f"{spec},zY->{out}", table, weight))
         return [(scope, results[ref], home) for scope, ref, home in self.outputs]
+
+    def layout(self, key: tuple, build: Callable[[], object]) -> object:
+        """The batch layout kept under ``key`` (:mod:`model.inference.batch_tree`), or
+        ``build()``'s, kept (least recently used dropped)."""
+        with self.lock:
+            found = self.layouts_kept.get(key)
+            if found is not None:
+                self.layouts_kept.move_to_end(key)
+                return found
+        found = build()  # outside the lock: another thread may build the same, harmlessly
+        with self.lock:
+            self.layouts_kept[key] = found
+            while len(self.layouts_kept) > LAYOUTS_KEPT:
+                self.layouts_kept.popitem(last=False)
+        return found
 
     def potentials(self, fixed: Mapping[str, int]) -> list[np.ndarray]:
         """Clique tables with each ``fixed`` variable cut down to its one state (an axis of

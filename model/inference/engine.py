@@ -40,6 +40,7 @@ from functools import cached_property
 import numpy as np
 
 from model.errors import EvidenceError, ImpossibleEvidenceError, NetworkTooLargeError
+from model.inference import batch_tree
 from model.inference.calibrated import CalibratedTree
 from model.inference.compiler import MAX_CLIQUE_BYTES, Compiler, Structure, slice_fixed
 from model.inference.evidence import Posteriors, check_evidence, check_row, check_variables
@@ -60,6 +61,7 @@ LOOP_SAMPLE = 256  # rows that decide between the compiled loop and batched nump
 LOOP_CLIQUE = 2**14  # a pruned tree with a clique bigger than this batches badly
 LAZY_ENTRIES = 2**19  # a network tree with more entries than this: queries lazily (batches too),
 LAZY_SHARE = 0.25  # ... those that need more than this share of its variables
+KERNEL_BATCH = 2  # rows from which a batch runs in the compiled loop over rows
 SMALL_BATCH = 128  # rows of a query that batched numpy's fixed cost per message dominates
 SMALL_BATCH_MARGIN = 2.0  # ... where the loop wins while visiting up to this many times more
 STRUCTURES_KEPT = 256  # compiled patterns kept per engine (least recently used dropped)
@@ -572,14 +574,15 @@ class Engine:
             free = {v: lik for v, lik in likelihoods.items() if v not in fixed}
             extra = [(scope, slice_fixed(f, scope, fixed), home) for scope, f, home in extra]
             potentials = structure.potentials(fixed)
-            marginals, log_z = propagate(
-                structure.tree,
-                potentials,
-                free,
-                [t for t in targets if t not in fixed],
-                extra,
-                projections=self.projections,
-            )
+            asked = [t for t in targets if t not in fixed]
+            if self.draws or batch < KERNEL_BATCH or not structure.tree.cliques:
+                marginals, log_z = propagate(
+                    structure.tree, potentials, free, asked, extra, projections=self.projections
+                )
+            else:
+                marginals, log_z = batch_tree.propagate(
+                    structure.tree, potentials, free, asked, extra, batch, structure.layout
+                )
         for v in targets:
             if v in fixed:
                 marginals[v] = np.where(

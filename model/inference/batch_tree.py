@@ -1,0 +1,169 @@
+"""A compiled pattern's junction tree laid out for batches in one compiled loop.
+
+The engine compiles a tree for each pattern of answered variables and targets
+(:mod:`model.inference.compiler`) and runs a batch of rows through it. This module lays that
+tree out as flat arrays for :mod:`model.inference.batch_kernel` (which runs a block of rows
+at once, the rows innermost) and runs it: :func:`propagate` has the signature and the
+results of :func:`model.inference.junction.propagate`, for tables without parameter draws.
+
+A layout depends on the tree, the shapes of its clique tables (an answer shared by the whole
+batch leaves its variable one state long) and which factors vary by row; the engine keeps
+one per such key on its structure (:meth:`model.inference.compiler.Structure.layout`). The
+factors shared by every row are multiplied into the clique tables at each call; the per-row
+ones are copied into one array, one column per row.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from model.inference import batch_kernel
+from model.inference.calibrated import flat_indices, offsets
+from model.inference.junction import JunctionTree, align
+
+
+@dataclass(frozen=True, eq=False)
+class BatchTree:
+    """The arrays :func:`model.inference.batch_kernel.run` reads (but the clique tables,
+    given at each call), and where each per-row factor's entries go. Immutable: threads
+    share it."""
+
+    arrays: dict[str, np.ndarray]
+    data_off: np.ndarray  # where each per-row factor starts in the data, and the end
+
+    @classmethod
+    def build(
+        cls,
+        tree: JunctionTree,
+        dims: list[tuple[int, ...]],
+        operands: list[tuple[tuple[str, ...], int]],
+        targets: list[str],
+    ) -> BatchTree:
+        """The layout of ``tree`` whose clique ``i`` has the shape ``dims[i]``, with the
+        per-row factors ``operands`` (scope and clique each, in the order of the data) and
+        the marginals of ``targets``."""
+        cliques = tree.cliques
+        sizes = [math.prod(d) for d in dims]
+        edge_of = {}  # (i, j) -> directed edge from i to j
+        for k, (c, p) in enumerate(tree.collect):
+            edge_of[(c, p)], edge_of[(p, c)] = 2 * k, 2 * k + 1
+        seps = [tree.separator(c, p) for c, p in tree.collect]
+        msg_sizes = [
+            math.prod([dims[c][cliques[c].index(v)] for v in sep])
+            for sep, (c, _) in zip(seps, tree.collect, strict=True)
+            for _ in (0, 1)
+        ]
+        maps: list[tuple[tuple[int, ...], list[int]]] = []
+        nb_ptr, nb_in, nb_out, nb_map, slot_of = [0], [], [], [], {}
+        for i, clique in enumerate(cliques):
+            for j in tree.neighbours[i]:
+                d = edge_of[(i, j)]
+                slot_of[(i, j)] = len(nb_in)
+                nb_out.append(d)
+                nb_in.append(d ^ 1)
+                nb_map.append(len(maps))
+                maps.append((dims[i], [clique.index(v) for v in seps[d // 2]]))
+            nb_ptr.append(len(nb_in))
+        by_clique: list[list[int]] = [[] for _ in cliques]
+        for k, (_, home) in enumerate(operands):
+            by_clique[home].append(k)
+        op_ptr, op_order, op_map = [0], [], []
+        for i, held in enumerate(by_clique):
+            for k in held:
+                scope = operands[k][0]
+                op_order.append(k)
+                op_map.append(len(maps))
+                maps.append((dims[i], [cliques[i].index(v) for v in scope]))
+            op_ptr.append(len(op_order))
+        op_sizes = [
+            math.prod([dims[home][cliques[home].index(v)] for v in scope])
+            for scope, home in operands
+        ]
+        data_off = offsets(op_sizes)
+        tg_map = []
+        for v in targets:
+            i = tree.home[v]
+            tg_map.append(len(maps))
+            maps.append((dims[i], [cliques[i].index(v)]))
+        map_off = offsets([math.prod(d) for d, _ in maps])
+        homes = {tree.home[v] for v in targets}
+        down = [bool(tree.below[(c, p)] & homes) for c, p in tree.collect]
+        believes = [i in homes or i == tree.root for i in range(len(cliques))]
+        for k, (_, p) in enumerate(tree.collect):
+            believes[p] = believes[p] or down[k]
+        children: list[list[int]] = [[] for _ in cliques]
+        for k, (_, p) in enumerate(tree.collect):
+            children[p].append(k)
+        ints = {
+            "size": sizes,
+            "op_ptr": op_ptr,
+            "op_map_off": [map_off[m] for m in op_map],
+            "op_data_off": [data_off[k] for k in op_order],
+            "nb_ptr": nb_ptr,
+            "nb_in": nb_in,
+            "nb_out": nb_out,
+            "nb_map_off": [map_off[m] for m in nb_map],
+            "col_child": [c for c, _ in tree.collect],
+            "col_slot_cp": [slot_of[(c, p)] for c, p in tree.collect],
+            "col_slot_pc": [slot_of[(p, c)] for c, p in tree.collect],
+            "ch_ptr": offsets([len(k) for k in children]),
+            "ch_edge": [k for edges in children for k in edges],
+            "order": [tree.root] + [c for c, _ in reversed(tree.collect)],
+            "tg_home": [tree.home[v] for v in targets],
+            "tg_moff": [map_off[m] for m in tg_map],
+            "tg_card": [tree.card[v] for v in targets],
+        }
+        arrays = {name: np.array(values, dtype=np.int64) for name, values in ints.items()}
+        arrays["maps"] = flat_indices(maps)
+        arrays["msg_off"] = offsets(msg_sizes)
+        arrays["down"] = np.array(down, dtype=np.bool_)
+        arrays["believes"] = np.array(believes, dtype=np.bool_)
+        arrays["pot_off"] = offsets(sizes)
+        return cls(arrays, data_off)
+
+    def run(self, tables: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Marginals ``(rows, targets, widest)`` and ``log_z`` per row, given the clique
+        tables (flat, shared factors in) and the per-row factors (one column per row)."""
+        layout = tuple(
+            tables if name == "pot" else self.arrays[name] for name in batch_kernel.LAYOUT
+        )
+        return batch_kernel.run(layout, data, batch_kernel.BLOCK_ROWS)
+
+
+def propagate(
+    tree: JunctionTree,
+    potentials: list[np.ndarray],
+    likelihoods: dict[str, np.ndarray],
+    targets: list[str],
+    extra: list[tuple[tuple[str, ...], np.ndarray, int]],
+    batch: int,
+    layout: Callable[[tuple, Callable[[], BatchTree]], BatchTree],
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """:func:`model.inference.junction.propagate` for ``batch`` rows over clique tables
+    without parameter draws, in one compiled loop. ``layout(key, build)`` gives the layout
+    kept under ``key`` or builds it (the caller keeps them: see the module)."""
+    factors = [((v,), lik, tree.home[v]) for v, lik in likelihoods.items()] + list(extra)
+    shared = [f for f in factors if f[1].ndim == len(f[0])]
+    per_row = [f for f in factors if f[1].ndim != len(f[0])]
+    dims = [p.shape for p in potentials]
+    key = (
+        tuple(dims),
+        tuple((scope, home) for scope, _, home in per_row),
+        tuple(targets),
+    )
+    operands = [(scope, home) for scope, _, home in per_row]
+    found = layout(key, lambda: BatchTree.build(tree, dims, operands, targets))
+    tables = [p for p in potentials]
+    for scope, table, home in shared:
+        tables[home] = tables[home] * align(table, scope, tree.cliques[home])
+    flat = np.concatenate([np.ravel(t) for t in tables])
+    data = np.empty((int(found.data_off[-1]), batch))
+    for k, (_, table, _) in enumerate(per_row):
+        lo, hi = found.data_off[k], found.data_off[k + 1]
+        data[lo:hi] = np.broadcast_to(table, (batch, *table.shape[1:])).reshape(batch, -1).T
+    marginals, log_z = found.run(flat, data)
+    return {v: marginals[:, j, : tree.card[v]] for j, v in enumerate(targets)}, log_z
