@@ -28,6 +28,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from model import CrampModel, ImpossibleEvidenceError
+from model.inference import compiler as compiler_module
 from model.inference import engine as engine_module
 from model.inference import lazy as lazy_module
 from model.inference.engine import LAZY_ENTRIES, Engine
@@ -610,7 +611,7 @@ def test_batches_through_the_compiled_row_loop_match_pyagrum_row_by_row(
     rows = data.draw(st.integers(2, 70))
     answered = data.draw(subsets(names, data.draw(st.integers(1, min(6, len(names))))))
     shared = data.draw(subsets(answered, data.draw(st.integers(0, len(answered)))))
-    likelihood = st.floats(min_value=0.0, max_value=10.0, allow_nan=False)
+    likelihood = st.one_of(st.just(0.0), st.floats(min_value=1e-3, max_value=10.0))
     seeds = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     likelihoods: dict[str, np.ndarray] = {}
     for v in answered:
@@ -618,7 +619,9 @@ def test_batches_through_the_compiled_row_loop_match_pyagrum_row_by_row(
         if v in shared:  # one answer for the whole batch: hard, or soft
             hard = data.draw(st.booleans())
             lik = np.eye(card)[data.draw(st.integers(0, card - 1))] if hard else None
-            likelihoods[v] = lik if hard else np.array([data.draw(likelihood) for _ in states[v]])
+            soft = np.array([data.draw(likelihood) for _ in states[v]])
+            soft[data.draw(st.integers(0, card - 1))] = data.draw(likelihood.filter(bool))
+            likelihoods[v] = lik if hard else soft
             continue
         codes = seeds.integers(-2, card, size=rows)  # -2: a soft answer, -1: unanswered
         lik = np.vstack([np.eye(card), np.ones(card)])[np.where(codes == -2, -1, codes)]
@@ -652,6 +655,74 @@ def test_batches_through_the_compiled_row_loop_match_pyagrum_row_by_row(
     np.testing.assert_allclose(numpy_log_z, log_z, atol=1e-9)
     for v in targets:
         np.testing.assert_allclose(numpy_marginals[v], marginals[v], atol=1e-12)
+
+
+@settings(max_examples=examples(40))
+@given(data=st.data())
+def test_rows_of_codes_match_pyagrum_with_absorption_shared_by_rows_alike(
+    data: st.DataObject,
+) -> None:
+    """``Engine.run_codes`` (batch scoring's call) on rows that often repeat their answers to
+    some columns, with every chain of absorbed answers run once per distinct combination
+    (the table-size threshold patched to zero): each row against pyAgrum, and the shared
+    runs against the same rows absorbed one by one."""
+    net = data.draw(networks(max_nodes=16))
+    states = net_states(net)
+    names = sorted(states)
+    targets = data.draw(subsets(names, data.draw(st.integers(1, len(names)))))
+    columns = data.draw(subsets(names, data.draw(st.integers(1, min(8, len(names))))))
+    rows = data.draw(st.integers(2, 80))
+    seeds = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    codes = np.column_stack(
+        [
+            # answered in few ways (often unanswered), so that many rows are alike
+            np.where(seeds.random(rows) < 0.5, -1, seeds.integers(0, len(states[c]), rows))
+            for c in columns
+        ]
+    )
+    if data.draw(st.booleans()):  # one column answered alike by every row
+        codes[:, 0] = data.draw(st.integers(-1, len(states[columns[0]]) - 1))
+    with patch.object(compiler_module, "SHARED_CHAIN_ENTRIES", 0):
+        marginals, log_z = Engine.from_network(net).run_codes(targets, columns, codes)
+    bn = to_pyagrum(net)
+    for r in range(rows):
+        hard = {c: states[c][k] for c, k in zip(columns, codes[r], strict=True) if k >= 0}
+        expected, p_evidence = pyagrum_query(bn, targets, hard, {})
+        if expected is None:
+            assert log_z[r] == -np.inf and all(np.isnan(marginals[v][r]).all() for v in targets)
+            continue
+        assert log_z[r] == pytest.approx(np.log(p_evidence), abs=1e-9), (r, hard)
+        for v in targets:
+            assert np.abs(marginals[v][r] - list(expected[v].values())).max() <= 1e-9, (v, r)
+    with patch.object(compiler_module, "SHARED_CHAIN_ENTRIES", 2**62):
+        one_by_one, log_z_one = Engine.from_network(net).run_codes(targets, columns, codes)
+    np.testing.assert_allclose(log_z_one, log_z, atol=1e-12)
+    for v in targets:
+        np.testing.assert_allclose(one_by_one[v], marginals[v], atol=1e-12)
+
+
+def test_absorbed_chains_run_once_per_distinct_answers_on_our_network(model: CrampModel) -> None:
+    """Calcium's answered risk factors form one chain from its 3,072-entry table: with rows
+    that answer them in two ways, the chain's first step sees two rows, not a hundred."""
+    engine = model.engine
+    columns = [*engine.parents["calcium"], "nocturnal_cramps"]  # every column in the pattern
+    codes = np.array([[-1] * 10 + [0], [0] * 10 + [1]] * 50)
+    structure = engine.structure(set(columns), model.causes)
+    chain = next(c for c in structure.chains if structure.steps[c[0]][2][1].size >= 3072)
+    seen = []
+    step = compiler_module._absorb_step
+
+    def spy(table, scope, v, weight):
+        if v == structure.steps[chain[0]][0]:
+            seen.append(weight.shape)
+        return step(table, scope, v, weight)
+
+    with patch.object(compiler_module, "_absorb_step", spy):
+        shared, _ = engine.run_codes(model.causes, columns, codes)
+    assert seen == [(2, 2)]
+    alone, _ = engine.run_codes(model.causes, columns, codes[:2])
+    for v in model.causes:
+        np.testing.assert_allclose(shared[v][:2], alone[v], atol=1e-12)
 
 
 def test_batch_with_an_impossible_row_keeps_the_others_right() -> None:

@@ -22,6 +22,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -39,6 +40,8 @@ FOLD_LIMIT = 16384  # largest table (entries per row) a pre-summing step may cre
 # the recipes of hidden nodes with parents recur across patterns and rows)
 FOLD_CACHE_BYTES = 256 * 2**20
 POTENTIALS_KEPT = 4  # per structure: the answer values seen most recently
+SHARED_CHAIN_ENTRIES = 256  # a chain of absorption steps from a table this big runs once per
+# distinct combination of its rows' answers (see Structure.absorb)
 LAYOUTS_KEPT = 8  # per structure: batch layouts (by clique shapes and per-row factors)
 TREES_KEPT = 512
 RECIPES_KEPT = 2**18  # fold recipes numbered (each a short tuple)
@@ -66,27 +69,52 @@ class Structure:
     layouts_kept: OrderedDict = field(default_factory=OrderedDict, repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def absorb(self, likelihoods: dict[str, np.ndarray]) -> list[tuple]:
+    def absorb(
+        self,
+        likelihoods: dict[str, np.ndarray],
+        keys: Mapping[str, np.ndarray] | None = None,
+    ) -> list[tuple]:
         """Run the absorption steps: each answer's likelihood (times its prior, for a risk
-        factor) summed into its table; returns the resulting factors with their cliques."""
-        results: list[np.ndarray] = []
-        for v, prior, (kind, ref), scope in self.steps:
-            weight = likelihoods.pop(v)
-            if prior is not None:
-                weight = prior * weight
-            table = ref if kind == "table" else results[ref]
-            batched = table.ndim - len(scope)
-            axis = batched + scope.index(v)
-            if weight.ndim == 1:
-                results.append(np.tensordot(table, weight, axes=([axis], [0])))
-            elif batched == 0:  # per-row weights against one table
-                results.append(np.tensordot(weight, table, axes=([1], [axis])))
-            else:  # per-row weights against per-row tables, read in place (no copy)
-                letters = "abcdefghijklmnopqrstuvwxy"[: table.ndim - 2]
-                spec = "z" + letters[: axis - 1] + "Y" + letters[axis - 1 :]
-                out = "z" + letters
-                results.append(np.einsum(f"{spec},zY->{out}", table, weight))
+        factor) summed into its table; returns the resulting factors with their cliques.
+
+        ``keys[v]`` (optional) numbers each row's likelihood of ``v``. A chain of steps that
+        starts from a table of at least :data:`SHARED_CHAIN_ENTRIES` entries then runs once
+        per distinct combination of its rows' keys, not once per row: on our network the
+        ten answered risk factors of calcium halve its 3,072-entry table in turn, a third of
+        a batch's time, and a batch's rows answer them in a few hundred ways at most.
+        """
+        results: list[np.ndarray | None] = [None] * len(self.steps)
+        for chain in self.chains:
+            rows = _shared_rows(self, chain, likelihoods, keys)
+            first, inverse = rows if rows is not None else (None, None)
+            for k in chain:
+                v, prior, (kind, ref), scope = self.steps[k]
+                weight = likelihoods.pop(v)
+                if first is not None and weight.ndim == 2:
+                    weight = weight[first]
+                if prior is not None:
+                    weight = prior * weight
+                results[k] = _absorb_step(
+                    ref if kind == "table" else results[ref], scope, v, weight
+                )
+            if inverse is not None:
+                results[chain[-1]] = results[chain[-1]][inverse]
         return [(scope, results[ref], home) for scope, ref, home in self.outputs]
+
+    @cached_property
+    def chains(self) -> tuple[tuple[int, ...], ...]:
+        """The absorption steps as chains: each starts from a network table and goes on
+        through the steps that take the result before (a result feeds one step at most)."""
+        chains: list[list[int]] = []
+        chain_of: dict[int, int] = {}
+        for k, (_, _, (kind, ref), _) in enumerate(self.steps):
+            if kind == "table":
+                chain_of[k] = len(chains)
+                chains.append([k])
+            else:
+                chain_of[k] = chain_of[ref]
+                chains[chain_of[ref]].append(k)
+        return tuple(map(tuple, chains))
 
     def layout(self, key: tuple, build: Callable[[], object]) -> object:
         """The batch layout kept under ``key`` (:mod:`model.inference.batch_tree`), or
@@ -319,6 +347,55 @@ class Compiler:
                 changed = True
             pending = waiting
         return list(live.values())
+
+
+def _absorb_step(
+    table: np.ndarray, scope: tuple[str, ...], v: str, weight: np.ndarray
+) -> np.ndarray:
+    """``table`` (over ``scope``, after any batch axis) summed over ``v`` against
+    ``weight`` (over ``v``'s states, after any batch axis)."""
+    batched = table.ndim - len(scope)
+    axis = batched + scope.index(v)
+    if weight.ndim == 1:
+        return np.tensordot(table, weight, axes=([axis], [0]))
+    if batched == 0:  # per-row weights against one table
+        return np.tensordot(weight, table, axes=([1], [axis]))
+    # per-row weights against per-row tables, read in place (no copy)
+    letters = "abcdefghijklmnopqrstuvwxy"[: table.ndim - 2]
+    spec = "z" + letters[: axis - 1] + "Y" + letters[axis - 1 :]
+    return np.einsum(f"{spec},zY->z{letters}", table, weight)
+
+
+def _shared_rows(
+    structure: Structure,
+    chain: tuple[int, ...],
+    likelihoods: Mapping[str, np.ndarray],
+    keys: Mapping[str, np.ndarray] | None,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """For a chain worth running once per distinct combination of answers: one row of
+    each combination and, for every row, its combination's number; else None (no keys,
+    a small table, a per-row answer without a key, or too few rows alike)."""
+    table = structure.steps[chain[0]][2][1]
+    if not keys or table.size < SHARED_CHAIN_ENTRIES:
+        return None
+    answered = [structure.steps[k][0] for k in chain]
+    per_row = [v for v in answered if likelihoods[v].ndim == 2]
+    if not per_row or any(v not in keys for v in per_row):
+        return None
+    key = np.zeros(len(keys[per_row[0]]), dtype=np.int64)
+    span = 1
+    for v in per_row:
+        column = keys[v].astype(np.int64)
+        low, width = int(column.min()), int(column.max() - column.min()) + 1
+        if span * width >= 2**62:  # renumber before the key could overflow
+            key = np.unique(key, return_inverse=True)[1].ravel()
+            span = int(key.max()) + 1
+        key = key * width + (column - low)
+        span *= width
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    if 2 * len(first) > len(key):  # most rows differ: the per-row run costs no more
+        return None
+    return first, inverse.ravel()
 
 
 def slice_fixed(table: np.ndarray, scope: tuple[str, ...], fixed: dict[str, int]) -> np.ndarray:

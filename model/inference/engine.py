@@ -43,7 +43,13 @@ from model.errors import EvidenceError, ImpossibleEvidenceError, NetworkTooLarge
 from model.inference import batch_tree
 from model.inference.calibrated import CalibratedTree
 from model.inference.compiler import MAX_CLIQUE_BYTES, Compiler, Structure, slice_fixed
-from model.inference.evidence import Posteriors, check_evidence, check_row, check_variables
+from model.inference.evidence import (
+    Posteriors,
+    check_codes,
+    check_evidence,
+    check_row,
+    check_variables,
+)
 from model.inference.junction import (
     JunctionTree,
     Projections,
@@ -514,6 +520,39 @@ class Engine:
         do, _ = check_evidence(self.states, do)
         return self._run(targets, self._checked(likelihoods, batch), do, batch)
 
+    def run_codes(
+        self, targets: list[str], columns: list[str], codes: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """:meth:`run` for rows of hard answers given as state indices (``codes[r, j]``: row
+        ``r``'s state of ``columns[j]``, -1 for none), as batch scoring holds them: a column
+        answered alike in every row is one vector for the batch, and rows with equal codes
+        share the work of absorbing them (see :meth:`Structure.absorb
+        <model.inference.compiler.Structure.absorb>`). Raises an :class:`EvidenceError`
+        naming a code that is not a state."""
+        targets = check_variables(self.states, targets)
+        columns = check_variables(self.states, columns)
+        codes = check_codes(self.states, columns, codes)
+        if not len(codes):
+            return {t: np.empty((0, self.card[t])) for t in targets}, np.empty(0)
+        likelihoods, keys = {}, {}
+        for j, c in enumerate(columns):
+            column = codes[:, j]
+            first = column[0]
+            if (column == first).all():
+                if first >= 0:
+                    likelihoods[c] = self._one_hot[c][first]
+                continue
+            likelihoods[c] = self._one_hot[c][column]
+            keys[c] = column
+        return self._run(targets, likelihoods, {}, len(codes), keys)
+
+    @cached_property
+    def _one_hot(self) -> dict[str, np.ndarray]:
+        """Per variable, row ``k`` the likelihood of state ``k`` (one-hot) and the last row
+        (index -1) all ones: codes index it straight into likelihoods (immutable once
+        made)."""
+        return {v: np.vstack([np.eye(n), np.ones(n)]) for v, n in self.card.items()}
+
     def _checked(self, likelihoods: Mapping[str, np.ndarray], batch: int) -> dict:
         """Likelihood arrays of known variables, of a valid shape, finite and >= 0."""
         out = {}
@@ -531,7 +570,12 @@ class Engine:
         return out
 
     def _run(
-        self, targets: list[str], likelihoods: dict, do: dict[str, str], batch: int
+        self,
+        targets: list[str],
+        likelihoods: dict,
+        do: dict[str, str],
+        batch: int,
+        keys: Mapping[str, np.ndarray] | None = None,
     ) -> tuple[dict[str, np.ndarray], np.ndarray]:
         structure = self.structure(set(likelihoods), targets, do)
         rows = max(1, self.max_clique_bytes // (8 * max(structure.tree.largest, 1)))
@@ -546,12 +590,13 @@ class Engine:
                     },
                     do,
                     min(rows, batch - k),
+                    keys and {v: key[k : k + rows] for v, key in keys.items()},
                 )
                 for k in range(0, batch, rows)
             ]
             marginals = {v: np.concatenate([m[v] for m, _ in parts]) for v in targets}
             return marginals, np.concatenate([z for _, z in parts])
-        return self._propagate(structure, targets, likelihoods, do, batch)
+        return self._propagate(structure, targets, likelihoods, do, batch, keys)
 
     def _propagate(
         self,
@@ -560,12 +605,15 @@ class Engine:
         likelihoods: dict,
         do: dict[str, str],
         batch: int,
+        keys: Mapping[str, np.ndarray] | None = None,
     ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """One batch through one compiled structure. ``keys[v]``, where given, numbers row
+        ``r``'s likelihood of ``v`` (rows with equal numbers have equal likelihoods)."""
         likelihoods = dict(likelihoods)
         for v, state in do.items():
             likelihoods[v] = self.likelihood(v, state)
         with one_blas_thread():  # absorption multiplies matrices too
-            extra = structure.absorb(likelihoods)
+            extra = structure.absorb(likelihoods, keys)
             fixed = {  # one state for every row: slice it out of the tables, not multiply
                 v: int(np.argmax(lik))
                 for v, lik in likelihoods.items()
@@ -583,6 +631,8 @@ class Engine:
                 marginals, log_z = batch_tree.propagate(
                     structure.tree, potentials, free, asked, extra, batch, structure.layout
                 )
+        # a sliced-out answer counts at its likelihood (1 for a hard answer), as given
+        log_z = log_z + sum(math.log(likelihoods[v][s]) for v, s in fixed.items())
         for v in targets:
             if v in fixed:
                 marginals[v] = np.where(

@@ -111,3 +111,28 @@ def check_evidence(
             raise EvidenceError(f"soft evidence for {variable!r} is zero for every state")
         soft[variable] = values
     return hard, soft
+
+
+def check_codes(
+    states: Mapping[str, Sequence[str]], columns: list[str], codes: np.ndarray
+) -> np.ndarray:
+    """``codes`` as a 2-d integer array, one column per variable, each value ``-1`` or a
+    state index; raise naming the first bad value's column and row."""
+    codes = np.asarray(codes)
+    if codes.ndim != 2 or codes.shape[1] != len(columns):
+        raise EvidenceError(
+            f"codes must have one column per variable ({len(columns)}); got shape {codes.shape}"
+        )
+    if codes.size and not np.issubdtype(codes.dtype, np.integer):
+        raise EvidenceError(
+            f"codes must be integers (state indices, -1 unanswered), not {codes.dtype}"
+        )
+    cards = np.array([len(states[c]) for c in columns])
+    bad = (codes < -1) | (codes >= cards)
+    if bad.any():
+        row, j = map(int, np.argwhere(bad)[0])
+        raise EvidenceError(
+            f"code {int(codes[row, j])} in row {row} for {columns[j]!r} is not a state: "
+            f"-1 (unanswered) or 0..{cards[j] - 1} ({', '.join(states[columns[j]])})"
+        )
+    return codes

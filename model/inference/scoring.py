@@ -18,7 +18,7 @@ import numpy as np
 
 from model.errors import EvidenceError, ImpossibleEvidenceError
 from model.inference.engine import LOOP_SAMPLE, Engine, one_blas_thread
-from model.inference.evidence import Posteriors, check_evidence, check_variables
+from model.inference.evidence import Posteriors, check_codes, check_evidence, check_variables
 
 CHUNK = 32768
 GROUP_MIN = 16  # rows sharing one answer pattern worth a structure of their own
@@ -66,10 +66,7 @@ def score_array(
     """
     columns = check_variables(engine.states, columns)
     targets = check_variables(engine.states, targets)
-    codes = check_codes(engine, columns, codes)
-    lookups = {  # row k of a lookup is state k's one-hot; the last row (index -1) is all ones
-        c: np.vstack([np.eye(engine.card[c]), np.ones(engine.card[c])]) for c in columns
-    }
+    codes = check_codes(engine.states, columns, codes)
     # answers to questions with many parents couple many causes (a big clique): rows that
     # share which of those they answer are pooled together, so most batches avoid them
     coupled = np.array([len(engine.ancestors(c) & set(targets)) for c in columns], dtype=int)
@@ -78,15 +75,7 @@ def score_array(
     jobs = jobs or default_jobs()
 
     def score_rows(rows: np.ndarray, chunk: np.ndarray, marginals: dict, log_z: np.ndarray):
-        part = chunk[rows]
-        likelihoods = {}
-        for j, c in enumerate(columns):
-            column = part[:, j]
-            if (column < 0).all():
-                continue
-            same = (column == column[0]).all()  # one answer for the group: sliced, not multiplied
-            likelihoods[c] = lookups[c][column[0]] if same else lookups[c][column]
-        got, log_z[rows] = engine.run(targets, likelihoods, batch=len(rows))
+        got, log_z[rows] = engine.run_codes(targets, columns, chunk[rows])
         for t in targets:
             marginals[t][rows] = got[t]
 
@@ -129,29 +118,6 @@ def _distinct(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct rows of ``chunk`` and, for each row, the index of its copy among them."""
     _, inverse, first = _unique_rows(chunk)
     return chunk[first], inverse
-
-
-def check_codes(engine: Engine, columns: list[str], codes: np.ndarray) -> np.ndarray:
-    """``codes`` as a 2-d integer array, one column per variable, each value ``-1`` or a
-    state index; raise naming the first bad value's column and row."""
-    codes = np.asarray(codes)
-    if codes.ndim != 2 or codes.shape[1] != len(columns):
-        raise EvidenceError(
-            f"codes must have one column per variable ({len(columns)}); got shape {codes.shape}"
-        )
-    if codes.size and not np.issubdtype(codes.dtype, np.integer):
-        raise EvidenceError(
-            f"codes must be integers (state indices, -1 unanswered), not {codes.dtype}"
-        )
-    cards = np.array([engine.card[c] for c in columns])
-    bad = (codes < -1) | (codes >= cards)
-    if bad.any():
-        row, j = map(int, np.argwhere(bad)[0])
-        raise EvidenceError(
-            f"code {int(codes[row, j])} in row {row} for {columns[j]!r} is not a state: "
-            f"-1 (unanswered) or 0..{cards[j] - 1} ({', '.join(engine.states[columns[j]])})"
-        )
-    return codes
 
 
 def default_jobs() -> int:
