@@ -57,7 +57,15 @@ class JunctionTree:
     below: dict[tuple[int, int], frozenset[int]]  # (child, parent): the cliques under child
 
     def separator(self, i: int, j: int) -> tuple[str, ...]:
-        return tuple(v for v in self.cliques[i] if v in self.cliques[j])
+        """The variables cliques ``i`` and ``j`` share, in clique ``i``'s order."""
+        held = self._clique_sets[j]
+        return tuple(v for v in self.cliques[i] if v in held)
+
+    @cached_property
+    def _clique_sets(self) -> list[frozenset[str]]:
+        """Each clique's variables as a set: a separator is asked for every edge, and a
+        clique of munin's holds dozens of variables."""
+        return [frozenset(c) for c in self.cliques]
 
     @cached_property
     def largest(self) -> int:
