@@ -28,6 +28,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from model import CrampModel, ImpossibleEvidenceError
+from model.inference import batch_tree as batch_tree_module
 from model.inference import compiler as compiler_module
 from model.inference import engine as engine_module
 from model.inference import lazy as lazy_module
@@ -621,6 +622,8 @@ def test_batches_through_the_compiled_row_loop_match_pyagrum_row_by_row(
             lik = np.eye(card)[data.draw(st.integers(0, card - 1))] if hard else None
             soft = np.array([data.draw(likelihood) for _ in states[v]])
             soft[data.draw(st.integers(0, card - 1))] = data.draw(likelihood.filter(bool))
+            if np.count_nonzero(soft) == 1:  # pyAgrum reads it as hard, and drops its scale
+                soft[soft > 0] = 1.0
             likelihoods[v] = lik if hard else soft
             continue
         codes = seeds.integers(-2, card, size=rows)  # -2: a soft answer, -1: unanswered
@@ -655,6 +658,30 @@ def test_batches_through_the_compiled_row_loop_match_pyagrum_row_by_row(
     np.testing.assert_allclose(numpy_log_z, log_z, atol=1e-9)
     for v in targets:
         np.testing.assert_allclose(numpy_marginals[v], marginals[v], atol=1e-12)
+    # memory bounds: a block of one row, the factors staged a few rows at a time
+    with (
+        patch.object(batch_tree_module, "BLOCK_BYTES", 8),
+        patch.object(batch_tree_module, "DATA_BYTES", 8 * 40),
+    ):
+        bounded, bounded_log_z = Engine.from_network(net).run(targets, likelihoods, batch=rows)
+    np.testing.assert_allclose(bounded_log_z, log_z, atol=1e-12)
+    for v in targets:
+        np.testing.assert_allclose(bounded[v], marginals[v], atol=1e-12)
+
+
+@pytest.mark.parametrize("batch", [1, 40])
+def test_a_shared_answer_with_one_nonzero_likelihood_counts_its_scale(batch: int) -> None:
+    """A likelihood vector with one nonzero entry, shared by every row, is sliced out of the
+    tables like a hard answer; P(evidence) still counts it at the value given."""
+    net = two_nodes([[0.9, 0.2], [0.1, 0.8]])
+    engine = Engine.from_network(net)
+    rows = np.tile([[0.3, 1.0]], (batch, 1))  # a per-row answer to "b" as well
+    one, log_one = engine.run(["a"], {"a": np.array([1.0, 0.0]), "b": rows}, batch=batch)
+    two, log_two = engine.run(["a"], {"a": np.array([2.0, 0.0]), "b": rows}, batch=batch)
+    np.testing.assert_allclose(log_two - log_one, np.log(2.0), atol=1e-12)
+    np.testing.assert_allclose(two["a"], one["a"], atol=1e-15)
+    p_b_given_a = 0.9 * 0.3 + 0.1 * 1.0  # P(a = s0) = 0.5 in two_nodes
+    np.testing.assert_allclose(log_one, np.log(0.5 * p_b_given_a), atol=1e-12)
 
 
 @settings(max_examples=examples(40))

@@ -10,7 +10,9 @@ A layout depends on the tree, the shapes of its clique tables (an answer shared 
 batch leaves its variable one state long) and which factors vary by row; the engine keeps
 one per such key on its structure (:meth:`model.inference.compiler.Structure.layout`). The
 factors shared by every row are multiplied into the clique tables at each call; the per-row
-ones are copied into one array, one column per row.
+ones are copied into one array, one column per row. Memory beyond the clique tables is
+bounded whatever the batch: the messages of a block of rows by :data:`BLOCK_BYTES`, the
+staged factors by :data:`DATA_BYTES` (a longer batch runs in parts).
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ import numpy as np
 from model.inference import batch_kernel
 from model.inference.calibrated import flat_indices, offsets
 from model.inference.junction import JunctionTree, align
+
+BLOCK_BYTES = 2**25  # the messages of one block of rows stay within this (32 MB)
+DATA_BYTES = 2**27  # the per-row factors staged at once (128 MB): more rows run in parts
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,7 +136,14 @@ class BatchTree:
         layout = tuple(
             tables if name == "pot" else self.arrays[name] for name in batch_kernel.LAYOUT
         )
-        return batch_kernel.run(layout, data, batch_kernel.BLOCK_ROWS)
+        return batch_kernel.run(layout, data, self.block)
+
+    @property
+    def block(self) -> int:
+        """Rows at a time: :data:`~model.inference.batch_kernel.BLOCK_ROWS`, fewer where the
+        messages of that many rows would pass :data:`BLOCK_BYTES` (big separators)."""
+        entries = max(1, int(self.arrays["msg_off"][-1]))
+        return max(1, min(batch_kernel.BLOCK_ROWS, BLOCK_BYTES // (8 * entries)))
 
 
 def propagate(
@@ -161,9 +173,17 @@ def propagate(
     for scope, table, home in shared:
         tables[home] = tables[home] * align(table, scope, tree.cliques[home])
     flat = np.concatenate([np.ravel(t) for t in tables])
-    data = np.empty((int(found.data_off[-1]), batch))
-    for k, (_, table, _) in enumerate(per_row):
-        lo, hi = found.data_off[k], found.data_off[k + 1]
-        data[lo:hi] = np.broadcast_to(table, (batch, *table.shape[1:])).reshape(batch, -1).T
-    marginals, log_z = found.run(flat, data)
+    entries = int(found.data_off[-1])
+    step = max(1, DATA_BYTES // (8 * max(entries, 1)))  # rows whose factors are staged at once
+    parts = []
+    for start in range(0, batch, step):
+        rows = min(step, batch - start)
+        data = np.empty((entries, rows))
+        for k, (_, table, _) in enumerate(per_row):
+            lo, hi = found.data_off[k], found.data_off[k + 1]
+            part = table[start : start + rows] if len(table) == batch else table
+            data[lo:hi] = np.broadcast_to(part, (rows, *table.shape[1:])).reshape(rows, -1).T
+        parts.append(found.run(flat, data))
+    marginals = np.concatenate([m for m, _ in parts])
+    log_z = np.concatenate([z for _, z in parts])
     return {v: marginals[:, j, : tree.card[v]] for j, v in enumerate(targets)}, log_z

@@ -64,12 +64,10 @@ CALIBRATED_BUDGET = 2**20  # clique entries a single query may visit on the cali
 VISITS_PER_VARIABLE = 5000  # ... or over this many per variable the query needs: building the
 # pattern's tree costs about 35 us per such variable, a visit about 7 ns
 LOOP_SAMPLE = 256  # rows that decide between the compiled loop and batched numpy
-LOOP_CLIQUE = 2**14  # a pruned tree with a clique bigger than this batches badly
+LOOP_SHARE = 0.25  # the calibrated loop answers a batch that visits less of the pruned tree
 LAZY_ENTRIES = 2**19  # a network tree with more entries than this: queries lazily (batches too),
 LAZY_SHARE = 0.25  # ... those that need more than this share of its variables
 KERNEL_BATCH = 2  # rows from which a batch runs in the compiled loop over rows
-SMALL_BATCH = 128  # rows of a query that batched numpy's fixed cost per message dominates
-SMALL_BATCH_MARGIN = 2.0  # ... where the loop wins while visiting up to this many times more
 STRUCTURES_KEPT = 256  # compiled patterns kept per engine (least recently used dropped)
 PATTERN_TREE_BYTES = 128 * 2**20  # flattened pattern trees for single queries, kept per engine
 STRUCTURES_KEPT_DRAWN = 8  # fewer over parameter draws: each holds 1000-draw tables (24 peaked
@@ -372,7 +370,7 @@ class Engine:
         through either on their own."""
         columns = list(likelihoods)
         codes = encode(self, columns, rows)
-        tree = self.row_by_row(targets, columns, codes[:LOOP_SAMPLE], rows=len(rows))
+        tree = self.row_by_row(targets, columns, codes[:LOOP_SAMPLE])
         if tree is None:
             return None
         marginals, log_z = tree.rows(targets, columns, codes)
@@ -389,17 +387,17 @@ class Engine:
         targets: list[str],
         columns: list[str],
         sample: np.ndarray,
-        rows: int | None = None,
     ) -> LazyTree | CalibratedTree | None:
         """The tree that answers a batch one row at a time, if one should: the lazy tree
         where :meth:`lazy_for` says so, else the calibrated tree where :meth:`loop_faster`
-        says its loop beats batched numpy on rows like ``sample``; None: batched numpy.
+        says its loop beats the batch loop on rows like ``sample``; None: the batch loop
+        over trees pruned to each pattern.
         Both trees have the same ``rows`` and ``query``; :attr:`RELEASES_GIL
         <model.inference.calibrated.CalibratedTree.RELEASES_GIL>` says whether threads help."""
         lazy = self.lazy_for([*targets, *columns])
         if lazy is not None:
             return lazy
-        if self.loop_faster(columns, sample, targets, rows=rows):
+        if self.loop_faster(columns, sample, targets):
             return self.calibrated()
         return None
 
@@ -408,34 +406,27 @@ class Engine:
         columns: list[str],
         sample: np.ndarray,
         targets: list[str],
-        rows: int | None = None,
     ) -> bool:
-        """Whether the calibrated tree's compiled loop should beat batched numpy on ``rows``
-        rows (a large batch if not given) of hard answers like ``sample`` (codes of
-        ``columns``, -1 for none).
+        """Whether the calibrated tree's compiled loop should beat the batch loop on rows of
+        hard answers like ``sample`` (codes of ``columns``, -1 for none), in a batch of any
+        size.
 
-        Batched numpy (a tree pruned to each pattern) costs about one pass over the pruned
-        tree's tables per row, a few operations per entry amortised over the batch; the
-        loop visits the entries :meth:`CalibratedTree.visits` counts for each row, one at a
-        time. Measured on eight networks (ours, asia, child, insurance, alarm, hailfinder,
-        hepar2, water), the loop was the faster where it visits fewer entries than the
-        tree pruned to every column answered has, or where that tree has a clique too big
-        to batch rows over (:data:`LOOP_CLIQUE` entries). A small batch (at most
-        :data:`SMALL_BATCH` rows, such as the explorer's ranking of the next questions: the
-        answers so far plus one answer of each candidate) pays numpy's cost per message for
-        few rows: there the loop won while it visited up to :data:`SMALL_BATCH_MARGIN` times
-        the pruned tree's entries (48 rows, loop time over numpy's: ours 0.53 at 1.3 times
-        the entries, insurance 0.26, child 0.66, asia 0.73, alarm 0.91 at 1.5 times, hepar2
-        0.98 at 1.8 times; hailfinder 2.6 at 27 times).
+        The batch loop (:mod:`model.inference.batch_kernel`) runs a tree pruned to the
+        pattern, every entry once per row but across a block of rows at once (1 to 5 ns per
+        entry and row); the calibrated loop visits only the entries its answers leave, one
+        row at a time (7 to 13 ns each). Measured on ten networks (asia, child, insurance,
+        alarm, hailfinder, hepar2, win95pts, pathfinder, andes, munin2; batches of 1,000 to
+        2,000 rows and of 48), the calibrated loop won only where it visits under
+        :data:`LOOP_SHARE` of the pruned tree's entries per row (child: 0.12 of them, 2x
+        faster; at 0.35 to 0.42 the batch loop was 1.1x to 1.8x faster; at 15 to 200 times
+        them, andes and pathfinder, 20x to 115x).
         """
         calibrated = self.calibrated()
         if calibrated is None or not len(sample):
             return False
         visits = float(calibrated.visits(targets, columns, sample).mean())
         pruned = self.structure(set(columns), targets).tree
-        small = rows is not None and rows <= SMALL_BATCH
-        margin = SMALL_BATCH_MARGIN if small else 1.0
-        return visits <= margin * pruned.size or pruned.largest > LOOP_CLIQUE
+        return visits <= LOOP_SHARE * pruned.size
 
     def network_tree(self) -> JunctionTree:
         """The whole network's junction tree (:func:`family_tree`), compiled on first use:
