@@ -21,11 +21,10 @@ from model.inference.engine import LOOP_SAMPLE, Engine, one_blas_thread
 from model.inference.evidence import Posteriors, check_codes, check_evidence, check_variables
 
 CHUNK = 32768
-GROUP_MIN = 16  # rows sharing one answer pattern worth a structure of their own
 HEAVY_CAUSES = 6  # a question whose answer couples this many causes is heavy
-SPLIT_CAUSES = 8  # rows are also grouped by their answer to a question coupling this many
-POOL = 512  # rows per batch (a pattern's rows, or mixed patterns on the union of answers)
-POOL_THREADED = 2048  # with several threads: bigger batches hold the GIL for less of the time
+POOL = 1024  # rows per batch (rows answering the same heavy columns)
+POOL_MIN = 256  # ... and never fewer than this
+POOL_THREADED = 4096  # with several threads: bigger batches hold the GIL for less of the time
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,6 @@ def score_array(
     # share which of those they answer are pooled together, so most batches avoid them
     coupled = np.array([len(engine.ancestors(c) & set(targets)) for c in columns], dtype=int)
     heavy = coupled >= HEAVY_CAUSES
-    split = coupled >= SPLIT_CAUSES
     jobs = jobs or default_jobs()
 
     def score_rows(rows: np.ndarray, chunk: np.ndarray, marginals: dict, log_z: np.ndarray):
@@ -101,7 +99,7 @@ def score_array(
                 groups = np.array_split(np.arange(len(chunk)), min(jobs, len(chunk)))
                 work = each_row
             else:
-                groups = _groups(chunk, heavy, split, POOL if jobs == 1 else POOL_THREADED)
+                groups = _groups(chunk, heavy, _pool(len(chunk), jobs))
                 work = score_rows
             n = len(groups)
             run = pool.map if pool else map
@@ -141,41 +139,31 @@ def _unique_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return unique, inverse.ravel(), first
 
 
-def _common(matrix: np.ndarray, rows: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    """``rows`` grouped by their row of ``matrix``: one part per distinct row held by at
-    least ``GROUP_MIN`` of them, and the rows left over."""
-    patterns, inverse, _ = _unique_rows(matrix)
-    counts = np.bincount(inverse, minlength=len(patterns))
-    parts = [rows[inverse == k] for k in np.flatnonzero(counts >= GROUP_MIN)]
-    return parts, rows[counts[inverse] < GROUP_MIN]
+def _pool(rows: int, jobs: int) -> int:
+    """Rows per batch: :data:`POOL` on one thread; on several, up to :data:`POOL_THREADED`
+    (bigger batches hold the GIL for less of the time) but at least four batches a thread,
+    so that the threads finish together."""
+    if jobs == 1:
+        return POOL
+    return max(POOL_MIN, min(POOL_THREADED, -(-rows // (4 * jobs))))
 
 
-def _groups(
-    chunk: np.ndarray, heavy: np.ndarray, split: np.ndarray, pool: int = POOL
-) -> list[np.ndarray]:
-    """Row indices grouped by which columns they answer: each group runs on a structure
-    pruned to its own answers. Patterns with few rows are pooled by which heavy columns they
-    answer (on the union of their columns), so a file where every row differs still runs
-    in a few large batches, most of them clear of the biggest cliques. Within a group, rows
-    giving the same answers to the heavy columns are kept together where there are enough
-    of them: an answer shared by a whole batch is sliced out of the tables, not multiplied
-    in row by row, and a heavy answer's factor spans the largest clique."""
+def _groups(chunk: np.ndarray, heavy: np.ndarray, pool: int = POOL) -> list[np.ndarray]:
+    """Row indices grouped by which heavy columns they answer, in batches of at most
+    ``pool`` rows; each batch runs on the tree pruned to the union of its rows' answers.
+
+    An answer to a heavy column couples many targets (on our network ``leg_cramp_side``,
+    under both calves' eight causes), so rows that leave the heavy columns unanswered run
+    on a tree without the biggest cliques. Rows are not split further: the batch loop
+    costs about the same per row on a pattern's own tree as on the union of a few dozen
+    patterns, and every further group costs its own compile and call (measured on our
+    network's 20,000 distinct sets, two threads: 104,000 rows/s when the patterns held by
+    16 rows or more had groups of their own and rows were split by their heavy answers,
+    140,000 without; child's batch of the benchmark 171,000 against 1,130,000)."""
     answered = chunk >= 0
-    groups, rest = _common(answered, np.arange(len(chunk)))
-    if len(rest):
-        kinds, which, _ = _unique_rows(answered[rest][:, heavy])
-        groups += [rest[which == k] for k in range(len(kinds))]
-    if split.any():
-        groups = [part for g in groups for part in _by_heavy_answers(chunk, g, split)]
-    # bounded batches: rows x clique tables stay small enough for the caches
-    return [g[k : k + pool] for g in groups for k in range(0, len(g), pool) if len(g)]
-
-
-def _by_heavy_answers(chunk: np.ndarray, rows: np.ndarray, heavy: np.ndarray) -> list:
-    """``rows`` split by their answers to the heavy columns: one part per answer combination
-    held by at least ``GROUP_MIN`` rows, plus one part for the others."""
-    parts, rest = _common(chunk[rows][:, heavy], rows)
-    return parts + ([rest] if len(rest) else [])
+    kinds, which, _ = _unique_rows(answered[:, heavy])
+    groups = [np.flatnonzero(which == k) for k in range(len(kinds))]
+    return [g[k : k + pool] for g in groups for k in range(0, len(g), pool)]
 
 
 def score_cases(
