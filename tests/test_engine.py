@@ -344,7 +344,7 @@ def test_lazy_propagation_matches_pyagrum_and_the_joint(data: st.DataObject) -> 
     hard, soft = data.draw(evidence_for(states))
     targets = data.draw(subsets(list(states), data.draw(st.integers(0, len(states)))))
     bn = to_pyagrum(net)
-    engine = Engine.from_network(net, lazy_entries=0, lazy_share=0.0)
+    engine = Engine.from_network(net, lazy_entries=0, lazy_share=0.0, lazy_tree_entries=0)
     assert engine.lazy() is not None
     if check_one_query(engine, bn, targets, hard, soft) is None:
         return
@@ -364,7 +364,7 @@ def test_lazy_batches_match_pyagrum_row_by_row(data: st.DataObject) -> None:
     net = data.draw(networks(max_nodes=data.draw(st.sampled_from([8, 30]))))
     states = net_states(net)
     bn = to_pyagrum(net)
-    engine = Engine.from_network(net, lazy_entries=0, lazy_share=0.0)
+    engine = Engine.from_network(net, lazy_entries=0, lazy_share=0.0, lazy_tree_entries=0)
     names = sorted(states)
     columns = data.draw(subsets(names, data.draw(st.integers(1, min(4, len(names))))))
     others = [v for v in names if v not in columns]

@@ -67,6 +67,8 @@ LOOP_SAMPLE = 256  # rows that decide between the compiled loop and batched nump
 LOOP_SHARE = 0.25  # the calibrated loop answers a batch that visits less of the pruned tree
 LAZY_ENTRIES = 2**19  # a network tree with more entries than this: queries lazily (batches too),
 LAZY_SHARE = 0.25  # ... those that need more than this share of its variables
+LAZY_SURE = 0.5  # a single query needing more than this share goes lazily without its own tree
+LAZY_TREE_ENTRIES = 2**19  # ... and one whose own tree would hold more entries than this
 KERNEL_BATCH = 2  # rows from which a batch runs in the compiled loop over rows
 STRUCTURES_KEPT = 256  # compiled patterns kept per engine (least recently used dropped)
 PATTERN_TREE_BYTES = 128 * 2**20  # flattened pattern trees for single queries, kept per engine
@@ -97,12 +99,16 @@ class Engine:
         structures_kept: int | None = None,
         lazy_entries: int = LAZY_ENTRIES,
         lazy_share: float = LAZY_SHARE,
+        lazy_tree_entries: int = LAZY_TREE_ENTRIES,
     ):
         # states are names: integer states (pgmpy's default) become '0', '1', ...
         self.states = {n: [str(x) for x in s] for n, s in states.items()}
         self.max_clique_bytes = max_clique_bytes
         self.lazy_entries = lazy_entries  # tree entries above which queries go lazily
         self.lazy_share = lazy_share  # ... when they need more than this share of the variables
+        self.lazy_tree_entries = (
+            lazy_tree_entries  # ... or, single ones, a bigger tree of their own
+        )
         self._kept = structures_kept  # compiled patterns kept (None: by the tables' kind)
         self.card = {n: len(s) for n, s in self.states.items()}
         self.parents = {n: tuple(parents[n]) for n in self.states}
@@ -133,6 +139,7 @@ class Engine:
         max_clique_bytes: int = MAX_CLIQUE_BYTES,
         lazy_entries: int = LAZY_ENTRIES,
         lazy_share: float = LAZY_SHARE,
+        lazy_tree_entries: int = LAZY_TREE_ENTRIES,
     ) -> Engine:
         """The engine of a pgmpy ``DiscreteBayesianNetwork`` (its CPDs as they stand)."""
         states, parents, tables = {}, {}, {}
@@ -148,6 +155,7 @@ class Engine:
             max_clique_bytes=max_clique_bytes,
             lazy_entries=lazy_entries,
             lazy_share=lazy_share,
+            lazy_tree_entries=lazy_tree_entries,
         )
 
     # --- structure --------------------------------------------------------------------------
@@ -205,15 +213,21 @@ class Engine:
         return found
 
     def pattern_tree(
-        self, observed: Iterable[str], targets: Iterable[str], build: bool = True
+        self,
+        observed: Iterable[str],
+        targets: Iterable[str],
+        build: bool = True,
+        limit: int | None = None,
     ) -> CalibratedTree | None:
         """The tree of one pattern (answered and asked variables) for single queries: the
         pruned, pre-summed factors of :meth:`Compiler.pruned
         <model.inference.compiler.Compiler.pruned>` on a junction tree of their own,
         flattened for the compiled loop and not calibrated (a query sends every message that
         leads to a target). None over parameter draws, or if too big to flatten (the
-        compiled structures answer, or refuse), or not built yet and ``build`` is false.
-        Kept per pattern, up to :data:`PATTERN_TREE_BYTES`, least recently used dropped."""
+        compiled structures answer, or refuse), or over ``limit`` entries (lazy propagation
+        answers: see :meth:`_single`), or not built yet and ``build`` is false. Kept per
+        pattern (a None too), up to :data:`PATTERN_TREE_BYTES`, least recently used
+        dropped."""
         if self.draws:
             return None
         key = (frozenset(observed), frozenset(targets))
@@ -229,6 +243,8 @@ class Engine:
         try:
             tree = self.compiler.tree(card, scopes)
         except NetworkTooLargeError:
+            tree = None
+        if tree is None or (limit is not None and tree.size > limit):
             found = None
         else:
             tables = [table for *_, table in factors]
@@ -332,32 +348,41 @@ class Engine:
         """One evidence set, the cheapest way this engine has (None: the compiled structures
         answer, cached for next time):
 
-        - by lazy propagation on a big network where the query needs more than
-          :attr:`lazy_share` of the variables (answers, targets and their ancestors);
+        - on a big network (one with a lazy tree, :meth:`lazy`), by lazy propagation where
+          the query needs more than :data:`LAZY_SURE` of the variables (answers, targets and
+          their ancestors), or where its own tree holds more than :attr:`lazy_tree_entries`;
         - on the pattern's own flattened tree (:meth:`pattern_tree`) if one was built;
         - on the calibrated whole-network tree if the entries it would visit cost less than
           building the pattern's tree: :data:`VISITS_PER_VARIABLE` per variable the query
-          needs, at most :data:`CALIBRATED_BUDGET`;
+          needs, at most :data:`CALIBRATED_BUDGET` (not on a big network where the query
+          needs more than :attr:`lazy_share` of it);
         - else on the pattern's tree, built now and kept.
 
-        On water, diabetes, mildew and barley a query needs 90% of the variables and on link
-        a third: lazy wins on new and seen patterns alike. On pigs and munin it needs about a
-        fifth; a query on the calibrated tree visits most of pigs' tree (about a million
-        entries) where the pattern's tree holds a few thousand, so the pattern's tree wins
-        even on its first query."""
+        On water, diabetes, mildew and barley a query needs 90% of the variables: lazy wins
+        on new and seen patterns alike. On pigs and the munins it needs about a fifth; a
+        query on the calibrated tree visits most of pigs' tree (about a million entries)
+        where the pattern's tree holds a few thousand, so the pattern's tree wins even on its
+        first query. Between the two (link, and munin's patterns that need a quarter or
+        more), the size of the pattern's tree decides (measured per pattern on munin and
+        link: a tree of up to about half a million entries was faster than lazy propagation,
+        5 to 90 ms against 13 to 106; a bigger one slower, 17 to 480 ms against 12 to 63)."""
         variables = [*targets, *likelihoods]
-        lazy = self.lazy_for(variables)
-        if lazy is not None:
+        lazy = self.lazy()
+        needed = self.needed(variables) if lazy is not None else 0
+        if needed > LAZY_SURE * len(self.card):
             return _one_row(lazy.query(targets, likelihoods))
         pattern = self.pattern_tree(likelihoods, targets, build=False)
         found = pattern and pattern.query(targets, likelihoods)
         calibrated = self.calibrated() if found is None else None
-        if calibrated is not None:
+        if calibrated is not None and needed <= self.lazy_share * len(self.card):
             budget = min(CALIBRATED_BUDGET, VISITS_PER_VARIABLE * self.needed(variables))
             found = calibrated.query(targets, likelihoods, budget)
         if found is None and pattern is None:
-            pattern = self.pattern_tree(likelihoods, targets)
+            limit = self.lazy_tree_entries if lazy is not None else None
+            pattern = self.pattern_tree(likelihoods, targets, limit=limit)
             found = pattern and pattern.query(targets, likelihoods)
+        if found is None and lazy is not None:  # its own tree is too big, or refused
+            return _one_row(lazy.query(targets, likelihoods))
         if found is None:
             return None
         marginals, log_z = found

@@ -221,9 +221,11 @@ def align(table: np.ndarray, scope: tuple[str, ...], onto: tuple[str, ...]) -> n
 @lru_cache(maxsize=65536)
 def _layout(scope: tuple[str, ...], onto: tuple[str, ...], batch: int) -> tuple[tuple, tuple]:
     """The transpose order and the index (length-one axes added) of :func:`align`."""
-    present = sorted(range(len(scope)), key=lambda a: onto.index(scope[a]))
+    place = {v: k for k, v in enumerate(onto)}  # dicts and sets: munin's folds are long
+    present = sorted(range(len(scope)), key=lambda a: place[scope[a]])
     order = (*range(batch), *(batch + a for a in present))
-    index = (slice(None),) * batch + tuple(slice(None) if v in scope else None for v in onto)
+    held = set(scope)
+    index = (slice(None),) * batch + tuple(slice(None) if v in held else None for v in onto)
     return order, index
 
 
