@@ -508,6 +508,35 @@ def test_pattern_trees_kept_within_their_bytes() -> None:
     assert got[1] == pytest.approx(expected[1], abs=1e-12)
 
 
+def test_compiled_structures_kept_within_their_bytes(model: CrampModel) -> None:
+    """The clique tables and batch layouts the compiled structures keep stay within
+    ``STRUCTURE_BYTES`` however many patterns come (least recently used dropped), a set of
+    clique tables over ``POTENTIALS_MAX_BYTES`` is used and not kept, and the answers do
+    not change."""
+    columns = ["leg_cramp_side", "nocturnal_cramps", "toe_cramps", "female", "dialysis"]
+    codes = np.array([[k % 4, k % 2, -1, (k // 2) % 2, -1] for k in range(40)])
+    expected, _ = Engine(model.engine.states, model.engine.parents, model.engine.tables).run_codes(
+        model.causes, columns, codes
+    )
+    engine = Engine(model.engine.states, model.engine.parents, model.engine.tables)
+    engine.run_codes(model.causes, columns, codes)
+    one = next(iter(engine._structures.values())).nbytes
+    assert one > 0
+    bound = 2 * one
+    with patch.object(engine_module, "STRUCTURE_BYTES", bound):
+        for mask in itertools.product([False, True], repeat=len(columns)):  # a new pattern
+            part = np.where(mask, codes, -1)  # each time: a column all -1 is not answered
+            engine.run_codes(model.causes, columns, part)
+            held = [s.nbytes for s in engine._structures.values()]
+            assert sum(held) <= bound + max(held), held  # the newest may pass it alone
+    with patch.object(compiler_module, "POTENTIALS_MAX_BYTES", 0):
+        fresh = Engine(model.engine.states, model.engine.parents, model.engine.tables)
+        got, _ = fresh.run_codes(model.causes, columns, codes)
+        assert all(not s.potentials_kept for s in fresh._structures.values())
+    for v in model.causes:
+        np.testing.assert_allclose(got[v], expected[v], atol=1e-15)
+
+
 def test_lazy_propagation_only_where_cliques_are_big(model: CrampModel) -> None:
     """The cramp model's tree is small: its single queries stay on the calibrated tree."""
     assert model.engine.lazy() is None

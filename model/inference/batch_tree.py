@@ -139,6 +139,10 @@ class BatchTree:
         return batch_kernel.run(layout, data, self.block)
 
     @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.arrays.values()) + self.data_off.nbytes
+
+    @property
     def block(self) -> int:
         """Rows at a time: :data:`~model.inference.batch_kernel.BLOCK_ROWS`, fewer where the
         messages of that many rows would pass :data:`BLOCK_BYTES` (big separators)."""

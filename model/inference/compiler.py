@@ -40,6 +40,7 @@ FOLD_LIMIT = 16384  # largest table (entries per row) a pre-summing step may cre
 # the recipes of hidden nodes with parents recur across patterns and rows)
 FOLD_CACHE_BYTES = 256 * 2**20
 POTENTIALS_KEPT = 4  # per structure: the answer values seen most recently
+POTENTIALS_MAX_BYTES = 64 * 2**20  # clique tables of one answer set bigger than this: not kept
 SHARED_CHAIN_ENTRIES = 256  # a chain of absorption steps from a table this big runs once per
 # distinct combination of its rows' answers (see Structure.absorb)
 LAYOUTS_KEPT = 8  # per structure: batch layouts (by clique shapes and per-row factors)
@@ -67,6 +68,7 @@ class Structure:
     outputs: tuple = ()  # (scope, step index, home clique) of each factor the steps leave
     potentials_kept: OrderedDict = field(default_factory=OrderedDict, repr=False)
     layouts_kept: OrderedDict = field(default_factory=OrderedDict, repr=False)
+    nbytes: int = 0  # what the kept clique tables and layouts hold
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def absorb(
@@ -126,9 +128,11 @@ class Structure:
                 return found
         found = build()  # outside the lock: another thread may build the same, harmlessly
         with self.lock:
-            self.layouts_kept[key] = found
+            if key not in self.layouts_kept:
+                self.layouts_kept[key] = found
+                self.nbytes += found.nbytes
             while len(self.layouts_kept) > LAYOUTS_KEPT:
-                self.layouts_kept.popitem(last=False)
+                self.nbytes -= self.layouts_kept.popitem(last=False)[1].nbytes
         return found
 
     def potentials(self, fixed: Mapping[str, int]) -> list[np.ndarray]:
@@ -145,9 +149,15 @@ class Structure:
                 ]
                 sizes = {v: 1 for v in fixed}
                 found = clique_potentials(self.tree, self.scopes, sliced, sizes)
-                while len(self.potentials_kept) >= POTENTIALS_KEPT:
-                    self.potentials_kept.popitem(last=False)  # oldest first
-                self.potentials_kept[key] = found
+                size = sum(p.nbytes for p in found)
+                if size <= POTENTIALS_MAX_BYTES:  # a bigger set is used once, not kept
+                    while len(self.potentials_kept) >= POTENTIALS_KEPT:
+                        _, dropped = self.potentials_kept.popitem(last=False)  # oldest first
+                        self.nbytes -= sum(p.nbytes for p in dropped)
+                    self.potentials_kept[key] = found
+                    self.nbytes += size
+            else:
+                self.potentials_kept.move_to_end(key)
         return found
 
 

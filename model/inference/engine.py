@@ -71,6 +71,7 @@ LAZY_SURE = 0.5  # a single query needing more than this share goes lazily witho
 LAZY_TREE_ENTRIES = 2**19  # ... and one whose own tree would hold more entries than this
 KERNEL_BATCH = 2  # rows from which a batch runs in the compiled loop over rows
 STRUCTURES_KEPT = 256  # compiled patterns kept per engine (least recently used dropped)
+STRUCTURE_BYTES = 256 * 2**20  # ... and the clique tables and batch layouts they keep, in all
 PATTERN_TREE_BYTES = 128 * 2**20  # flattened pattern trees for single queries, kept per engine
 STRUCTURES_KEPT_DRAWN = 8  # fewer over parameter draws: each holds 1000-draw tables (24 peaked
 # at 1.0 GB over 120 refreshes, 8 at 0.8 GB, at the same refresh time)
@@ -199,17 +200,23 @@ class Engine:
     def structure(
         self, observed: Iterable[str], targets: Iterable[str], do: Iterable[str] = ()
     ) -> Structure:
-        """The compiled structure for this pattern (cached, least recently used dropped)."""
+        """The compiled structure for this pattern, cached: least recently used dropped past
+        :data:`STRUCTURES_KEPT` structures (or the engine's ``structures_kept``) or past
+        :data:`STRUCTURE_BYTES` of the clique tables and batch layouts they keep (on munin1,
+        whose cliques run to hundreds of MB, forty queries kept 3.5 GB before this bound)."""
         key = (frozenset(observed), frozenset(targets), frozenset(do))
         with self._lock:
             found = self._structures.get(key)
             if found is None:
                 found = self._structures[key] = self.compiler.compile(*key)
-                kept = self._kept or (STRUCTURES_KEPT_DRAWN if self.draws else STRUCTURES_KEPT)
-                while len(self._structures) > kept:
-                    self._structures.popitem(last=False)
             else:
                 self._structures.move_to_end(key)
+            kept = self._kept or (STRUCTURES_KEPT_DRAWN if self.draws else STRUCTURES_KEPT)
+            held = sum(s.nbytes for s in self._structures.values())
+            while len(self._structures) > 1 and (
+                len(self._structures) > kept or held > STRUCTURE_BYTES
+            ):
+                held -= self._structures.popitem(last=False)[1].nbytes
         return found
 
     def pattern_tree(
