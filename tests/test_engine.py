@@ -35,6 +35,7 @@ from model.inference import lazy as lazy_module
 from model.inference.engine import LAZY_ENTRIES, Engine
 from model.inference.evidence import Posteriors
 from model.inference.junction import ancestral, onto_index
+from model.inference.lazy import LazyTree
 from model.inference.scoring import score_array
 from model.inference.triangulation import eliminate
 from tests.oracles.reference import PgmpyEngine, min_fill_cliques, mutilated
@@ -352,6 +353,42 @@ def test_lazy_propagation_matches_pyagrum_and_the_joint(data: st.DataObject) -> 
         _, joint = weighted_joint(net, hard, soft)
         _, log_z = engine.query([], [{**hard, **soft}])
         assert log_z[0] == pytest.approx(np.log(joint.sum()), abs=1e-9)
+
+
+@settings(max_examples=examples(80))
+@given(data=st.data())
+def test_a_pattern_tree_over_its_limit_goes_lazily_on_a_big_network(
+    data: st.DataObject,
+) -> None:
+    """On a network with a lazy tree, a single query whose own tree would hold more than
+    ``lazy_tree_entries`` is answered by lazy propagation (and the pattern remembered as
+    such, so its next query does not compile it again); within the limit, by its own tree,
+    kept. Both as pyAgrum answers."""
+    net = data.draw(networks(max_nodes=16))
+    states = net_states(net)
+    hard, soft = data.draw(evidence_for(states, max_soft=0))
+    names = sorted(states)
+    targets = data.draw(subsets(names, data.draw(st.integers(1, min(3, len(names))))))
+    bn = to_pyagrum(net)
+    for limit, lazily in ((0, True), (2**40, False)):
+        engine = Engine.from_network(net, lazy_entries=0, lazy_share=0.0, lazy_tree_entries=limit)
+        if engine.needed([*targets, *hard]) > engine_module.LAZY_SURE * len(engine.card):
+            event("needs over half the network: lazy at once")
+            return
+        calls: list[int] = []
+
+        def counted(tree, *args, calls=calls, query=LazyTree.query, **kwargs):
+            calls.append(1)
+            return query(tree, *args, **kwargs)
+
+        for _ in range(2):  # new, then seen
+            calls.clear()
+            with patch.object(lazy_module.LazyTree, "query", counted):
+                if check_one_query(engine, bn, targets, hard, soft) is None:
+                    return
+            assert bool(calls) == lazily
+        kept = engine.pattern_tree(hard, targets, build=False)
+        assert (kept is None) == lazily
 
 
 @settings(max_examples=examples(40))
