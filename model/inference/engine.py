@@ -17,15 +17,18 @@ Four ways to answer, picked per query:
   cliques are never read; a batch goes row by row, its rows sharing messages;
 - for each *structure* (which variables carry evidence, which are targets, which are set by
   intervention) a tree compiled for that pattern (:mod:`model.inference.compiler`), the
-  relevant part of the network pre-summed where cheap, whose messages pass in numpy for a
-  batch of evidence sets or of parameter draws (tables with a leading draw axis) at once
-  (:mod:`model.inference.junction`): everything else, interventions and draws included.
+  relevant part of the network pre-summed where cheap, through which a batch of evidence
+  sets runs in one compiled loop, a block of rows at a time
+  (:mod:`model.inference.batch_tree`), and a batch of parameter draws (tables with a leading
+  draw axis) passes its messages in numpy (:mod:`model.inference.junction`): everything
+  else, interventions and draws included.
 
 pgmpy stays the model's representation; this engine is checked against it and pyAgrum.
 Thread safety: every cache belongs to one engine and sits behind its own lock (compiled
-structures and pattern trees here, trees and folds in the compiler, projection matrices in
-:class:`~model.inference.junction.Projections`); the calibrated and lazy trees are immutable
-once built.
+structures and pattern trees here, trees and folds in the compiler, each structure's clique
+tables and batch layouts in the structure, projection matrices in
+:class:`~model.inference.junction.Projections`); the calibrated, lazy and batch trees are
+immutable once built.
 """
 
 from __future__ import annotations
