@@ -35,6 +35,7 @@ from model.inference import lazy as lazy_module
 from model.inference.engine import LAZY_ENTRIES, Engine
 from model.inference.evidence import Posteriors
 from model.inference.junction import ancestral, onto_index
+from model.inference.kept import Kept
 from model.inference.lazy import LazyTree
 from model.inference.scoring import score_array
 from model.inference.triangulation import eliminate
@@ -543,6 +544,28 @@ def test_pattern_trees_kept_within_their_bytes() -> None:
     assert got is not None and expected is not None
     assert got[0]["n6"] == pytest.approx(expected[0]["n6"], abs=1e-12)
     assert got[1] == pytest.approx(expected[1], abs=1e-12)
+
+
+def test_kept_values_bounded_by_items_and_bytes_least_recent_dropped() -> None:
+    """``Kept``: built once per key while kept, the least recently used dropped past either
+    bound, the newest kept even when it alone is over the bytes."""
+    built: list[int] = []
+
+    def build(k: int) -> bytes:
+        built.append(k)
+        return bytes(k)
+
+    kept = Kept(max_items=3, max_bytes=10, size_of=len)
+    for k in (1, 2, 3):
+        assert kept.get(k, lambda k=k: build(k)) == bytes(k)
+    kept.get(1, lambda: build(1))  # used again: 2 is now the least recent
+    kept.get(4, lambda: build(4))  # over 3 items: 2 dropped; 3 + 1 + 4 bytes kept
+    assert built == [1, 2, 3, 4]
+    assert len(kept) == 3 and kept.nbytes == 8
+    kept.get(2, lambda: build(2))  # built again
+    assert built[-1] == 2 and kept.nbytes <= 10
+    kept.get(50, lambda: build(50))  # alone over the bytes: kept, all others dropped
+    assert len(kept) == 1 and kept.nbytes == 50
 
 
 def test_compiled_structures_kept_within_their_bytes(model: CrampModel) -> None:

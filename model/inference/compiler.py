@@ -34,6 +34,7 @@ from model.inference.junction import (
     clique_potentials,
     compile_tree,
 )
+from model.inference.kept import Kept
 
 MAX_CLIQUE_BYTES = 2**30  # default refusal: a clique table (with its parameter draws) above 1 GB
 FOLD_LIMIT = 16384  # largest table (entries per row) a pre-summing step may create (batches:
@@ -67,8 +68,11 @@ class Structure:
     steps: tuple = ()  # (variable, prior table or None, (kind, table or step index), scope)
     outputs: tuple = ()  # (scope, step index, home clique) of each factor the steps leave
     potentials_kept: OrderedDict = field(default_factory=OrderedDict, repr=False)
-    layouts_kept: OrderedDict = field(default_factory=OrderedDict, repr=False)
-    nbytes: int = 0  # what the kept clique tables and layouts hold
+    layouts_kept: Kept = field(
+        default_factory=lambda: Kept(LAYOUTS_KEPT, size_of=lambda layout: layout.nbytes),
+        repr=False,
+    )
+    potentials_bytes: int = 0  # what the kept clique tables hold
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def absorb(
@@ -118,22 +122,15 @@ class Structure:
                 chains[chain_of[ref]].append(k)
         return tuple(map(tuple, chains))
 
+    @property
+    def nbytes(self) -> int:
+        """What the kept clique tables and batch layouts hold."""
+        return self.potentials_bytes + self.layouts_kept.nbytes
+
     def layout(self, key: tuple, build: Callable[[], object]) -> object:
         """The batch layout kept under ``key`` (:mod:`model.inference.batch_tree`), or
-        ``build()``'s, kept (least recently used dropped)."""
-        with self.lock:
-            found = self.layouts_kept.get(key)
-            if found is not None:
-                self.layouts_kept.move_to_end(key)
-                return found
-        found = build()  # outside the lock: another thread may build the same, harmlessly
-        with self.lock:
-            if key not in self.layouts_kept:
-                self.layouts_kept[key] = found
-                self.nbytes += found.nbytes
-            while len(self.layouts_kept) > LAYOUTS_KEPT:
-                self.nbytes -= self.layouts_kept.popitem(last=False)[1].nbytes
-        return found
+        ``build()``'s, kept (the :data:`LAYOUTS_KEPT` used last)."""
+        return self.layouts_kept.get(key, build)
 
     def potentials(self, fixed: Mapping[str, int]) -> list[np.ndarray]:
         """Clique tables with each ``fixed`` variable cut down to its one state (an axis of
@@ -153,9 +150,9 @@ class Structure:
                 if size <= POTENTIALS_MAX_BYTES:  # a bigger set is used once, not kept
                     while len(self.potentials_kept) >= POTENTIALS_KEPT:
                         _, dropped = self.potentials_kept.popitem(last=False)  # oldest first
-                        self.nbytes -= sum(p.nbytes for p in dropped)
+                        self.potentials_bytes -= sum(p.nbytes for p in dropped)
                     self.potentials_kept[key] = found
-                    self.nbytes += size
+                    self.potentials_bytes += size
             else:
                 self.potentials_kept.move_to_end(key)
         return found

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import itertools
 import math
-import threading
-from collections import OrderedDict
 from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 import numpy as np
 
+from model.inference.kept import Kept
 from model.inference.kernel import onto
 from model.inference.triangulation import eliminate
 
@@ -535,9 +534,11 @@ class Projections:
 
     def __init__(self, max_bytes: int = PROJECTION_BYTES):
         self.max_bytes = max_bytes
-        self.nbytes = 0
-        self._kept: OrderedDict[tuple, tuple] = OrderedDict()
-        self._lock = threading.Lock()
+        self._kept: Kept[tuple] = Kept(max_bytes=max_bytes, size_of=lambda found: found[0].nbytes)
+
+    @property
+    def nbytes(self) -> int:
+        return self._kept.nbytes
 
     def __len__(self) -> int:
         return len(self._kept)
@@ -558,20 +559,7 @@ class Projections:
         return self._get(("joined", dims, kepts), build)
 
     def _get(self, key: tuple, build) -> tuple:
-        with self._lock:
-            found = self._kept.get(key)
-            if found is not None:
-                self._kept.move_to_end(key)
-                return found
-        found = build()  # outside the lock: another thread may build the same, harmlessly
-        with self._lock:
-            if key not in self._kept:
-                self._kept[key] = found
-                self.nbytes += found[0].nbytes
-                while self.nbytes > self.max_bytes and len(self._kept) > 1:
-                    _, (dropped, *_) = self._kept.popitem(last=False)
-                    self.nbytes -= dropped.nbytes
-        return found
+        return self._kept.get(key, build)
 
 
 def _leads_to(tree: JunctionTree, child: int, parent: int, homes: set[int]) -> bool:
