@@ -28,6 +28,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from model import CrampModel, ImpossibleEvidenceError
+from model.errors import NetworkTooLargeError
 from model.inference import batch_tree as batch_tree_module
 from model.inference import compiler as compiler_module
 from model.inference import engine as engine_module
@@ -420,10 +421,25 @@ def test_lazy_batches_match_pyagrum_row_by_row(data: st.DataObject) -> None:
         soft = {s: data.draw(st.floats(1e-3, 100.0)) for s in states[others[0]]}
         rows[0] = {**rows[0], others[0]: soft}
     no_room = data.draw(st.booleans())
-    with patch.object(lazy_module, "MEMO_BYTES", 0 if no_room else lazy_module.MEMO_BYTES):
+    with (
+        patch.object(lazy_module, "MEMO_BYTES", 0 if no_room else lazy_module.MEMO_BYTES),
+        patch.object(engine_module, "LAZY_BATCH_ENTRIES", -1),  # every pruned tree "too big"
+    ):
         assert engine.lazy_for([*targets, *columns]) is not None
+        assert engine.row_by_row(targets, columns, codes) is engine.lazy()
         marginals, log_z = engine.query(targets, rows)
         (chunk,) = score_array(engine, columns, codes, targets)
+    # a small pruned tree: the batch loop (or the calibrated one), as lazily
+    assert engine.row_by_row(targets, columns, codes) is not engine.lazy()
+    (looped,) = score_array(engine, columns, codes, targets)
+    # a group whose tree is refused after all: that group lazily, as before
+    refused = NetworkTooLargeError(2**40, 2**30)
+    with patch.object(Engine, "run_codes", side_effect=refused):
+        (fallen_back,) = score_array(engine, columns, codes, targets)
+    for other in (looped, fallen_back):
+        np.testing.assert_array_equal(other.possible, chunk.possible)
+        for t in targets:
+            np.testing.assert_allclose(other.marginals[t], chunk.marginals[t], atol=1e-12)
     for r, row in enumerate(rows):
         hard = {v: a for v, a in row.items() if isinstance(a, str)}
         soft = {v: a for v, a in row.items() if not isinstance(a, str)}

@@ -72,6 +72,7 @@ LAZY_ENTRIES = 2**19  # a network tree with more entries than this: queries lazi
 LAZY_SHARE = 0.25  # ... those that need more than this share of its variables
 LAZY_SURE = 0.5  # a single query needing more than this share goes lazily without its own tree
 LAZY_TREE_ENTRIES = 2**19  # ... and one whose own tree would hold more entries than this
+LAZY_BATCH_ENTRIES = 2**21  # a batch goes lazily only if its pruned tree holds more than this
 KERNEL_BATCH = 2  # rows from which a batch runs in the compiled loop over rows
 STRUCTURES_KEPT = 256  # compiled patterns kept per engine (least recently used dropped)
 STRUCTURE_BYTES = 256 * 2**20  # ... and the clique tables and batch layouts they keep, in all
@@ -424,14 +425,24 @@ class Engine:
         sample: np.ndarray,
     ) -> LazyTree | CalibratedTree | None:
         """The tree that answers a batch one row at a time, if one should: the lazy tree
-        where :meth:`lazy_for` says so, else the calibrated tree where :meth:`loop_faster`
-        says its loop beats the batch loop on rows like ``sample``; None: the batch loop
-        over trees pruned to each pattern.
+        where :meth:`lazy_for` says so and the tree pruned to the batch's columns would hold
+        more than :data:`LAZY_BATCH_ENTRIES` (or is refused), else the calibrated tree where
+        :meth:`loop_faster` says its loop beats the batch loop on rows like ``sample``; None:
+        the batch loop over trees pruned to the rows' answers. Measured on the benchmark's
+        batches (3,000 rows, 8 columns, 10 targets): water's pruned tree holds 0.8 million
+        entries, and the batch loop ran 3,658 rows/s against lazy propagation's 608; on
+        mildew (5.9 million), barley (8.7 million) and diabetes (13 million) lazy
+        propagation was the faster, 1.2x to 2.1x.
         Both trees have the same ``rows`` and ``query``; :attr:`RELEASES_GIL
         <model.inference.calibrated.CalibratedTree.RELEASES_GIL>` says whether threads help."""
         lazy = self.lazy_for([*targets, *columns])
         if lazy is not None:
-            return lazy
+            try:
+                tree = self.structure(set(columns), targets).tree
+            except NetworkTooLargeError:
+                return lazy
+            if tree.size > LAZY_BATCH_ENTRIES:
+                return lazy
         if self.loop_faster(columns, sample, targets):
             return self.calibrated()
         return None

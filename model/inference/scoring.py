@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.errors import EvidenceError, ImpossibleEvidenceError
+from model.errors import EvidenceError, ImpossibleEvidenceError, NetworkTooLargeError
 from model.inference.engine import LOOP_SAMPLE, Engine, one_blas_thread
 from model.inference.evidence import Posteriors, check_codes, check_evidence, check_variables
 
@@ -73,7 +73,13 @@ def score_array(
     jobs = jobs or default_jobs()
 
     def score_rows(rows: np.ndarray, chunk: np.ndarray, marginals: dict, log_z: np.ndarray):
-        got, log_z[rows] = engine.run_codes(targets, columns, chunk[rows])
+        try:
+            got, log_z[rows] = engine.run_codes(targets, columns, chunk[rows])
+        except NetworkTooLargeError:  # this group's tree is refused: lazily, row by row
+            lazy = engine.lazy()
+            if lazy is None:
+                raise
+            got, log_z[rows] = lazy.rows(targets, columns, chunk[rows])
         for t in targets:
             marginals[t][rows] = got[t]
 
