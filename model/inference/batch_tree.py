@@ -166,14 +166,10 @@ def propagate(
     shared = [f for f in factors if f[1].ndim == len(f[0])]
     per_row = [f for f in factors if f[1].ndim != len(f[0])]
     dims = [p.shape for p in potentials]
-    key = (
-        tuple(dims),
-        tuple((scope, home) for scope, _, home in per_row),
-        tuple(targets),
-    )
     operands = [(scope, home) for scope, _, home in per_row]
+    key = (tuple(dims), tuple(operands), tuple(targets))
     found = layout(key, lambda: BatchTree.build(tree, dims, operands, targets))
-    tables = [p for p in potentials]
+    tables = list(potentials)
     for scope, table, home in shared:
         tables[home] = tables[home] * align(table, scope, tree.cliques[home])
     flat = np.concatenate([np.ravel(t) for t in tables])

@@ -66,7 +66,7 @@ CALIBRATED_BUDGET = 2**20  # clique entries a single query may visit on the cali
 # (about 5 ms in the kernel): a query over more is answered by a tree pruned to its pattern
 VISITS_PER_VARIABLE = 5000  # ... or over this many per variable the query needs: building the
 # pattern's tree costs about 35 us per such variable, a visit about 7 ns
-LOOP_SAMPLE = 256  # rows that decide between the compiled loop and batched numpy
+LOOP_SAMPLE = 256  # rows that decide between the calibrated loop and the batch loop
 LOOP_SHARE = 0.25  # the calibrated loop answers a batch that visits less of the pruned tree
 LAZY_ENTRIES = 2**19  # a network tree with more entries than this: queries lazily (batches too),
 LAZY_SHARE = 0.25  # ... those that need more than this share of its variables
@@ -111,9 +111,7 @@ class Engine:
         self.max_clique_bytes = max_clique_bytes
         self.lazy_entries = lazy_entries  # tree entries above which queries go lazily
         self.lazy_share = lazy_share  # ... when they need more than this share of the variables
-        self.lazy_tree_entries = (
-            lazy_tree_entries  # ... or, single ones, a bigger tree of their own
-        )
+        self.lazy_tree_entries = lazy_tree_entries  # ... or single ones a bigger tree of theirs
         self._kept = structures_kept  # compiled patterns kept (None: by the tables' kind)
         self.card = {n: len(s) for n, s in self.states.items()}
         self.parents = {n: tuple(parents[n]) for n in self.states}
@@ -379,14 +377,14 @@ class Engine:
         5 to 90 ms against 13 to 106; a bigger one slower, 17 to 480 ms against 12 to 63)."""
         variables = [*targets, *likelihoods]
         lazy = self.lazy()
-        needed = self.needed(variables) if lazy is not None else 0
-        if needed > LAZY_SURE * len(self.card):
+        needed = self.needed(variables)
+        if lazy is not None and needed > LAZY_SURE * len(self.card):
             return _one_row(lazy.query(targets, likelihoods))
         pattern = self.pattern_tree(likelihoods, targets, build=False)
         found = pattern and pattern.query(targets, likelihoods)
         calibrated = self.calibrated() if found is None else None
-        if calibrated is not None and needed <= self.lazy_share * len(self.card):
-            budget = min(CALIBRATED_BUDGET, VISITS_PER_VARIABLE * self.needed(variables))
+        if calibrated is not None and (lazy is None or needed <= self.lazy_share * len(self.card)):
+            budget = min(CALIBRATED_BUDGET, VISITS_PER_VARIABLE * needed)
             found = calibrated.query(targets, likelihoods, budget)
         if found is None and pattern is None:
             limit = self.lazy_tree_entries if lazy is not None else None

@@ -125,8 +125,8 @@ def _distinct(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def default_jobs() -> int:
-    """Threads for batch scoring: the cores this process may use (numpy releases the GIL
-    while it multiplies, so the groups of a chunk run side by side)."""
+    """Threads for batch scoring: the cores this process may use (the batch loop releases
+    the GIL, so the groups of a chunk run side by side)."""
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
 
