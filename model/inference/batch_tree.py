@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from model.inference import batch_kernel
-from model.inference.calibrated import flat_indices, offsets
+from model.inference.calibrated import flat_indices, offsets, slot_layout
 from model.inference.junction import JunctionTree, align
 
 BLOCK_BYTES = 2**25  # the messages of one block of rows stay within this (32 MB)
@@ -53,26 +53,8 @@ class BatchTree:
         the marginals of ``targets``."""
         cliques = tree.cliques
         sizes = [math.prod(d) for d in dims]
-        edge_of = {}  # (i, j) -> directed edge from i to j
-        for k, (c, p) in enumerate(tree.collect):
-            edge_of[(c, p)], edge_of[(p, c)] = 2 * k, 2 * k + 1
-        seps = [tree.separator(c, p) for c, p in tree.collect]
-        msg_sizes = [
-            math.prod([dims[c][cliques[c].index(v)] for v in sep])
-            for sep, (c, _) in zip(seps, tree.collect, strict=True)
-            for _ in (0, 1)
-        ]
-        maps: list[tuple[tuple[int, ...], list[int]]] = []
-        nb_ptr, nb_in, nb_out, nb_map, slot_of = [0], [], [], [], {}
-        for i, clique in enumerate(cliques):
-            for j in tree.neighbours[i]:
-                d = edge_of[(i, j)]
-                slot_of[(i, j)] = len(nb_in)
-                nb_out.append(d)
-                nb_in.append(d ^ 1)
-                nb_map.append(len(maps))
-                maps.append((dims[i], [clique.index(v) for v in seps[d // 2]]))
-            nb_ptr.append(len(nb_in))
+        slots, maps = slot_layout(tree, dims)  # slot s's separator map is maps[s]
+        n_slots = len(maps)
         by_clique: list[list[int]] = [[] for _ in cliques]
         for k, (_, home) in enumerate(operands):
             by_clique[home].append(k)
@@ -100,31 +82,20 @@ class BatchTree:
         believes = [i in homes or i == tree.root for i in range(len(cliques))]
         for k, (_, p) in enumerate(tree.collect):
             believes[p] = believes[p] or down[k]
-        children: list[list[int]] = [[] for _ in cliques]
-        for k, (_, p) in enumerate(tree.collect):
-            children[p].append(k)
         ints = {
             "size": sizes,
             "op_ptr": op_ptr,
             "op_map_off": [map_off[m] for m in op_map],
             "op_data_off": [data_off[k] for k in op_order],
-            "nb_ptr": nb_ptr,
-            "nb_in": nb_in,
-            "nb_out": nb_out,
-            "nb_map_off": [map_off[m] for m in nb_map],
-            "col_child": [c for c, _ in tree.collect],
-            "col_slot_cp": [slot_of[(c, p)] for c, p in tree.collect],
-            "col_slot_pc": [slot_of[(p, c)] for c, p in tree.collect],
-            "ch_ptr": offsets([len(k) for k in children]),
-            "ch_edge": [k for edges in children for k in edges],
+            "nb_map_off": map_off[:n_slots],
             "order": [tree.root] + [c for c, _ in reversed(tree.collect)],
             "tg_home": [tree.home[v] for v in targets],
             "tg_moff": [map_off[m] for m in tg_map],
             "tg_card": [tree.card[v] for v in targets],
         }
         arrays = {name: np.array(values, dtype=np.int64) for name, values in ints.items()}
+        arrays.update(slots)
         arrays["maps"] = flat_indices(maps)
-        arrays["msg_off"] = offsets(msg_sizes)
         arrays["down"] = np.array(down, dtype=np.bool_)
         arrays["believes"] = np.array(believes, dtype=np.bool_)
         arrays["pot_off"] = offsets(sizes)

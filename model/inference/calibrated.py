@@ -85,34 +85,15 @@ class CalibratedTree:
             return None
         potentials = clique_potentials(tree, scopes, tables)
         dims = [tuple(card[v] for v in c) for c in tree.cliques]
-        edge_of = {}  # (i, j) -> (k, directed edge from i to j)
-        for k, (c, p) in enumerate(tree.collect):
-            edge_of[(c, p)], edge_of[(p, c)] = (k, 2 * k), (k, 2 * k + 1)
-        seps = [tree.separator(c, p) for c, p in tree.collect]
-        sep_sizes = [math.prod([card[v] for v in sep]) for sep in seps for _ in (0, 1)]
-        nb_ptr, nb_in, nb_out, maps, slot_of = [0], [], [], [], {}
-        for i, clique in enumerate(tree.cliques):
-            for j in tree.neighbours[i]:
-                k, out = edge_of[(i, j)]
-                slot_of[(i, j)] = len(nb_in)
-                nb_out.append(out)
-                nb_in.append(out ^ 1)
-                maps.append((dims[i], [clique.index(v) for v in seps[k]]))
-            nb_ptr.append(len(nb_in))
+        slots, maps = slot_layout(tree, dims)
         arrays = {
             "pot": np.concatenate([p.ravel() for p in potentials]),
             "pot_off": offsets([p.size for p in potentials])[:-1],
             "size": np.array([p.size for p in potentials], dtype=np.int64),
-            "nb_ptr": np.array(nb_ptr, dtype=np.int64),
-            "nb_in": np.array(nb_in, dtype=np.int64),
-            "nb_out": np.array(nb_out, dtype=np.int64),
+            **slots,
             "nb_map_off": offsets([math.prod(d) for d, _ in maps])[:-1],
             "maps": flat_indices(maps),
-            "msg_off": offsets(sep_sizes),
-            "col_child": np.array([c for c, _ in tree.collect], dtype=np.int64),
             "col_parent": np.array([p for _, p in tree.collect], dtype=np.int64),
-            "col_slot_cp": np.array([slot_of[(c, p)] for c, p in tree.collect], dtype=np.int64),
-            "col_slot_pc": np.array([slot_of[(p, c)] for c, p in tree.collect], dtype=np.int64),
         }
         moff, vmaps, at = {}, [], 0  # each variable's state at each entry of its home clique
         for v in card:
@@ -125,17 +106,10 @@ class CalibratedTree:
                 ax_card.append(card[v])
                 ax_stride.append(math.prod([card[u] for u in clique[a + 1 :]]))
             ax_ptr.append(len(ax_card))
-        children: list[list[int]] = [[] for _ in tree.cliques]  # each clique's child edges
         holding: dict[str, list[int]] = {v: [] for v in card}  # each variable's cliques
-        for k, (_, p) in enumerate(tree.collect):
-            children[p].append(k)
         for i, clique in enumerate(tree.cliques):
             for v in clique:
                 holding[v].append(i)
-        ch_ptr, ch_edge = [0], []
-        for edges in children:
-            ch_edge += edges
-            ch_ptr.append(len(ch_edge))
         var_ptr, var_clique, var_axis = [0], [], []
         for v in card:  # its home clique first: the kernel counts the answer there
             for i in [tree.home[v]] + [i for i in holding[v] if i != tree.home[v]]:
@@ -152,14 +126,13 @@ class CalibratedTree:
                     ("var_ptr", var_ptr),
                     ("var_clique", var_clique),
                     ("var_axis", var_axis),
-                    ("ch_ptr", ch_ptr),
-                    ("ch_edge", ch_edge),
                 )
             }
         )
         arrays["vmaps"] = flat_indices(vmaps)
         total = int(arrays["msg_off"][-1])
-        arrays["prior_msg"], arrays["prior_scale"] = np.ones(total), np.zeros(len(sep_sizes))
+        edges = len(arrays["msg_off"]) - 1
+        arrays["prior_msg"], arrays["prior_scale"] = np.ones(total), np.zeros(edges)
         built = cls(tree, arrays, moff, {v: k for k, v in enumerate(card)}, calibrate)
         if calibrate:  # every message once with no evidence: what a query reads where
             # evidence changes none
@@ -273,6 +246,54 @@ class CalibratedTree:
     @staticmethod
     def _ints(values: list[int]) -> np.ndarray:
         return np.array(values, dtype=np.int64)
+
+
+def slot_layout(
+    tree: JunctionTree, dims: list[tuple[int, ...]]
+) -> tuple[dict[str, np.ndarray], list[tuple[tuple[int, ...], list[int]]]]:
+    """How the cliques of ``tree`` (clique ``i`` of shape ``dims[i]``) meet, as the compiled
+    loops read it (:mod:`model.inference.kernel`): each clique's neighbour slots
+    (``nb_ptr``), each slot's directed edges in and out (``nb_in``, ``nb_out``; edge ``2k``
+    runs up collect edge ``k``, ``2k + 1`` down it), where each message starts
+    (``msg_off``), the collect edges leaves first (``col_child``) with their slots from
+    either side (``col_slot_cp``, ``col_slot_pc``) and each clique's child edges
+    (``ch_ptr``, ``ch_edge``); and, one per slot in order, the ``(dims, kept)`` of its
+    separator map for :func:`flat_indices`. Shared by the single-row and the batch layout."""
+    cliques, collect = tree.cliques, tree.collect
+    edge_of = {}  # (i, j) -> directed edge from i to j
+    for k, (c, p) in enumerate(collect):
+        edge_of[(c, p)], edge_of[(p, c)] = 2 * k, 2 * k + 1
+    seps = [tree.separator(c, p) for c, p in collect]
+    msg_sizes = [
+        math.prod([dims[c][cliques[c].index(v)] for v in sep])
+        for sep, (c, _) in zip(seps, collect, strict=True)
+        for _ in (0, 1)
+    ]
+    nb_ptr, nb_in, nb_out, maps, slot_of = [0], [], [], [], {}
+    for i, clique in enumerate(cliques):
+        for j in tree.neighbours[i]:
+            d = edge_of[(i, j)]
+            slot_of[(i, j)] = len(nb_in)
+            nb_out.append(d)
+            nb_in.append(d ^ 1)
+            maps.append((dims[i], [clique.index(v) for v in seps[d // 2]]))
+        nb_ptr.append(len(nb_in))
+    children: list[list[int]] = [[] for _ in cliques]  # each clique's child edges
+    for k, (_, p) in enumerate(collect):
+        children[p].append(k)
+    ints = {
+        "nb_ptr": nb_ptr,
+        "nb_in": nb_in,
+        "nb_out": nb_out,
+        "col_child": [c for c, _ in collect],
+        "col_slot_cp": [slot_of[(c, p)] for c, p in collect],
+        "col_slot_pc": [slot_of[(p, c)] for c, p in collect],
+        "ch_edge": [k for edges in children for k in edges],
+    }
+    arrays = {name: np.array(values, dtype=np.int64) for name, values in ints.items()}
+    arrays["msg_off"] = offsets(msg_sizes)
+    arrays["ch_ptr"] = offsets([len(edges) for edges in children])
+    return arrays, maps
 
 
 def flat_indices(parts: list[tuple[tuple[int, ...], list[int]]]) -> np.ndarray:
