@@ -202,6 +202,29 @@ def pgmpy_posteriors(
         return None
 
 
+def check_batch_row(
+    bn: gum.BayesNet,
+    states: Mapping[str, list[str]],
+    targets: list[str],
+    hard: Hard,
+    soft: Soft,
+    batch: tuple[dict[str, np.ndarray], np.ndarray],
+    r: int,
+) -> None:
+    """Row ``r`` of a batch's ``(marginals, log_z)`` as pyAgrum answers ``hard`` and ``soft``
+    alone: to 1e-9, or ``-inf`` and NaN where pyAgrum finds them impossible."""
+    marginals, log_z = batch
+    expected, p_evidence = pyagrum_query(bn, targets, hard, soft)
+    if expected is None:
+        event("impossible row")
+        assert log_z[r] == -np.inf, (r, hard, soft)
+        assert all(np.isnan(marginals[t][r]).all() for t in targets), (r, hard, soft)
+        return
+    assert log_z[r] == pytest.approx(np.log(p_evidence), abs=1e-9), (r, hard, soft)
+    got = {t: dict(zip(states[t], marginals[t][r], strict=True)) for t in targets}
+    assert max_abs_diff(got, expected) <= 1e-9, (r, hard, soft)
+
+
 def max_abs_diff(a: Posteriors, b: Posteriors) -> float:
     assert a.keys() == b.keys()
     diffs = [abs(a[v][s] - b[v][s]) for v in a for s in a[v]]
@@ -441,16 +464,8 @@ def test_lazy_batches_match_pyagrum_row_by_row(data: st.DataObject) -> None:
         for t in targets:
             np.testing.assert_allclose(other.marginals[t], chunk.marginals[t], atol=1e-12)
     for r, row in enumerate(rows):
-        hard = {v: a for v, a in row.items() if isinstance(a, str)}
-        soft = {v: a for v, a in row.items() if not isinstance(a, str)}
-        expected, p_evidence = pyagrum_query(bn, targets, hard, soft)
-        if expected is None:
-            assert log_z[r] == -np.inf
-            assert all(np.isnan(marginals[t][r]).all() for t in targets)
-            continue
-        assert log_z[r] == pytest.approx(np.log(p_evidence), abs=1e-9)
-        got = {t: dict(zip(states[t], marginals[t][r], strict=True)) for t in targets}
-        assert max_abs_diff(got, expected) <= 1e-9
+        hard, soft = split_row(row)
+        check_batch_row(bn, states, targets, hard, soft, (marginals, log_z), r)
     for r, row in enumerate(codes):
         hard = {c: states[c][k] for c, k in zip(columns, row, strict=True) if k >= 0}
         expected, _ = pyagrum_query(bn, targets, hard, {})
@@ -747,15 +762,7 @@ def test_batches_through_the_compiled_row_loop_match_pyagrum_row_by_row(
                 hard[v] = states[v][int(np.argmax(row))]
             elif not (row == 1.0).all():
                 soft[v] = dict(zip(states[v], map(float, row), strict=True))
-        expected, p_evidence = pyagrum_query(bn, targets, hard, soft)
-        if expected is None:
-            event("impossible row")
-            assert log_z[r] == -np.inf, (r, hard, soft)
-            assert all(np.isnan(marginals[v][r]).all() for v in targets)
-            continue
-        assert log_z[r] == pytest.approx(np.log(p_evidence), abs=1e-9), (r, hard, soft)
-        for v in targets:
-            assert np.abs(marginals[v][r] - list(expected[v].values())).max() <= 1e-9, (v, r)
+        check_batch_row(bn, states, targets, hard, soft, (marginals, log_z), r)
     with patch.object(engine_module, "KERNEL_BATCH", rows + 1):  # batched numpy instead
         numpy_marginals, numpy_log_z = Engine.from_network(net).run(
             targets, likelihoods, batch=rows
@@ -819,13 +826,7 @@ def test_rows_of_codes_match_pyagrum_with_absorption_shared_by_rows_alike(
     bn = to_pyagrum(net)
     for r in range(rows):
         hard = {c: states[c][k] for c, k in zip(columns, codes[r], strict=True) if k >= 0}
-        expected, p_evidence = pyagrum_query(bn, targets, hard, {})
-        if expected is None:
-            assert log_z[r] == -np.inf and all(np.isnan(marginals[v][r]).all() for v in targets)
-            continue
-        assert log_z[r] == pytest.approx(np.log(p_evidence), abs=1e-9), (r, hard)
-        for v in targets:
-            assert np.abs(marginals[v][r] - list(expected[v].values())).max() <= 1e-9, (v, r)
+        check_batch_row(bn, states, targets, hard, {}, (marginals, log_z), r)
     with patch.object(compiler_module, "SHARED_CHAIN_ENTRIES", 2**62):
         one_by_one, log_z_one = Engine.from_network(net).run_codes(targets, columns, codes)
     np.testing.assert_allclose(log_z_one, log_z, atol=1e-12)
